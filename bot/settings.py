@@ -1,0 +1,108 @@
+"""Settings from the environment or `.env`, built once by `bot.py` (see `.env.example`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/linli.db"
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message is one line for the operator."""
+
+
+def async_database_url(url: str) -> str:
+    """Normalise a database URL to the async driver SQLAlchemy needs (asyncpg, aiosqlite)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ValueError(f"not a database URL: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif backend == "postgresql":
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    else:
+        raise ValueError(f"only sqlite and postgresql are supported, not {backend!r}")
+    return parsed.render_as_string(hide_password=False)
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Names match the environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+    )
+
+    bot_token: SecretStr | None = None
+    telegram_api_base: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    bot_timezone: str = "Asia/Shanghai"
+    bot_superadmins: Annotated[tuple[int, ...], NoDecode] = ()
+    bot_default_locale: Literal["zh", "en"] = "zh"
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: str | None = None
+    webhook_host: str = "0.0.0.0"  # noqa: S104 - a webhook listens where the operator says
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return async_database_url(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"not a redis URL: {value!r}")
+        return value
+
+    @field_validator("bot_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("bot_superadmins", mode="before")
+    @classmethod
+    def _superadmins(cls, value: object) -> tuple[int, ...]:
+        if isinstance(value, int):
+            return (value,)
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            bad = [part for part in parts if not part.lstrip("-").isdigit()]
+            if bad:
+                raise ValueError(f"Telegram user ids are numbers, not {', '.join(bad)}")
+            return tuple(int(part) for part in parts)
+        return tuple(value)  # type: ignore[arg-type]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.bot_timezone)
+
+    @property
+    def token(self) -> str:
+        return self.bot_token.get_secret_value() if self.bot_token else ""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning a validation error into one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"Bad setting {name}: {message}") from None
