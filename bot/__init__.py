@@ -1,1 +1,1 @@
-"""Assembly of the linli bot: settings, the Bot and Dispatcher factory, middlewares, i18n, delivery."""
+"""Assembly: settings, the Bot and Dispatcher factory, middlewares, i18n, delivery."""

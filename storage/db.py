@@ -27,8 +27,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine for `url`; for SQLite, creates the folder and sets up locking."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20,
-                                   pool_pre_ping=True)
+        return create_async_engine(
+            url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})

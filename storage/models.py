@@ -169,7 +169,7 @@ class OutboxMessage(SQLModel, table=True):
     status: OutboxStatus = Field(default=OutboxStatus.PENDING, max_length=16)
     attempts: int = 0
     created_at: datetime = Field(default_factory=utcnow)
-    next_attempt_at: datetime = Field(default_factory=utcnow)
+    next_attempt_at: datetime | None = None  # None: as soon as the pace allows
     sent_at: datetime | None = None
     message_id: int | None = None
     last_error: str | None = Field(default=None, max_length=255)

@@ -1,0 +1,49 @@
+"""Job periods: a job claims a period before doing its work, in the same transaction.
+
+The unique (job, period) row makes every scheduled job idempotent: run twice, run by two
+processes, or re-run after a crash (the crash rolled the claim back), a period's work is
+done exactly once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import JobRun
+
+
+async def claim_period(session: AsyncSession, job: str, period: str, as_of: datetime) -> bool:
+    """Record that `job` runs for `period`; False if that period already ran."""
+    run = JobRun(job=job, period=period, as_of=as_of)
+    try:
+        async with session.begin_nested():
+            session.add(run)
+    except IntegrityError:
+        return False
+    return True
+
+
+async def record_result(
+    session: AsyncSession, job: str, period: str, result: dict[str, Any]
+) -> None:
+    run = (
+        await session.exec(select(JobRun).where(JobRun.job == job, JobRun.period == period))
+    ).one()
+    run.result = result
+    session.add(run)
+
+
+async def last_period(session: AsyncSession, job: str) -> str | None:
+    """The latest period a job ran for (periods sort as text: 2026-11-29, 2026-W48, 2026-11)."""
+    query = select(JobRun.period).where(JobRun.job == job).order_by(col(JobRun.period).desc())
+    return (await session.exec(query.limit(1))).first()
+
+
+async def ran(session: AsyncSession, job: str, period: str) -> bool:
+    query = select(JobRun.id).where(JobRun.job == job, JobRun.period == period)
+    return (await session.exec(query)).first() is not None

@@ -1,0 +1,692 @@
+"""Organisation rules: villages, grids, households, people, memberships, roles, invites, groups.
+
+Every operation that changes something checks the actor's permission first and raises a
+`RuleError` (nothing changed) when the rules say no. State changes are conditional updates,
+so two presses of the same button, or two workers at once, do the work once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import audit
+from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
+from storage.models import (
+    BoundChat,
+    Grid,
+    Household,
+    Invite,
+    Membership,
+    MembershipStatus,
+    Person,
+    Role,
+    RoleAssignment,
+    Village,
+    WorkerKind,
+)
+from storage.permissions import Actor, OrgPermissions, Residence, RoleHeld
+
+NAME_MAX = 32
+PLACE_NAME_MAX = 32
+HOUSEHOLD_LABEL_MAX = 32
+GRIDS_MAX = 50
+ROLE_INVITE_TTL = timedelta(days=7)
+GRID_INVITE_TTL = timedelta(days=30)
+PENDING_REMINDER_AFTER = timedelta(hours=24)
+
+
+# --- people --------------------------------------------------------------------------------
+
+
+async def person_by_telegram_id(session: AsyncSession, telegram_id: int) -> Person | None:
+    return (await session.exec(select(Person).where(Person.telegram_id == telegram_id))).first()
+
+
+async def get_or_create_person(
+    session: AsyncSession, telegram_id: int, *, full_name: str = "", username: str | None = None
+) -> Person:
+    person = await person_by_telegram_id(session, telegram_id)
+    if person is not None:
+        return person
+    person = Person(
+        telegram_id=telegram_id,
+        full_name=clean_text(full_name, NAME_MAX),
+        username=(username or None) and username[:64],
+    )
+    try:
+        async with session.begin_nested():
+            session.add(person)
+    except IntegrityError:  # created by a concurrent update of the same person
+        person = await person_by_telegram_id(session, telegram_id)
+        assert person is not None
+    return person
+
+
+async def load_actor(
+    session: AsyncSession, person: Person, *, district_admins: tuple[int, ...] = ()
+) -> Actor:
+    """Everything the permission checks need about a person, in two queries."""
+    assert person.id is not None
+    roles = (
+        await session.exec(
+            select(RoleAssignment).where(
+                RoleAssignment.person_id == person.id, col(RoleAssignment.revoked_at).is_(None)
+            )
+        )
+    ).all()
+    membership = await current_membership(session, person.id)
+    residence = None
+    if membership is not None:
+        assert membership.id is not None
+        residence = Residence(
+            membership_id=membership.id,
+            village_id=membership.village_id,
+            grid_id=membership.grid_id,
+            household_id=membership.household_id,
+            status=membership.status,
+        )
+    return Actor(
+        person_id=person.id,
+        telegram_id=person.telegram_id,
+        is_district_admin=person.telegram_id in district_admins,
+        roles=frozenset(RoleHeld(r.role, r.village_id, r.grid_id) for r in roles),
+        residence=residence,
+    )
+
+
+def set_locale(person: Person, locale: str) -> None:
+    if locale not in ("zh", "en"):
+        raise RuleError(N_("That language is not available."))
+    person.locale = locale
+
+
+def clean_text(text: str | None, limit: int) -> str:
+    """Collapse whitespace and cap the length of a short text typed by a person."""
+    return " ".join((text or "").split())[:limit]
+
+
+def require_text(text: str | None, limit: int) -> str:
+    """A short name or label: not empty, not over `limit` characters."""
+    cleaned = " ".join((text or "").split())
+    if not cleaned:
+        raise RuleError(N_("Please send some text."))
+    if len(cleaned) > limit:
+        raise RuleError(N_("That is too long: at most {limit} characters, please."), limit=limit)
+    return cleaned
+
+
+# --- villages and grids --------------------------------------------------------------------
+
+
+async def create_village(
+    session: AsyncSession, actor: Actor, name: str, grid_names: list[str]
+) -> Village:
+    if not OrgPermissions.can_create_village(actor):
+        raise NotAllowed(N_("Only district admins can create villages."))
+    name = require_text(name, PLACE_NAME_MAX)
+    grids = unique_names(grid_names)
+    if not grids:
+        raise RuleError(N_("A village needs at least one grid."))
+    if len(grids) > GRIDS_MAX:
+        raise RuleError(N_("At most {limit} grids at once, please."), limit=GRIDS_MAX)
+    if await village_by_name(session, name) is not None:
+        raise AlreadyDone(N_("A village named {name} already exists."), name=name)
+    village = Village(name=name, created_by=actor.person_id)
+    session.add(village)
+    await session.flush()
+    assert village.id is not None
+    for grid_name in grids:
+        session.add(Grid(village_id=village.id, name=grid_name))
+    audit.record(
+        session,
+        "village.create",
+        actor_id=actor.person_id,
+        village_id=village.id,
+        name=name,
+        grids=grids,
+    )
+    await session.flush()
+    return village
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Grid names as typed: each checked, duplicates dropped, order kept."""
+    seen: list[str] = []
+    for raw in names:
+        if not raw.strip():
+            continue
+        name = require_text(raw, PLACE_NAME_MAX)
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+async def village_by_name(session: AsyncSession, name: str) -> Village | None:
+    return (await session.exec(select(Village).where(Village.name == name))).first()
+
+
+async def get_village(session: AsyncSession, village_id: int) -> Village:
+    village = await session.get(Village, village_id)
+    if village is None:
+        raise NotFound(N_("That village no longer exists."))
+    return village
+
+
+async def get_grid(session: AsyncSession, grid_id: int) -> Grid:
+    grid = await session.get(Grid, grid_id)
+    if grid is None:
+        raise NotFound(N_("That grid no longer exists."))
+    return grid
+
+
+async def grids_of(session: AsyncSession, village_id: int) -> list[Grid]:
+    query = select(Grid).where(Grid.village_id == village_id).order_by(col(Grid.id))
+    return list((await session.exec(query)).all())
+
+
+async def villages_for(session: AsyncSession, ids: set[int] | None) -> list[Village]:
+    """The villages with these ids (all villages when `ids` is None), by name."""
+    query = select(Village).order_by(col(Village.name))
+    if ids is not None:
+        if not ids:
+            return []
+        query = query.where(col(Village.id).in_(ids))
+    return list((await session.exec(query)).all())
+
+
+async def administered_villages(session: AsyncSession, actor: Actor) -> list[Village]:
+    return await villages_for(session, None if actor.is_district_admin else actor.admin_villages())
+
+
+async def invitable_grids(session: AsyncSession, actor: Actor) -> list[tuple[Village, Grid]]:
+    """The grids an actor may invite residents to: all grids of their villages, and their own."""
+    admin_of = None if actor.is_district_admin else actor.admin_villages()
+    query = select(Village, Grid).join(Grid, col(Grid.village_id) == col(Village.id))
+    if admin_of is not None:
+        query = query.where(col(Village.id).in_(admin_of) | col(Grid.id).in_(actor.worker_grids()))
+    query = query.order_by(col(Village.name), col(Grid.id))
+    return [(village, grid) for village, grid in (await session.exec(query)).all()]
+
+
+# --- households ----------------------------------------------------------------------------
+
+
+async def households_of(session: AsyncSession, grid_id: int, limit: int = 30) -> list[Household]:
+    query = select(Household).where(Household.grid_id == grid_id).order_by(col(Household.label))
+    return list((await session.exec(query.limit(limit))).all())
+
+
+async def household_in_grid(session: AsyncSession, grid_id: int, household_id: int) -> Household:
+    household = await session.get(Household, household_id)
+    if household is None or household.grid_id != grid_id:
+        raise NotFound(N_("That household is not in this grid."))
+    return household
+
+
+async def find_or_create_household(session: AsyncSession, grid_id: int, label: str) -> Household:
+    label = require_text(label, HOUSEHOLD_LABEL_MAX)
+    query = select(Household).where(Household.grid_id == grid_id, Household.label == label)
+    household = (await session.exec(query)).first()
+    if household is None:
+        household = Household(grid_id=grid_id, label=label)
+        session.add(household)
+        await session.flush()
+    return household
+
+
+# --- roles and invites ---------------------------------------------------------------------
+
+
+def new_code() -> str:
+    return secrets.token_urlsafe(12)  # 16 characters, fits a deep link's 64
+
+
+async def create_role_invite(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    village_id: int,
+    role: Role,
+    now: datetime,
+    grid_id: int | None = None,
+    worker_kind: WorkerKind | None = None,
+) -> Invite:
+    """A one-time link that grants `role` in the village to whoever opens it first."""
+    if not OrgPermissions.can_appoint(actor, village_id):
+        raise NotAllowed(N_("Only this village's admins can appoint people."))
+    await get_village(session, village_id)
+    if role == Role.GRID_WORKER:
+        if grid_id is None or worker_kind is None:
+            raise RuleError(N_("A grid worker needs a grid and a kind of post."))
+        grid = await get_grid(session, grid_id)
+        if grid.village_id != village_id:
+            raise NotFound(N_("That grid no longer exists."))
+    else:
+        grid_id, worker_kind = None, None
+    invite = Invite(
+        code=new_code(),
+        village_id=village_id,
+        grid_id=grid_id,
+        role=role,
+        worker_kind=worker_kind,
+        created_by=actor.person_id,
+        expires_at=now + ROLE_INVITE_TTL,
+    )
+    session.add(invite)
+    audit.record(
+        session,
+        "role.invite",
+        actor_id=actor.person_id,
+        village_id=village_id,
+        role=role.value,
+        grid_id=grid_id,
+    )
+    await session.flush()
+    return invite
+
+
+async def valid_invite(session: AsyncSession, code: str, now: datetime) -> Invite:
+    invite = (await session.exec(select(Invite).where(Invite.code == code[:32]))).first()
+    if invite is None:
+        raise NotFound(N_("This link is not valid. Please ask for a new one."))
+    if invite.expires_at <= now:
+        raise NotFound(N_("This link has expired. Please ask for a new one."))
+    if invite.role is not None and invite.used_by is not None:
+        raise AlreadyDone(N_("This link has already been used. Please ask for a new one."))
+    return invite
+
+
+@dataclass(frozen=True)
+class Appointment:
+    assignment: RoleAssignment
+    village: Village
+    grid: Grid | None
+    appointed_by: Person | None
+
+
+async def redeem_role_invite(
+    session: AsyncSession, person: Person, code: str, now: datetime
+) -> Appointment:
+    """Use a one-time role link. The conditional update makes a second use fail."""
+    invite = await valid_invite(session, code, now)
+    if invite.role is None:
+        raise NotFound(N_("This link is not valid. Please ask for a new one."))
+    assert person.id is not None
+    taken = await session.exec(  # type: ignore[call-overload]
+        update(Invite)
+        .where(col(Invite.id) == invite.id, col(Invite.used_by).is_(None))
+        .values(used_by=person.id, used_at=now)
+    )
+    if not taken.rowcount:
+        raise AlreadyDone(N_("This link has already been used. Please ask for a new one."))
+    existing = (
+        await session.exec(
+            select(RoleAssignment).where(
+                RoleAssignment.person_id == person.id,
+                RoleAssignment.village_id == invite.village_id,
+                RoleAssignment.role == invite.role,
+                RoleAssignment.grid_id == invite.grid_id,
+                col(RoleAssignment.revoked_at).is_(None),
+            )
+        )
+    ).first()
+    if existing is None:
+        existing = RoleAssignment(
+            person_id=person.id,
+            village_id=invite.village_id,
+            role=invite.role,
+            grid_id=invite.grid_id,
+            worker_kind=invite.worker_kind,
+            granted_by=invite.created_by,
+            granted_at=now,
+        )
+        session.add(existing)
+    audit.record(
+        session,
+        "role.grant",
+        actor_id=invite.created_by,
+        village_id=invite.village_id,
+        target_person_id=person.id,
+        role=invite.role.value,
+        grid_id=invite.grid_id,
+        worker_kind=invite.worker_kind and invite.worker_kind.value,
+    )
+    await session.flush()
+    village = await get_village(session, invite.village_id)
+    grid = await get_grid(session, invite.grid_id) if invite.grid_id else None
+    by = await session.get(Person, invite.created_by) if invite.created_by else None
+    return Appointment(existing, village, grid, by)
+
+
+async def create_grid_invite(
+    session: AsyncSession, actor: Actor, grid_id: int, now: datetime
+) -> Invite:
+    """A reusable link for residents of one grid; valid for 30 days."""
+    grid = await get_grid(session, grid_id)
+    if not OrgPermissions.can_invite(actor, grid.village_id, grid_id):
+        raise NotAllowed(N_("Only this grid's workers and the village admins can invite."))
+    invite = Invite(
+        code=new_code(),
+        village_id=grid.village_id,
+        grid_id=grid_id,
+        created_by=actor.person_id,
+        expires_at=now + GRID_INVITE_TTL,
+    )
+    session.add(invite)
+    audit.record(
+        session,
+        "grid.invite",
+        actor_id=actor.person_id,
+        village_id=grid.village_id,
+        grid_id=grid_id,
+    )
+    await session.flush()
+    return invite
+
+
+async def roles_of(
+    session: AsyncSession, person_id: int
+) -> list[tuple[RoleAssignment, Village, Grid | None]]:
+    query = (
+        select(RoleAssignment, Village, Grid)
+        .join(Village, col(Village.id) == col(RoleAssignment.village_id))
+        .outerjoin(Grid, col(Grid.id) == col(RoleAssignment.grid_id))
+        .where(RoleAssignment.person_id == person_id, col(RoleAssignment.revoked_at).is_(None))
+        .order_by(col(RoleAssignment.id))
+    )
+    return [(r, v, g) for r, v, g in (await session.exec(query)).all()]
+
+
+async def grid_workers(session: AsyncSession, grid_id: int) -> list[Person]:
+    query = (
+        select(Person)
+        .join(RoleAssignment, col(RoleAssignment.person_id) == col(Person.id))
+        .where(
+            RoleAssignment.grid_id == grid_id,
+            RoleAssignment.role == Role.GRID_WORKER,
+            col(RoleAssignment.revoked_at).is_(None),
+        )
+        .distinct()
+        .order_by(col(Person.id))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def village_admins(session: AsyncSession, village_id: int) -> list[Person]:
+    query = (
+        select(Person)
+        .join(RoleAssignment, col(RoleAssignment.person_id) == col(Person.id))
+        .where(
+            RoleAssignment.village_id == village_id,
+            RoleAssignment.role == Role.VILLAGE_ADMIN,
+            col(RoleAssignment.revoked_at).is_(None),
+        )
+        .distinct()
+        .order_by(col(Person.id))
+    )
+    return list((await session.exec(query)).all())
+
+
+# --- memberships ---------------------------------------------------------------------------
+
+
+async def current_membership(session: AsyncSession, person_id: int) -> Membership | None:
+    """The person's pending or approved place, if any."""
+    query = (
+        select(Membership)
+        .where(
+            Membership.person_id == person_id,
+            col(Membership.status).in_([MembershipStatus.PENDING, MembershipStatus.APPROVED]),
+        )
+        .order_by(col(Membership.id).desc())
+    )
+    return (await session.exec(query)).first()
+
+
+async def request_membership(
+    session: AsyncSession,
+    person: Person,
+    *,
+    invite_code: str,
+    full_name: str,
+    household_id: int | None,
+    household_label: str | None,
+    phone: str | None,
+    now: datetime,
+) -> Membership:
+    """A resident asks to join the grid of an invite; a worker decides."""
+    assert person.id is not None
+    invite = await valid_invite(session, invite_code, now)
+    if invite.role is not None or invite.grid_id is None:
+        raise NotFound(N_("This link is not valid. Please ask for a new one."))
+    existing = await current_membership(session, person.id)
+    if existing is not None and existing.status == MembershipStatus.APPROVED:
+        raise AlreadyDone(N_("You have already joined a village. See /me."))
+    if existing is not None:
+        raise AlreadyDone(N_("Your request is already waiting for a grid worker."))
+    name = require_text(full_name, NAME_MAX)
+    if household_id is not None:
+        household = await household_in_grid(session, invite.grid_id, household_id)
+    else:
+        household = await find_or_create_household(session, invite.grid_id, household_label or "")
+    assert household.id is not None
+    person.full_name = name
+    if phone:
+        person.phone = clean_phone(phone)
+    session.add(person)
+    membership = Membership(
+        person_id=person.id,
+        village_id=invite.village_id,
+        grid_id=invite.grid_id,
+        household_id=household.id,
+        requested_at=now,
+    )
+    session.add(membership)
+    await session.flush()
+    return membership
+
+
+def clean_phone(text: str) -> str:
+    """A phone number as digits with an optional leading +; refuses anything else."""
+    raw = text.strip().replace(" ", "").replace("-", "")
+    digits = raw.removeprefix("+")
+    if not digits.isdigit() or not 5 <= len(digits) <= 15:
+        raise RuleError(N_("That does not look like a phone number."))
+    return raw
+
+
+@dataclass(frozen=True)
+class MembershipView:
+    membership: Membership
+    person: Person
+    village: Village
+    grid: Grid
+    household: Household
+
+
+async def membership_view(session: AsyncSession, membership_id: int) -> MembershipView:
+    query = (
+        select(Membership, Person, Village, Grid, Household)
+        .join(Person, col(Person.id) == col(Membership.person_id))
+        .join(Village, col(Village.id) == col(Membership.village_id))
+        .join(Grid, col(Grid.id) == col(Membership.grid_id))
+        .join(Household, col(Household.id) == col(Membership.household_id))
+        .where(Membership.id == membership_id)
+    )
+    row = (await session.exec(query)).first()
+    if row is None:
+        raise NotFound(N_("That request no longer exists."))
+    return MembershipView(*row)
+
+
+async def decide_membership(
+    session: AsyncSession, actor: Actor, membership_id: int, *, approve: bool, now: datetime
+) -> MembershipView:
+    """Approve or reject a pending request, once: a second press finds it decided."""
+    view = await membership_view(session, membership_id)
+    membership = view.membership
+    if not OrgPermissions.can_decide_membership(actor, membership.village_id, membership.grid_id):
+        raise NotAllowed(N_("Only this grid's workers and the village admins can decide."))
+    status = MembershipStatus.APPROVED if approve else MembershipStatus.REJECTED
+    changed = await session.exec(  # type: ignore[call-overload]
+        update(Membership)
+        .where(
+            col(Membership.id) == membership_id, col(Membership.status) == MembershipStatus.PENDING
+        )
+        .values(status=status, decided_at=now, decided_by=actor.person_id)
+    )
+    if not changed.rowcount:
+        raise AlreadyDone(N_("This request has already been decided."))
+    if approve:
+        view.person.household_id = membership.household_id
+        session.add(view.person)
+    audit.record(
+        session,
+        "membership.approve" if approve else "membership.reject",
+        actor_id=actor.person_id,
+        village_id=membership.village_id,
+        target_person_id=membership.person_id,
+        grid_id=membership.grid_id,
+    )
+    await session.flush()
+    await session.refresh(membership)
+    return view
+
+
+async def leave_village(session: AsyncSession, person: Person, now: datetime) -> Membership:
+    assert person.id is not None
+    membership = await current_membership(session, person.id)
+    if membership is None:
+        raise NotFound(N_("You have not joined a village."))
+    membership.status = MembershipStatus.LEFT
+    membership.left_at = now
+    person.household_id = None
+    session.add_all([membership, person])
+    audit.record(
+        session,
+        "membership.leave",
+        actor_id=person.id,
+        village_id=membership.village_id,
+        target_person_id=person.id,
+    )
+    await session.flush()
+    return membership
+
+
+async def pending_before(session: AsyncSession, cutoff: datetime) -> list[MembershipView]:
+    """Requests waiting since before `cutoff`, oldest first."""
+    query = (
+        select(Membership.id)
+        .where(
+            Membership.status == MembershipStatus.PENDING, col(Membership.requested_at) < cutoff
+        )
+        .order_by(col(Membership.requested_at))
+    )
+    ids = (await session.exec(query)).all()
+    return [await membership_view(session, membership_id) for membership_id in ids]
+
+
+async def count_residents(session: AsyncSession, village_id: int) -> int:
+    query = (
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.village_id == village_id, Membership.status == MembershipStatus.APPROVED)
+    )
+    return (await session.exec(query)).one()
+
+
+# --- group chats ---------------------------------------------------------------------------
+
+
+async def bind_chat(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    chat_id: int,
+    title: str,
+    village_id: int,
+    grid_id: int | None,
+    now: datetime,
+) -> BoundChat:
+    """Bind a group chat to a village or one of its grids; a chat has one binding at a time."""
+    if not OrgPermissions.can_bind_group(actor, village_id):
+        raise NotAllowed(N_("Only village admins can bind a group to their village."))
+    await get_village(session, village_id)
+    if grid_id is not None and (await get_grid(session, grid_id)).village_id != village_id:
+        raise NotFound(N_("That grid no longer exists."))
+    await unbind_chat(session, chat_id, now, actor_id=actor.person_id)
+    binding = BoundChat(
+        chat_id=chat_id,
+        title=clean_text(title, 128),
+        village_id=village_id,
+        grid_id=grid_id,
+        bound_by=actor.person_id,
+        bound_at=now,
+    )
+    session.add(binding)
+    audit.record(
+        session,
+        "group.bind",
+        actor_id=actor.person_id,
+        village_id=village_id,
+        chat_id=chat_id,
+        grid_id=grid_id,
+    )
+    await session.flush()
+    return binding
+
+
+async def unbind_chat(
+    session: AsyncSession, chat_id: int, now: datetime, *, actor_id: int | None = None
+) -> int:
+    """End a chat's binding (the bot was removed, or it is bound anew). Returns how many ended."""
+    bindings = (
+        await session.exec(
+            select(BoundChat).where(
+                BoundChat.chat_id == chat_id, col(BoundChat.unbound_at).is_(None)
+            )
+        )
+    ).all()
+    for binding in bindings:
+        binding.unbound_at = now
+        session.add(binding)
+        audit.record(
+            session,
+            "group.unbind",
+            actor_id=actor_id,
+            village_id=binding.village_id,
+            chat_id=chat_id,
+        )
+    return len(bindings)
+
+
+async def binding_of(session: AsyncSession, chat_id: int) -> BoundChat | None:
+    query = select(BoundChat).where(
+        BoundChat.chat_id == chat_id, col(BoundChat.unbound_at).is_(None)
+    )
+    return (await session.exec(query)).first()
+
+
+async def bound_chats(
+    session: AsyncSession,
+    village_id: int,
+    *,
+    grid_id: int | None = None,
+    village_wide: bool | None = None,
+) -> list[BoundChat]:
+    """Active bindings of a village: all, those of one grid, or only the village-wide ones."""
+    query = select(BoundChat).where(
+        BoundChat.village_id == village_id, col(BoundChat.unbound_at).is_(None)
+    )
+    if grid_id is not None:
+        query = query.where(BoundChat.grid_id == grid_id)
+    elif village_wide:
+        query = query.where(col(BoundChat.grid_id).is_(None))
+    return list((await session.exec(query.order_by(col(BoundChat.id)))).all())
