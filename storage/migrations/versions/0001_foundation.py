@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 15:54:47.798380
+Create Date: 2026-11-29 15:57:16.863576
 """
 
 from collections.abc import Sequence
@@ -49,7 +49,7 @@ def upgrade() -> None:
         ),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("next_attempt_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("next_attempt_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("sent_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("message_id", sa.Integer(), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),

@@ -1,0 +1,52 @@
+"""Shared fixtures: databases for storage tests (SQLite always, PostgreSQL when
+TEST_DATABASE_URL is set) and a session factory that leaves the tables empty after each test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import SessionFactory, create_engine, create_session_factory
+from tests.databases import BACKENDS, empty_all_tables, fresh_database, postgres_server_url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip the PostgreSQL variants when no server is configured."""
+    if postgres_server_url():
+        return
+    skip = pytest.mark.skip(reason="TEST_DATABASE_URL is not set")
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("database_url") == "postgres":
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest,
+                       tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A migrated database per backend, shared by the storage tests of the run."""
+    if request.param == "postgres" and not postgres_server_url():
+        pytest.skip("TEST_DATABASE_URL is not set")
+    folder: Path = tmp_path_factory.mktemp("db")
+    async with fresh_database(request.param, folder) as url:
+        yield url
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
+    """A session factory on the shared database; every table is emptied after the test."""
+    engine = create_engine(database_url)
+    try:
+        yield create_session_factory(engine)
+    finally:
+        await empty_all_tables(engine)
+        await engine.dispose()
+
+
+@pytest.fixture
+async def session(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
+    async with sessions() as session:
+        yield session
