@@ -466,11 +466,7 @@ async def request_membership(
     invite = await valid_invite(session, invite_code, now)
     if invite.role is not None or invite.grid_id is None:
         raise NotFound(N_("This link is not valid. Please ask for a new one."))
-    existing = await current_membership(session, person.id)
-    if existing is not None and existing.status == MembershipStatus.APPROVED:
-        raise AlreadyDone(N_("You have already joined a village. See /me."))
-    if existing is not None:
-        raise AlreadyDone(N_("Your request is already waiting for a grid worker."))
+    await ensure_not_member(session, person)
     name = require_text(full_name, NAME_MAX)
     if household_id is not None:
         household = await household_in_grid(session, invite.grid_id, household_id)
@@ -491,6 +487,16 @@ async def request_membership(
     session.add(membership)
     await session.flush()
     return membership
+
+
+async def ensure_not_member(session: AsyncSession, person: Person) -> None:
+    """A person has one place at a time: refuse a second request or a second village."""
+    assert person.id is not None
+    existing = await current_membership(session, person.id)
+    if existing is not None and existing.status == MembershipStatus.APPROVED:
+        raise AlreadyDone(N_("You have already joined a village. See /me."))
+    if existing is not None:
+        raise AlreadyDone(N_("Your request is already waiting for a grid worker."))
 
 
 def clean_phone(text: str) -> str:
@@ -590,6 +596,18 @@ async def pending_before(session: AsyncSession, cutoff: datetime) -> list[Member
         .order_by(col(Membership.requested_at))
     )
     ids = (await session.exec(query)).all()
+    return [await membership_view(session, membership_id) for membership_id in ids]
+
+
+async def pending_for(session: AsyncSession, actor: Actor) -> list[MembershipView]:
+    """Pending requests the actor may decide: their grids', and all in villages they run."""
+    query = select(Membership.id).where(Membership.status == MembershipStatus.PENDING)
+    if not actor.is_district_admin:
+        query = query.where(
+            col(Membership.village_id).in_(actor.admin_villages())
+            | col(Membership.grid_id).in_(actor.worker_grids())
+        )
+    ids = (await session.exec(query.order_by(col(Membership.requested_at)))).all()
     return [await membership_view(session, membership_id) for membership_id in ids]
 
 

@@ -1,0 +1,126 @@
+"""linli command line.
+
+python bot.py [run]                    run the bot (long polling)
+python bot.py webhook                  run the bot behind a webhook (WEBHOOK_URL)
+python bot.py scheduler                run only the scheduled jobs and delivery
+python bot.py migrate                  apply the database migrations
+python bot.py jobs list                name the scheduled jobs
+python bot.py jobs run NAME [--at ISO] run one job now, as if at that time
+python bot.py export ...               write records to a file (see --help)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime
+
+from bot.settings import Settings, SettingsError, load_settings
+
+NO_TOKEN = (
+    "linli needs a bot token. Get one from @BotFather in Telegram (send /newbot), then put it\n"
+    "in a file named .env beside bot.py as BOT_TOKEN=123456:ABC... (see .env.example),\n"
+    "or set the BOT_TOKEN environment variable."
+)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bot.py", description="linli (邻里) village bot")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the bot with long polling (the default)")
+    commands.add_parser("webhook", help="run the bot behind a webhook")
+    commands.add_parser("scheduler", help="run the scheduled jobs and the delivery loop only")
+    commands.add_parser("migrate", help="apply database migrations")
+    jobs = commands.add_parser("jobs", help="list or run scheduled jobs")
+    job_commands = jobs.add_subparsers(dest="jobs_command", required=True)
+    job_commands.add_parser("list", help="name the jobs")
+    run = job_commands.add_parser("run", help="run one job now")
+    run.add_argument("name")
+    run.add_argument("--at", help="run as if at this time (ISO 8601; local time if no offset)")
+    export = commands.add_parser("export", help="write records to a file")
+    from exports import add_export_commands
+
+    add_export_commands(export)
+    return parser.parse_args(argv)
+
+
+def parse_time(text: str, settings: Settings) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=settings.tz)
+    return moment.astimezone(UTC)
+
+
+async def migrate_only(settings: Settings) -> None:
+    from storage.db import create_engine, migrate
+
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+async def run_bot(settings: Settings, mode: str) -> None:
+    from bot.app import create_app, run_polling, run_scheduler_only, run_webhook
+
+    app = await create_app(settings)
+    runners = {"run": run_polling, "webhook": run_webhook, "scheduler": run_scheduler_only}
+    await runners[mode](app)
+
+
+async def jobs_command(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import create_app
+    from schedules import all_jobs
+
+    if args.jobs_command == "list":
+        for job in all_jobs():
+            print(f"{job.name:24} {job.description}")
+        return 0
+    names = {job.name for job in all_jobs()}
+    if args.name not in names:
+        print(f"no job named {args.name!r}; try: python bot.py jobs list", file=sys.stderr)
+        return 2
+    app = await create_app(settings)
+    try:
+        at = parse_time(args.at, settings) if args.at else None
+        result = await app.runtime.run(args.name, at=at)
+        print(result)
+        await app.delivery.drain(timeout=30) if settings.bot_token else None
+    finally:
+        await app.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    command = args.command or "run"
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if command in {"run", "webhook", "scheduler"} and not settings.bot_token:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    if command == "migrate":
+        asyncio.run(migrate_only(settings))
+        print("database is up to date")
+        return 0
+    if command == "jobs":
+        return asyncio.run(jobs_command(settings, args))
+    if command == "export":
+        from exports import run_export
+
+        return asyncio.run(run_export(settings, args))
+    asyncio.run(run_bot(settings, command))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Callback data of every button (each under Telegram's 64 bytes).
+
+A button is a suggestion, never a permission: handlers re-check the person, their role and the
+object's state through storage on every press.
+"""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class FlowAction(CallbackData, prefix="fl"):
+    """A step of the current wizard: confirm, back, skip, done, new, cancel."""
+
+    action: str
+
+
+class Pick(CallbackData, prefix="pk"):
+    """A choice inside the current wizard (a village, grid, household, role...)."""
+
+    what: str
+    value: int
+
+
+class Language(CallbackData, prefix="lang"):
+    code: str
+
+
+class DecideMembership(CallbackData, prefix="mb"):
+    membership_id: int
+    approve: bool
+
+
+class BindGroup(CallbackData, prefix="bind"):
+    village_id: int
+    grid_id: int  # 0 = the whole village

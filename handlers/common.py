@@ -1,0 +1,141 @@
+"""Everyday commands: /start, /help, /me, /language, and leaving any flow with /cancel."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.utils.text_decorations import html_decoration as hd
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import FlowAction, Language
+from bot.i18n import _
+from bot.keyboards import button, keyboard
+from bot.texts import role_name, status_name
+from storage import org
+from storage.models import Person
+from storage.permissions import Actor
+
+router = Router(name="common")
+
+
+@router.message(Command("cancel"), StateFilter("*"))
+async def cancel_command(message: Message, state: FSMContext) -> None:
+    """Leave whatever flow is running; nothing half-done is saved."""
+    had_flow = await state.get_state() is not None
+    await state.clear()
+    text = _("Cancelled. Nothing was saved.") if had_flow else _("There is nothing to cancel.")
+    await message.answer(text, reply_markup=ReplyKeyboardRemove())
+
+
+@router.callback_query(FlowAction.filter(F.action == "cancel"), StateFilter("*"))
+async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:
+    """The Cancel button of any wizard."""
+    await state.clear()
+    await query.answer(_("Cancelled."))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(_("Cancelled. Nothing was saved."))
+
+
+@router.message(CommandStart(magic=F.args.is_(None)), F.chat.type == "private")
+async def show_welcome(message: Message, actor: Actor, state: FSMContext) -> None:
+    """A plain /start: who the bot is and how to begin."""
+    await state.clear()
+    text = _(
+        "Hello! I am linli (邻里), the helper of your village.\n\n"
+        "To join your village, open the invite link your grid worker shares.\n"
+        "Already joined? See /help for what you can do."
+    )
+    await message.answer(text)
+    await message.answer(help_text(actor))
+
+
+@router.message(Command("help"))
+async def show_help(message: Message, actor: Actor | None) -> None:
+    """The commands this person's roles allow."""
+    await message.answer(help_text(actor))
+
+
+def help_text(actor: Actor | None) -> str:
+    lines = [
+        _("<b>What you can do</b>"),
+        _("/me — who you are and where"),
+        _("/language — 中文 / English"),
+        _("/cancel — stop what you are doing"),
+    ]
+    if actor is not None and (
+        actor.worker_grids() or actor.admin_villages() or actor.is_district_admin
+    ):
+        lines += [
+            _("/invite — a link for residents to join a grid"),
+            _("/pending — join requests waiting for you"),
+        ]
+    if actor is not None and (actor.admin_villages() or actor.is_district_admin):
+        lines += [
+            _("/appoint — a one-time link that gives someone a role"),
+            _("/bindgroup — (in a group) get the village's automatic posts there"),
+        ]
+    if actor is not None and actor.is_district_admin:
+        lines.append(_("/newvillage — set up a village and its grids"))
+    return "\n".join(lines)
+
+
+@router.message(Command("me"))
+async def show_me(message: Message, session: AsyncSession, person: Person | None) -> None:
+    """Who you are, where you live in the bot, and your roles."""
+    if person is None or person.id is None:
+        await message.answer(_("I do not know you yet. Send me /start in a private chat."))
+        return
+    lines = [_("<b>{name}</b>").format(name=hd.quote(person.full_name or "—"))]
+    membership = await org.current_membership(session, person.id)
+    if membership is not None:
+        view = await org.membership_view(session, membership.id or 0)
+        lines.append(
+            _("Home: {village} · {grid} · {household} ({status})").format(
+                village=hd.quote(view.village.name),
+                grid=hd.quote(view.grid.name),
+                household=hd.quote(view.household.label),
+                status=status_name(membership.status),
+            )
+        )
+    else:
+        lines.append(_("Home: not joined yet. Open your grid's invite link to join."))
+    roles = await org.roles_of(session, person.id)
+    for assignment, village, grid in roles:
+        place = hd.quote(village.name) + (f" · {hd.quote(grid.name)}" if grid else "")
+        lines.append(
+            _("Role: {role}, {place}").format(
+                role=role_name(assignment.role, assignment.worker_kind), place=place
+            )
+        )
+    if person.phone:
+        lines.append(_("Phone: {phone}").format(phone=hd.quote(person.phone)))
+    await message.answer("\n".join(lines))
+
+
+@router.message(Command("language"))
+async def choose_language(message: Message) -> None:
+    """Offer the two languages."""
+    markup = keyboard(
+        [button("中文", Language(code="zh").pack()), button("English", Language(code="en").pack())]
+    )
+    await message.answer(_("Choose your language:"), reply_markup=markup)
+
+
+@router.callback_query(Language.filter())
+async def set_language(
+    query: CallbackQuery, callback_data: Language, person: Person | None, i18n: object
+) -> None:
+    """Remember the language and answer in it at once."""
+    if person is None:
+        await query.answer()
+        return
+    org.set_locale(person, callback_data.code)
+    with i18n.use_locale(callback_data.code):  # type: ignore[attr-defined]
+        text = (
+            _("Language set: English.") if callback_data.code == "en" else _("Language set: 中文.")
+        )
+        await query.answer(text)
+        if isinstance(query.message, Message):
+            await query.message.edit_text(text)

@@ -1,0 +1,119 @@
+"""Group chats: a village admin binds a group to the village or a grid (/bindgroup) for
+automatic posts; the binding ends when the bot is removed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiogram import F, Router
+from aiogram.filters import (
+    IS_MEMBER,
+    IS_NOT_MEMBER,
+    ChatMemberUpdatedFilter,
+    Command,
+)
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
+from aiogram.utils.text_decorations import html_decoration as hd
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import BindGroup
+from bot.i18n import _
+from bot.keyboards import button, keyboard
+from storage import org
+from storage.permissions import Actor
+
+router = Router(name="groups")
+GROUP_CHATS = {"group", "supergroup"}
+
+
+@router.message(Command("bindgroup"), F.chat.type.in_(GROUP_CHATS))
+async def offer_binding(message: Message, session: AsyncSession, actor: Actor | None) -> None:
+    """Offer the admin's villages and grids as buttons; others are told they may not."""
+    villages = await org.administered_villages(session, actor) if actor else []
+    if not villages:
+        await message.reply(
+            _(
+                "Only village admins can bind this group. "
+                "Ask your village admin to send /bindgroup here."
+            )
+        )
+        return
+    rows = []
+    for village in villages[:5]:
+        rows.append(
+            [
+                button(
+                    _("{village} (whole village)").format(village=village.name),
+                    BindGroup(village_id=village.id or 0, grid_id=0).pack(),
+                )
+            ]
+        )
+        grids = await org.grids_of(session, village.id or 0)
+        rows += [
+            [
+                button(
+                    f"{village.name} · {grid.name}",
+                    BindGroup(village_id=village.id or 0, grid_id=grid.id or 0).pack(),
+                )
+            ]
+            for grid in grids[:20]
+        ]
+    await message.reply(
+        _("Which village or grid should this group get posts for?"), reply_markup=keyboard(*rows)
+    )
+
+
+@router.message(Command("bindgroup"))
+async def bind_needs_group(message: Message) -> None:
+    await message.answer(_("Send /bindgroup inside the group chat you want to bind."))
+
+
+@router.callback_query(BindGroup.filter())
+async def bind_group(
+    query: CallbackQuery,
+    callback_data: BindGroup,
+    session: AsyncSession,
+    actor: Actor | None,
+    now: datetime,
+) -> None:
+    """Bind, after checking again that the person pressing is an admin of that village."""
+    message = query.message
+    if actor is None or not isinstance(message, Message):
+        await query.answer(_("Only village admins can bind this group."), show_alert=True)
+        return
+    binding = await org.bind_chat(
+        session,
+        actor,
+        chat_id=message.chat.id,
+        title=message.chat.title or "",
+        village_id=callback_data.village_id,
+        grid_id=callback_data.grid_id or None,
+        now=now,
+    )
+    village = await org.get_village(session, binding.village_id)
+    place = hd.quote(village.name)
+    if binding.grid_id:
+        place += " · " + hd.quote((await org.get_grid(session, binding.grid_id)).name)
+    await query.answer(_("Bound."))
+    await message.edit_text(
+        _("This group now gets the automatic posts of {place}.").format(place=place)
+    )
+
+
+@router.my_chat_member(ChatMemberUpdatedFilter(IS_MEMBER >> IS_NOT_MEMBER))
+async def forget_group(event: ChatMemberUpdated, session: AsyncSession, now: datetime) -> None:
+    """The bot was removed from a group: its binding ends, no more posts go there."""
+    await org.unbind_chat(session, event.chat.id, now)
+
+
+@router.my_chat_member(
+    ChatMemberUpdatedFilter(IS_NOT_MEMBER >> IS_MEMBER), F.chat.type.in_(GROUP_CHATS)
+)
+async def greet_group(event: ChatMemberUpdated) -> None:
+    """Added to a group: say how to bind it."""
+    await event.answer(
+        _(
+            "Hello! I am linli (邻里). A village admin can send /bindgroup here "
+            "so this group gets the village's notices and lists."
+        )
+    )
