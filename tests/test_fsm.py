@@ -1,0 +1,172 @@
+"""FSM storage: the same contract on the database (SQLite, PostgreSQL) and on Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StorageKey
+from aiogram.fsm.storage.redis import RedisStorage
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlmodel import select
+
+from bot.fsm import DatabaseStorage, create_fsm_storage
+from storage.db import SessionFactory
+from storage.models import FsmRecord
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+ALICE = StorageKey(bot_id=1, chat_id=100, user_id=100)
+ALICE_IN_GROUP = StorageKey(bot_id=1, chat_id=-500, user_id=100)
+BOB = StorageKey(bot_id=1, chat_id=200, user_id=200)
+ALICE_SCENE = StorageKey(bot_id=1, chat_id=100, user_id=100, destiny="scene")
+
+
+class Join(StatesGroup):
+    name = State()
+    household = State()
+
+
+@pytest.fixture(params=["database", "redis"])
+async def storage(
+    request: pytest.FixtureRequest, sessions: SessionFactory
+) -> AsyncIterator[BaseStorage]:
+    if request.param == "database":
+        yield DatabaseStorage(sessions)
+        return
+    prefix = f"linli-test-{uuid.uuid4().hex}"
+    redis_storage = RedisStorage.from_url(
+        REDIS_URL, key_builder=DefaultKeyBuilder(prefix=prefix, with_destiny=True)
+    )
+    try:
+        await redis_storage.redis.ping()
+    except (RedisConnectionError, OSError):
+        await redis_storage.close()
+        pytest.skip("no Redis server at 127.0.0.1:6379")
+    try:
+        yield redis_storage
+    finally:
+        keys = [key async for key in redis_storage.redis.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await redis_storage.redis.delete(*keys)
+        await redis_storage.close()
+
+
+async def test_empty_key_has_no_state_and_no_data(storage: BaseStorage) -> None:
+    assert await storage.get_state(ALICE) is None
+    assert await storage.get_data(ALICE) == {}
+
+
+async def test_state_and_data_round_trip(storage: BaseStorage) -> None:
+    await storage.set_state(ALICE, Join.name)
+    await storage.set_data(ALICE, {"invite": "abc", "household_id": 7, "tags": ["a", "b"]})
+    assert await storage.get_state(ALICE) == "Join:name"
+    assert await storage.get_data(ALICE) == {
+        "invite": "abc",
+        "household_id": 7,
+        "tags": ["a", "b"],
+    }
+    await storage.set_state(ALICE, "Join:household")
+    assert await storage.get_state(ALICE) == Join.household.state
+    assert (await storage.get_data(ALICE))["invite"] == "abc"  # data kept when state changes
+
+
+async def test_update_data_merges(storage: BaseStorage) -> None:
+    await storage.set_data(ALICE, {"a": 1, "b": 2})
+    assert await storage.update_data(ALICE, {"b": 3, "c": "x"}) == {"a": 1, "b": 3, "c": "x"}
+    assert await storage.get_data(ALICE) == {"a": 1, "b": 3, "c": "x"}
+    assert await storage.get_value(ALICE, "c") == "x"
+
+
+async def test_returned_data_is_a_copy(storage: BaseStorage) -> None:
+    await storage.set_data(ALICE, {"a": 1})
+    data = await storage.get_data(ALICE)
+    data["a"] = 2
+    assert await storage.get_data(ALICE) == {"a": 1}
+
+
+async def test_users_chats_and_destinies_do_not_mix(storage: BaseStorage) -> None:
+    await storage.set_state(ALICE, Join.name)
+    await storage.set_data(ALICE, {"who": "alice"})
+    await storage.set_state(BOB, Join.household)
+    await storage.set_data(ALICE_IN_GROUP, {"who": "alice in group"})
+    await storage.set_state(ALICE_SCENE, "scene:state")
+    assert await storage.get_state(ALICE) == "Join:name"
+    assert await storage.get_state(BOB) == "Join:household"
+    assert await storage.get_state(ALICE_IN_GROUP) is None
+    assert await storage.get_state(ALICE_SCENE) == "scene:state"
+    assert await storage.get_data(ALICE) == {"who": "alice"}
+    assert await storage.get_data(BOB) == {}
+    assert await storage.get_data(ALICE_IN_GROUP) == {"who": "alice in group"}
+
+
+async def test_clearing(storage: BaseStorage) -> None:
+    await storage.set_state(ALICE, Join.name)
+    await storage.set_data(ALICE, {"a": 1})
+    await storage.set_state(BOB, Join.name)
+    await storage.set_state(ALICE, None)
+    await storage.set_data(ALICE, {})
+    assert await storage.get_state(ALICE) is None
+    assert await storage.get_data(ALICE) == {}
+    assert await storage.get_state(BOB) == "Join:name"
+
+
+async def test_database_state_survives_a_restart(sessions: SessionFactory) -> None:
+    first = DatabaseStorage(sessions)
+    await first.set_state(ALICE, Join.household)
+    await first.update_data(ALICE, {"name": "Wang Fang"})
+    await first.close()
+    second = DatabaseStorage(sessions)
+    assert await second.get_state(ALICE) == "Join:household"
+    assert await second.get_data(ALICE) == {"name": "Wang Fang"}
+
+
+async def test_database_clearing_deletes_the_row(sessions: SessionFactory) -> None:
+    storage = DatabaseStorage(sessions)
+    await storage.set_state(ALICE, Join.name)
+    await storage.set_data(ALICE, {"a": 1})
+    await storage.set_state(ALICE, None)
+    async with sessions() as session:
+        assert len((await session.exec(select(FsmRecord))).all()) == 1  # data is still there
+    await storage.set_data(ALICE, {})
+    async with sessions() as session:
+        assert (await session.exec(select(FsmRecord))).all() == []
+
+
+async def test_redis_storage_survives_a_restart() -> None:
+    prefix = f"linli-test-{uuid.uuid4().hex}"
+    builder = DefaultKeyBuilder(prefix=prefix, with_destiny=True)
+    first = RedisStorage.from_url(REDIS_URL, key_builder=builder)
+    try:
+        await first.redis.ping()
+    except (RedisConnectionError, OSError):
+        await first.close()
+        pytest.skip("no Redis server at 127.0.0.1:6379")
+    try:
+        await first.set_state(ALICE, Join.name)
+        await first.set_data(ALICE, {"a": 1})
+    finally:
+        await first.close()
+    second = RedisStorage.from_url(REDIS_URL, key_builder=builder)
+    try:
+        assert await second.get_state(ALICE) == "Join:name"
+        assert await second.get_data(ALICE) == {"a": 1}
+    finally:
+        keys = [key async for key in second.redis.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await second.redis.delete(*keys)
+        await second.close()
+
+
+async def test_create_fsm_storage_picks_the_backend(sessions: SessionFactory) -> None:
+    database = create_fsm_storage(None, sessions)
+    assert isinstance(database, DatabaseStorage)
+    redis_storage = create_fsm_storage(REDIS_URL, sessions)
+    try:
+        assert isinstance(redis_storage, RedisStorage)
+        assert isinstance(redis_storage.key_builder, DefaultKeyBuilder)
+        assert redis_storage.key_builder.with_destiny
+    finally:
+        await redis_storage.close()
