@@ -19,6 +19,7 @@ from storage.models import OutboxMessage, OutboxStatus
 CLAIM_LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
+TEXT_METHODS = frozenset({"sendMessage", "editMessageText"})
 
 
 def enqueue(
@@ -32,9 +33,9 @@ def enqueue(
     **params: Any,
 ) -> OutboxMessage:
     """Add a message to the outbox (HTML parse mode). Sent after the transaction commits."""
-    payload: dict[str, Any] = {"text": text, "parse_mode": "HTML", **params}
-    if method != "sendMessage":
-        payload = {"caption": text, "parse_mode": "HTML", **params} if text else dict(params)
+    # sendMessage and editMessageText carry `text`; media methods carry it as the `caption`.
+    key = "text" if method in TEXT_METHODS else "caption"
+    payload: dict[str, Any] = {key: text, "parse_mode": "HTML", **params} if text else dict(params)
     if reply_markup is not None:
         payload["reply_markup"] = reply_markup
     message = OutboxMessage(chat_id=chat_id, method=method, payload=payload, batch=batch)

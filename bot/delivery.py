@@ -1,0 +1,404 @@
+"""The delivery loop: sends the outbox at Telegram's pace and records each outcome.
+
+Rows are taken oldest first. A chat gets one message at a time and never a later one before an
+earlier due one; different chats are sent to concurrently, within the overall pace. Every outcome
+is its own short transaction. A row claimed but never finished (a crash mid-send) becomes due
+again when its lease runs out, so delivery is at least once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import bisect
+import contextlib
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiogram.methods
+import aiohttp
+from aiogram import Bot
+from aiogram.exceptions import (
+    AiogramError,
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.methods.base import TelegramMethod
+from aiogram.types import BufferedInputFile
+from pydantic import ValidationError
+
+from storage import outbox
+from storage.clock import Clock
+from storage.db import SessionFactory, unit_of_work
+from storage.models import OutboxMessage, OutboxStatus
+
+log = logging.getLogger("linli.delivery")
+
+FILE_METHODS = {"sendPhoto", "sendDocument"}
+# Payload keys that are ours, not Telegram's (aiogram methods would pass unknown keys through).
+LOCAL_KEYS = ("filename", "fallback_text")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Telegram's sending limits (Bot FAQ); tests pass smaller windows to run fast."""
+
+    per_second: int = 30
+    per_group_per_minute: int = 20
+    private_interval: float = 1.0
+    group_window: float = 60.0  # seconds over which per_group_per_minute counts
+
+
+class Pace:
+    """When the next message to a chat may go, by Telegram's limits.
+
+    Pure bookkeeping over a monotonic clock passed in as `now` (seconds). A send is announced
+    with `start` and recorded with `record` when its answer arrives: the server saw it no later
+    than that, so windows counted from answer times are never too short, and a send in flight
+    already counts against the limits.
+    """
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self._recent: list[float] = []  # answer times of all sends within the last second
+        self._groups: dict[int, deque[float]] = {}  # per group: answer times within the window
+        self._private: dict[int, float] = {}  # per private chat: last answer time
+        self._held: dict[int, float] = {}  # per chat: no send before this (a 429's retry_after)
+        self._in_flight: dict[int, int] = {}
+        self._in_flight_total = 0
+
+    def ready_at(self, chat_id: int, now: float) -> float:
+        """The earliest moment a send to `chat_id` is allowed (`math.inf`: after sends in
+        flight answer). A value <= now means: now."""
+        self._prune(now)
+        limits = self.limits
+        at = max(now, self._held.get(chat_id, now))
+        at = max(
+            at,
+            self._window_ready(self._recent, 1.0, limits.per_second, self._in_flight_total, now),
+        )
+        in_chat = self._in_flight.get(chat_id, 0)
+        if chat_id < 0:
+            sent = self._groups.get(chat_id, ())
+            at = max(
+                at,
+                self._window_ready(
+                    sent, limits.group_window, limits.per_group_per_minute, in_chat, now
+                ),
+            )
+        elif in_chat:
+            return math.inf
+        elif chat_id in self._private:
+            at = max(at, self._private[chat_id] + limits.private_interval)
+        return at
+
+    def start(self, chat_id: int) -> None:
+        """A send to `chat_id` begins; it counts against the limits until `record`/`release`."""
+        self._in_flight[chat_id] = self._in_flight.get(chat_id, 0) + 1
+        self._in_flight_total += 1
+
+    def release(self, chat_id: int) -> None:
+        """A started send did not happen after all."""
+        count = self._in_flight.get(chat_id, 0)
+        if count:
+            self._in_flight_total -= 1
+            if count == 1:
+                del self._in_flight[chat_id]
+            else:
+                self._in_flight[chat_id] = count - 1
+
+    def record(self, chat_id: int, now: float) -> None:
+        """A send to `chat_id` happened (its answer arrived) at `now`."""
+        self.release(chat_id)
+        bisect.insort(self._recent, now)
+        if chat_id < 0:
+            self._groups.setdefault(chat_id, deque()).append(now)
+        else:
+            self._private[chat_id] = max(now, self._private.get(chat_id, now))
+
+    def hold(self, chat_id: int, until: float) -> None:
+        """No send to `chat_id` before `until` (Telegram answered 429 with retry_after)."""
+        self._held[chat_id] = max(until, self._held.get(chat_id, until))
+
+    @staticmethod
+    def _window_ready(times: Any, window: float, limit: int, in_flight: int, now: float) -> float:
+        """When fewer than `limit` sends fall in the last `window` seconds (in-flight ones
+        count as happening now)."""
+        excess = len(times) + in_flight - limit + 1  # how many must leave the window first
+        if excess <= 0:
+            return now
+        if excess > len(times):
+            return math.inf
+        return times[excess - 1] + window
+
+    def _prune(self, now: float) -> None:
+        cut = bisect.bisect_right(self._recent, now - 1.0)
+        del self._recent[:cut]
+        window = self.limits.group_window
+        for chat_id, times in list(self._groups.items()):
+            while times and times[0] <= now - window:
+                times.popleft()
+            if not times:
+                del self._groups[chat_id]
+        if len(self._private) > 1000:  # forget quiet chats now and then
+            interval = self.limits.private_interval
+            self._private = {c: t for c, t in self._private.items() if t + interval > now}
+        if self._held:
+            self._held = {c: t for c, t in self._held.items() if t > now}
+
+
+class Delivery:
+    """Sends due outbox rows through `bot` at Telegram's pace until `stop()`.
+
+    `wake()` makes it look at the outbox now (call it after a transaction that wrote outbox rows
+    commits); otherwise it looks every `poll_interval` seconds.
+    """
+
+    def __init__(
+        self,
+        bot: Bot,
+        sessions: SessionFactory,
+        clock: Clock,
+        *,
+        limits: Limits | None = None,
+        poll_interval: float = 1.0,
+        concurrency: int = 8,
+        scan_limit: int = 500,
+    ) -> None:
+        self.bot = bot
+        self.sessions = sessions
+        self.clock = clock
+        self.pace = Pace(limits)
+        self.poll_interval = poll_interval
+        self.concurrency = concurrency
+        self.scan_limit = scan_limit
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._stopping = False
+        self._tasks: dict[int, asyncio.Task[None]] = {}  # chat_id -> its send in flight
+        # chat_id -> when its earlier row, put back for a retry, becomes due again; later rows
+        # of that chat wait until then so that they cannot overtake it.
+        self._retry_due: dict[int, datetime] = {}
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Send until `stop()` (rather than cancelling the task: sends in flight finish and
+        record their outcome before it returns)."""
+        loop = asyncio.get_running_loop()
+        log.info("delivery started")
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                try:
+                    next_at = await self._pass()
+                except Exception:
+                    log.exception("delivery pass failed")
+                    next_at = None
+                delay = self.poll_interval
+                if next_at is not None:
+                    delay = min(delay, max(0.0, next_at - loop.time()))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+        finally:
+            if self._tasks:
+                await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            log.info("delivery stopped")
+
+    async def drain(self, timeout: float, *, everything: bool = False) -> bool:
+        """Wait until no due pending row is left and nothing is in flight (with `everything`,
+        no pending row at all, retries included). False if `timeout` passed first. Needs
+        `run()` going."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self.wake()
+        while True:
+            self._progress.clear()
+            if not self._tasks:
+                horizon = self.clock.now() + (timedelta(days=36500) if everything else timedelta())
+                async with self.sessions() as session:
+                    if not await outbox.due(session, horizon, limit=1):
+                        return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, 0.05)):
+                    await self._progress.wait()
+
+    async def _pass(self) -> float | None:
+        """Start sends for the chats that may have one now; the moment another one may go."""
+        wall = self.clock.now()
+        async with self.sessions() as session:
+            rows = await outbox.due(session, wall, limit=self.scan_limit)
+        now = asyncio.get_running_loop().time()
+        self._retry_due = {c: t for c, t in self._retry_due.items() if t > wall}
+        seen: set[int] = set()
+        next_at: float | None = None
+        for row in rows:
+            chat_id = row.chat_id
+            # Only the oldest due row of a chat is a candidate, and only if the chat is idle.
+            if chat_id in seen or chat_id in self._tasks or chat_id in self._retry_due:
+                seen.add(chat_id)
+                continue
+            seen.add(chat_id)
+            if len(self._tasks) >= self.concurrency:
+                break  # a finishing send wakes the loop
+            ready = self.pace.ready_at(chat_id, now)
+            if ready > now:
+                if ready != math.inf:
+                    next_at = ready if next_at is None else min(next_at, ready)
+                continue
+            self.pace.start(chat_id)
+            self._tasks[chat_id] = asyncio.create_task(self._deliver(row))
+        return next_at
+
+    async def _deliver(self, row: OutboxMessage) -> None:
+        chat_id = row.chat_id
+        assert row.id is not None
+        claimed = False
+        try:
+            async with unit_of_work(self.sessions) as session:
+                # False when the row was read before another send of it finished.
+                if not await outbox.claim(session, row, self.clock.now()):
+                    return
+            claimed = True
+            await self._attempt(row)
+        except Exception:
+            log.exception("delivery of outbox row %s failed", row.id)
+        finally:
+            loop = asyncio.get_running_loop()
+            if claimed:
+                self.pace.record(chat_id, loop.time())
+            else:
+                self.pace.release(chat_id)
+            del self._tasks[chat_id]
+            self._wake.set()
+            self._progress.set()
+
+    async def _attempt(self, row: OutboxMessage) -> None:
+        """Send one claimed row and record the outcome."""
+        assert row.id is not None
+        try:
+            result = await self._send(row)
+        except TelegramRetryAfter as error:
+            loop = asyncio.get_running_loop()
+            self.pace.hold(row.chat_id, loop.time() + error.retry_after)
+            log.warning("429 for chat %s: retry in %s s", row.chat_id, error.retry_after)
+            await self._retry(row, str(error), timedelta(seconds=error.retry_after))
+        except TelegramUnauthorizedError as error:
+            # A bad token fails every row alike: keep the outbox for the right token.
+            log.error("the bot token is not accepted (%s); delivery stops", error.message)
+            await self._retry(row, str(error), timedelta())
+            self.stop()
+        except TelegramBadRequest as error:
+            if "message is not modified" in error.message:
+                await self._finish(row, None)
+            else:
+                await self._fail(row, error)
+        except (
+            TelegramForbiddenError,
+            TelegramNotFound,
+            TelegramMigrateToChat,
+            TelegramEntityTooLarge,
+            ValidationError,
+            TypeError,
+            ValueError,
+            AttributeError,
+        ) as error:
+            await self._fail(row, error)
+        except (
+            TelegramServerError,
+            TelegramNetworkError,
+            TelegramAPIError,
+            AiogramError,
+            aiohttp.ClientError,
+            TimeoutError,
+        ) as error:
+            log.warning("chat %s: %s; will retry", row.chat_id, error)
+            await self._retry(row, str(error) or type(error).__name__, None)
+        except Exception as error:
+            log.exception("chat %s: unexpected error; will retry", row.chat_id)
+            await self._retry(row, repr(error), None)
+        else:
+            await self._finish(row, getattr(result, "message_id", None))
+
+    async def _send(self, row: OutboxMessage) -> Any:
+        try:
+            return await self.bot(build_method(row))
+        except (TelegramNotFound, TelegramBadRequest) as error:
+            if row.method not in FILE_METHODS or not method_missing(error):
+                raise
+            # Photos are extras: a server without the method gets the text alone.
+            fallback = row.payload.get("fallback_text")
+            if not fallback:
+                raise
+            log.warning("%s is not available; sending chat %s text only", row.method, row.chat_id)
+            params = {
+                k: row.payload[k] for k in ("parse_mode", "reply_markup") if k in row.payload
+            }
+            method = aiogram.methods.SendMessage(chat_id=row.chat_id, text=fallback, **params)
+            return await self.bot(method)
+
+    async def _finish(self, row: OutboxMessage, telegram_message_id: int | None) -> None:
+        assert row.id is not None
+        async with unit_of_work(self.sessions) as session:
+            await outbox.mark_sent(session, row.id, self.clock.now(), telegram_message_id)
+
+    async def _fail(self, row: OutboxMessage, error: Exception) -> None:
+        assert row.id is not None
+        text = getattr(error, "message", None) or str(error)
+        log.warning("chat %s: %s; not retried", row.chat_id, text)
+        async with unit_of_work(self.sessions) as session:
+            await outbox.mark_failed(session, row.id, self.clock.now(), error=text)
+
+    async def _retry(self, row: OutboxMessage, error: str, after: timedelta | None) -> None:
+        assert row.id is not None
+        now = self.clock.now()
+        async with unit_of_work(self.sessions) as session:
+            status = await outbox.mark_retry(session, row.id, now, error=error, after=after)
+            retry_row = await session.get(OutboxMessage, row.id)
+            next_at = retry_row.next_attempt_at if retry_row else None
+        if status == OutboxStatus.PENDING and next_at is not None:
+            self._retry_due[row.chat_id] = next_at
+
+
+def build_method(row: OutboxMessage) -> TelegramMethod[Any]:
+    """The aiogram method object for an outbox row: `sendMessage` -> `SendMessage(...)`."""
+    name = row.method[0].upper() + row.method[1:]
+    method_class = getattr(aiogram.methods, name)
+    payload = dict(row.payload)
+    filename = payload.get("filename") or "file"
+    for key in list(payload):
+        if key.endswith("_b64"):
+            data = base64.b64decode(payload.pop(key))
+            payload[key.removesuffix("_b64")] = BufferedInputFile(data, filename=filename)
+    for key in LOCAL_KEYS:
+        payload.pop(key, None)
+    return method_class(chat_id=row.chat_id, **payload)
+
+
+def method_missing(error: TelegramAPIError) -> bool:
+    """The server does not implement the method (Telegram answers 404 "Not Found")."""
+    text = error.message.lower()
+    if isinstance(error, TelegramNotFound):
+        return "chat" not in text
+    return "method" in text and "not found" in text
