@@ -57,8 +57,9 @@ class App:
 
     async def close(self) -> None:
         self.runtime.shutdown()
-        self.delivery.stop()
-        for task in self.tasks:
+        self.delivery.stop()  # lets a send in flight finish and record its outcome
+        _done, pending = await asyncio.wait(self.tasks, timeout=10) if self.tasks else ((), ())
+        for task in pending:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.fsm.close()
@@ -113,7 +114,7 @@ async def create_app(
     sessions = create_session_factory(engine)
     clock = clock or Clock()
     i18n = PoI18n(default_locale=settings.bot_default_locale)
-    i18n.set_current(i18n)  # pushes and jobs translate outside of any update
+    i18n.activate()  # pushes and jobs translate outside of any update
     bot = create_bot(settings)
     fsm = create_fsm_storage(settings.redis_url, sessions)
     delivery = Delivery(bot, sessions, clock, limits=limits or Limits())

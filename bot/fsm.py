@@ -10,7 +10,7 @@ from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder,
 from aiogram.fsm.storage.redis import RedisStorage
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import SessionFactory, unit_of_work
+from storage.db import SessionFactory, joined_or_own
 from storage.models import FsmRecord, utcnow
 
 _KEEP: Any = object()
@@ -22,7 +22,11 @@ def _state_name(state: str | State | None) -> str | None:
 
 
 class DatabaseStorage(BaseStorage):
-    """aiogram FSM storage over the `fsm_record` table; every call is one short transaction."""
+    """aiogram FSM storage over the `fsm_record` table.
+
+    Inside an update it joins the update's transaction, so a flow's state commits (or rolls
+    back) together with what the step changed; elsewhere each call is one short transaction.
+    """
 
     def __init__(self, sessions: SessionFactory, *, key_builder: KeyBuilder | None = None) -> None:
         self.sessions = sessions
@@ -48,14 +52,14 @@ class DatabaseStorage(BaseStorage):
         """Nothing to close: the engine belongs to the application."""
 
     async def _read(self, key: str) -> FsmRecord | None:
-        async with self.sessions() as session:
-            return await session.get(FsmRecord, key)
+        async with joined_or_own(self.sessions) as session:
+            return await session.get(FsmRecord, key, populate_existing=True)
 
     async def _write(self, key: str, *, state: Any = _KEEP, data: Any = _KEEP) -> None:
         """Upsert one record (a row with no state and no data is deleted)."""
         for attempt in range(_ATTEMPTS):
             try:
-                async with unit_of_work(self.sessions) as session:
+                async with joined_or_own(self.sessions) as session:
                     record = await session.get(FsmRecord, key, with_for_update=True)
                     new_state = (record.state if record else None) if state is _KEEP else state
                     new_data = (record.data if record else {}) if data is _KEEP else data
@@ -79,6 +83,7 @@ def create_fsm_storage(settings_redis_url: str | None, sessions: SessionFactory)
     """RedisStorage when a Redis URL is configured, else the database."""
     if settings_redis_url:
         return RedisStorage.from_url(
-            settings_redis_url, key_builder=DefaultKeyBuilder(with_destiny=True)
+            settings_redis_url,
+            key_builder=DefaultKeyBuilder(with_destiny=True, with_business_connection_id=True),
         )
     return DatabaseStorage(sessions)

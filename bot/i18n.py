@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gettext
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from aiogram.utils.i18n import I18n
@@ -40,6 +42,19 @@ class PoI18n(I18n):
 
     def __init__(self, *, default_locale: str = "zh", path: Path = LOCALES) -> None:
         super().__init__(path=path, default_locale=default_locale, domain="messages")
+
+    # aiogram's ContextInstanceMixin gives each subclass its own context variable, but
+    # aiogram's gettext looks up I18n's: always register under the base class.
+    def activate(self) -> None:
+        I18n.set_current(self)
+
+    @contextmanager
+    def context(self) -> Iterator[I18n]:
+        token = I18n.set_current(self)
+        try:
+            yield self
+        finally:
+            I18n.reset_current(token)
 
     def find_locales(self) -> dict[str, gettext.GNUTranslations]:
         translations: dict[str, gettext.GNUTranslations] = {}

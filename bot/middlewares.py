@@ -12,7 +12,7 @@ from aiogram.utils.i18n import I18n
 
 from storage import org
 from storage.clock import Clock
-from storage.db import SessionFactory
+from storage.db import SessionFactory, active_session
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -57,12 +57,15 @@ class DatabaseMiddleware(BaseMiddleware):
         async with self.sessions() as session:
             data["session"] = session
             data["now"] = self.clock.now()
+            token = active_session.set(session)
             try:
                 result = await handler(event, data)
                 await session.commit()
             except BaseException:
                 await session.rollback()
                 raise
+            finally:
+                active_session.reset(token)
             if session.info.pop("outbox_touched", False) and self.on_outbox:
                 self.on_outbox()
             return result

@@ -8,6 +8,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.text_decorations import html_decoration as hd
 
 from bot.i18n import tr
+from schedules.pending_reminder import waited
 from storage.org import MembershipView
 
 
@@ -23,9 +24,7 @@ class Renderer:
         locale = locale or self.i18n.default_locale
         lines = [tr(locale, "<b>Join requests waiting for you ({count})</b>", count=len(items))]
         for view in items:
-            hours = 0
-            if now is not None:
-                hours = int((now - view.membership.requested_at).total_seconds() // 3600)
+            hours = int(waited(view, now).total_seconds() // 3600)
             lines.append(
                 tr(
                     locale,

@@ -6,14 +6,21 @@ from aiogram import Router
 
 from handlers import common, errors, fallback, groups, join, roles, village
 
+FEATURES = (errors, common, village, roles, join, groups, fallback)
+
 
 def feature_routers() -> list[Router]:
-    return [
-        errors.router,
-        common.router,
-        village.router,
-        roles.router,
-        join.router,
-        groups.router,
-        fallback.router,
-    ]
+    """Fresh routers for one dispatcher.
+
+    The feature modules declare their handlers on a module-level router (aiogram's way), but a
+    router can belong to one dispatcher only; tests and benches build several, so each gets
+    copies that share the handlers.
+    """
+    return [copy_router(module.router) for module in FEATURES]
+
+
+def copy_router(template: Router) -> Router:
+    router = Router(name=template.name)
+    for event, observer in template.observers.items():
+        router.observers[event].handlers.extend(observer.handlers)
+    return router

@@ -19,6 +19,7 @@ from bot.i18n import _, locale_of, tr
 from bot.keyboards import picker
 from bot.texts import role_name
 from storage import org, outbox
+from storage.errors import N_
 from storage.models import Person, Role, WorkerKind
 from storage.permissions import Actor
 
@@ -26,6 +27,11 @@ router = Router(name="roles")
 
 ROLE_LINK_PREFIX = "r_"
 ROLE_CHOICES = (Role.GRID_WORKER, Role.REVIEWER, Role.VILLAGE_ADMIN)
+ROLE_CHOICE_LABELS = {
+    Role.GRID_WORKER: N_("Grid worker"),
+    Role.REVIEWER: N_("Points reviewer (积分管理小组)"),
+    Role.VILLAGE_ADMIN: N_("Village admin"),
+}
 KIND_CHOICES = (WorkerKind.FULL_TIME, WorkerKind.PART_TIME)
 
 
@@ -66,7 +72,7 @@ async def start_appoint(
 async def ask_role(message: Message, state: FSMContext, *, edit: bool = False) -> None:
     await state.set_state(Appoint.role)
     markup = picker(
-        "role", [(i, role_name(role)) for i, role in enumerate(ROLE_CHOICES)], columns=1
+        "role", [(i, _(ROLE_CHOICE_LABELS[r])) for i, r in enumerate(ROLE_CHOICES)], columns=1
     )
     text = _("Which role should the link give?")
     await (

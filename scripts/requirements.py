@@ -1,4 +1,4 @@
-"""Print the requirements from pyproject.toml, one a line: the dependencies and the named extras."""
+"""Print the requirements in pyproject.toml, one a line: dependencies and named extras."""
 
 import sys
 import tomllib

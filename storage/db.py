@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from alembic import command
@@ -21,6 +22,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 SessionFactory = async_sessionmaker[AsyncSession]
+
+# The session of the update being handled. Helpers outside the handler's arguments (the FSM
+# storage) join its transaction instead of opening a second one, which on SQLite would wait
+# for the first one's write lock.
+active_session: ContextVar[AsyncSession | None] = ContextVar("active_session", default=None)
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -64,6 +70,18 @@ async def unit_of_work(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+
+
+@asynccontextmanager
+async def joined_or_own(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """The update's session when there is one (its unit of work commits), else a new one."""
+    session = active_session.get()
+    if session is not None:
+        async with session.begin_nested():
+            yield session
+        return
+    async with unit_of_work(sessions) as own:
+        yield own
 
 
 def alembic_config() -> Config:

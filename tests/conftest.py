@@ -20,13 +20,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     skip = pytest.mark.skip(reason="TEST_DATABASE_URL is not set")
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get("database_url") == "postgres":
+        if callspec is not None and "postgres" in (
+            callspec.params.get("database_url"),
+            callspec.params.get("world"),
+        ):
             item.add_marker(skip)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-async def database_url(request: pytest.FixtureRequest,
-                       tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
     """A migrated database per backend, shared by the storage tests of the run."""
     if request.param == "postgres" and not postgres_server_url():
         pytest.skip("TEST_DATABASE_URL is not set")
@@ -50,3 +54,16 @@ async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
 async def session(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
     async with sessions() as session:
         yield session
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[object]:
+    """The bot, running against the fake Bot API, shared by the end-to-end tests of a backend."""
+    from tests.harness import running_world
+
+    if request.param == "postgres" and not postgres_server_url():
+        pytest.skip("TEST_DATABASE_URL is not set")
+    async with running_world(request.param, tmp_path_factory.mktemp("e2e")) as world:
+        yield world
