@@ -72,25 +72,31 @@ async def run_bot(settings: Settings, mode: str) -> None:
 
 
 async def jobs_command(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import create_app
     from schedules import all_jobs
 
     if args.jobs_command == "list":
-        for job in all_jobs():
+        for job in all_jobs().values():
             print(f"{job.name:24} {job.description}")
         return 0
-    names = {job.name for job in all_jobs()}
-    if args.name not in names:
+    if args.name not in all_jobs():
         print(f"no job named {args.name!r}; try: python bot.py jobs list", file=sys.stderr)
         return 2
-    app = await create_app(settings)
+    from bot.app import create_runtime
+    from bot.i18n import PoI18n
+    from storage.clock import Clock
+    from storage.db import create_engine, create_session_factory, migrate
+
+    engine = create_engine(settings.database_url)
     try:
+        await migrate(engine)
+        i18n = PoI18n(default_locale=settings.bot_default_locale)
+        i18n.activate()
+        runtime = create_runtime(settings, create_session_factory(engine), Clock(), i18n)
         at = parse_time(args.at, settings) if args.at else None
-        result = await app.runtime.run(args.name, at=at)
-        print(result)
-        await app.delivery.drain(timeout=30) if settings.bot_token else None
+        print(await runtime.run(args.name, at=at))
+        print("Messages it wrote go out with the running bot's delivery loop.")
     finally:
-        await app.close()
+        await engine.dispose()
     return 0
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher
@@ -20,6 +21,7 @@ from aiogram.types import BotCommand, BotCommandScopeDefault
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.delivery import Delivery, Limits
+from bot.edits import EditFallback
 from bot.fsm import create_fsm_storage
 from bot.i18n import PoI18n, tr
 from bot.middlewares import setup_middlewares
@@ -64,16 +66,21 @@ class App:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.fsm.close()
         await self.bot.session.close()
+        await self.delivery.bot.session.close()
         await self.engine.dispose()
 
 
-def create_bot(settings: Settings) -> Bot:
+def create_bot(settings: Settings, *, answering: bool = True) -> Bot:
+    """A Bot on the configured server; the one `answering` updates edits leniently."""
     api = TelegramAPIServer.from_base(str(settings.telegram_api_base).rstrip("/"))
-    return Bot(
+    bot = Bot(
         settings.token,
         session=AiohttpSession(api=api),
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
+    if answering:
+        bot.session.middleware(EditFallback())
+    return bot
 
 
 def create_dispatcher(
@@ -117,7 +124,9 @@ async def create_app(
     i18n.activate()  # pushes and jobs translate outside of any update
     bot = create_bot(settings)
     fsm = create_fsm_storage(settings.redis_url, sessions)
-    delivery = Delivery(bot, sessions, clock, limits=limits or Limits())
+    delivery = Delivery(
+        create_bot(settings, answering=False), sessions, clock, limits=limits or Limits()
+    )
     runtime = Runtime(
         sessions,
         clock,
@@ -140,6 +149,24 @@ async def create_app(
         fsm=fsm,
         delivery=delivery,
         runtime=runtime,
+    )
+
+
+def create_runtime(
+    settings: Settings,
+    sessions: SessionFactory,
+    clock: Clock,
+    i18n: PoI18n,
+    *,
+    after_commit: Callable[[], object] | None = None,
+) -> Runtime:
+    return Runtime(
+        sessions,
+        clock,
+        settings.tz,
+        render=Renderer(i18n),
+        settings=settings,
+        after_commit=after_commit,
     )
 
 

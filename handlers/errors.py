@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from aiogram import Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
@@ -42,8 +42,13 @@ async def report_failure(event: ErrorEvent, locale: str | None = None) -> bool:
 
 async def answer(event: ErrorEvent, text: str) -> None:
     update = event.update
-    if update.callback_query is not None:
-        await update.callback_query.answer(text, show_alert=True)
+    query = update.callback_query
+    if query is not None:
+        try:
+            await query.answer(text, show_alert=True)
+        except TelegramBadRequest:  # the handler had already answered the press: write instead
+            chat_id = query.message.chat.id if query.message else query.from_user.id
+            await query.bot.send_message(chat_id, text)  # type: ignore[union-attr]
     elif update.message is not None and update.message.chat.type == "private":
         await update.message.answer(text)
     elif update.message is not None:

@@ -83,9 +83,9 @@ async def pick_invite_grid(
     query: CallbackQuery, callback_data: Pick, session: AsyncSession, actor: Actor, now: datetime
 ) -> None:
     """The grid was chosen: make the link (permission checked again in storage)."""
-    await query.answer()
     if isinstance(query.message, Message):
         await send_invite_link(query.message, session, actor, callback_data.value, now, edit=True)
+    await query.answer()
 
 
 async def send_invite_link(

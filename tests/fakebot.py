@@ -1005,7 +1005,12 @@ class FakeBotAPI:
     def _add_raw_update(self, update: dict[str, Any]) -> int:
         update = dict(update)
         self._learn_chats(update)
-        return self._enqueue(update)
+        update_id = self._enqueue(update)
+        query = update.get("callback_query")
+        if isinstance(query, dict) and "id" in query:  # a raw press can be answered, once
+            self._callbacks[str(query["id"])] = {"answered": False, "update_id": update_id}
+            self._callback_by_update[update_id] = str(query["id"])
+        return update_id
 
     def _enqueue(self, update: dict[str, Any]) -> int:
         update_id = next(self._update_ids)
