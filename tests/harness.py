@@ -22,6 +22,7 @@ from tests.databases import fresh_database
 from tests.fakebot import FakeBotAPI, FakeUser, SentMessage
 
 DISTRICT_ADMIN_ID = 1000
+SPARE_DISTRICT_ADMIN_ID = 1001  # for tests that must not disturb the first one's state
 TOKEN = "123456:TEST-TOKEN"
 # Telegram's real pace, only faster for private chats, so a story is not slowed by 1 s steps.
 TEST_LIMITS = Limits(per_second=30, per_group_per_minute=20, private_interval=0.05)
@@ -124,7 +125,7 @@ async def running_world(backend: str, folder: Path) -> AsyncIterator[World]:
                 telegram_api_base=base,
                 database_url=url,
                 redis_url=None,
-                bot_superadmins=str(DISTRICT_ADMIN_ID),
+                bot_superadmins=f"{DISTRICT_ADMIN_ID},{SPARE_DISTRICT_ADMIN_ID}",
             )  # type: ignore[arg-type]
             clock = Clock()
             app = await create_app(settings, clock=clock, limits=TEST_LIMITS, run_migrations=False)

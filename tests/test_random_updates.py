@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from sqlmodel import col, func, select
 
 from storage.models import Membership, MembershipStatus, OutboxMessage, OutboxStatus, Person
-from tests.harness import DISTRICT_ADMIN_ID, World
+from tests.harness import SPARE_DISTRICT_ADMIN_ID, World
 
-USERS = [DISTRICT_ADMIN_ID, 9001, 9002, 9003]
+USERS = [SPARE_DISTRICT_ADMIN_ID, 9001, 9002, 9003]
 GROUP_ID = -9_900_001
 COMMANDS = [
     "/start",
