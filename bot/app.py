@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.delivery import Delivery, Limits
 from bot.edits import EditFallback
-from bot.fsm import create_fsm_storage
+from bot.fsm import create_fsm_storage, create_isolation
 from bot.i18n import PoI18n, tr
 from bot.middlewares import setup_middlewares
 from bot.render import Renderer
@@ -92,7 +92,9 @@ def create_dispatcher(
     fsm: BaseStorage,
     delivery: Delivery | None,
 ) -> Dispatcher:
-    dp = Dispatcher(storage=fsm)
+    dp = Dispatcher(storage=fsm, disable_fsm=True)  # placed in our chain, see setup_middlewares
+    isolation = create_isolation(settings.redis_url)
+    dp.shutdown.register(isolation.close)
     dp["settings"] = settings
     dp["clock"] = clock
     setup_middlewares(
@@ -100,6 +102,7 @@ def create_dispatcher(
         sessions=sessions,
         clock=clock,
         i18n=i18n,
+        isolation=isolation,
         district_admins=settings.bot_superadmins,
         on_outbox=delivery.wake if delivery else None,
     )

@@ -6,8 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiogram.fsm.state import State
-from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StorageKey
-from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.fsm.storage.base import (
+    BaseEventIsolation,
+    BaseStorage,
+    DefaultKeyBuilder,
+    KeyBuilder,
+    StorageKey,
+)
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import SessionFactory, joined_or_own
@@ -77,6 +84,13 @@ class DatabaseStorage(BaseStorage):
             except IntegrityError:  # a concurrent first write of the same key; read it again
                 if attempt == _ATTEMPTS - 1:
                     raise
+
+
+def create_isolation(redis_url: str | None) -> BaseEventIsolation:
+    """Per-person locks: in this process, or across processes (webhook workers) via Redis."""
+    if redis_url:
+        return RedisEventIsolation.from_url(redis_url)
+    return SimpleEventIsolation()
 
 
 def create_fsm_storage(settings_redis_url: str | None, sessions: SessionFactory) -> BaseStorage:

@@ -1,4 +1,5 @@
-"""The middleware chain, in one place: throttling -> session -> person -> locale."""
+"""The middleware chain, in one place:
+throttling -> one person at a time -> session -> conversation state -> person -> locale."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Dispatcher
+from aiogram.fsm.middleware import FSMContextMiddleware
+from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.types import Chat, TelegramObject, User
 from aiogram.utils.i18n import I18n
 
@@ -38,6 +41,22 @@ class ThrottlingMiddleware(BaseMiddleware):
         if len(self._seen) > 10_000:  # forget quiet people now and then
             self._seen = {k: v for k, v in self._seen.items() if now - v[-1] < self.window}
         return await handler(event, data)
+
+
+class IsolationMiddleware(BaseMiddleware):
+    """One update at a time per person and chat, from before the session opens until after it
+    commits: a quick second tap or message then sees what the first one saved."""
+
+    def __init__(self, fsm: FSMContextMiddleware, isolation: BaseEventIsolation) -> None:
+        self.fsm = fsm
+        self.isolation = isolation
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        context = self.fsm.resolve_event_context(data["bot"], data)
+        if context is None:
+            return await handler(event, data)
+        async with self.isolation.lock(key=context.key):
+            return await handler(event, data)
 
 
 class DatabaseMiddleware(BaseMiddleware):
@@ -130,13 +149,18 @@ def setup_middlewares(
     sessions: SessionFactory,
     clock: Clock,
     i18n: I18n,
+    isolation: BaseEventIsolation,
     district_admins: tuple[int, ...],
     on_outbox: Callable[[], None] | None = None,
 ) -> None:
+    """The dispatcher must be built with `disable_fsm=True`: its FSM middleware is placed here,
+    inside the session, so reading the state joins the update's transaction."""
     for middleware in (
         UpdateTypeMiddleware(),
         ThrottlingMiddleware(),
+        IsolationMiddleware(dp.fsm, isolation),
         DatabaseMiddleware(sessions, clock, on_outbox),
+        dp.fsm,
         PersonMiddleware(district_admins),
         LocaleMiddleware(i18n),
     ):
