@@ -407,7 +407,7 @@ async def tally(session: AsyncSession, vote_id: int) -> dict[int, int]:
         .where(Ballot.vote_id == vote_id)
         .group_by(col(Ballot.option_id))
     )
-    return {option_id: count for option_id, count in (await session.exec(query)).all()}
+    return dict((await session.exec(query)).all())
 
 
 def _approved(village_id: int) -> list[object]:
