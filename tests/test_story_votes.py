@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,9 +26,18 @@ from storage.models import (
     RoleAssignment,
     Village,
 )
+from tests.fakebot import SentMessage
 from tests.harness import World
 
 _n = itertools.count(1)
+
+
+async def settled(world: World, step: Awaitable[SentMessage]) -> SentMessage:
+    """A wizard step's answer, once its transaction (and the new FSM state) has committed: the
+    bot answers inside the update's transaction, so the next step must not race the commit."""
+    answer = await step
+    await world.fake.wait_idle(0.1)
+    return answer
 
 
 @dataclass
@@ -96,11 +106,11 @@ async def test_a_proposal_is_voted_on_in_the_group_and_closed_by_the_deadline(
     travelled = timedelta()
     try:
         # Alice sends a proposal; the admin puts it on the agenda; Alice is told.
-        await alice.say("/propose", expect="书记信箱")
-        await alice.say("村口路灯坏了", expect="具体内容")
-        review = await alice.say("晚上太黑，建议修好。", expect="村口路灯坏了")
+        await settled(world, alice.say("/propose", expect="书记信箱"))
+        await settled(world, alice.say("村口路灯坏了", expect="具体内容"))
+        review = await settled(world, alice.say("晚上太黑，建议修好。", expect="村口路灯坏了"))
         mark = fake.mark()
-        sent = await alice.tap(review, "实名提交", expect="P-")
+        sent = await settled(world, alice.tap(review, "实名提交", expect="P-"))
         code = re.search(r"P-\d{4}-\d{4}", sent.text or "")
         assert code, sent.text
         push = await fake.wait_for_message(
@@ -108,18 +118,20 @@ async def test_a_proposal_is_voted_on_in_the_group_and_closed_by_the_deadline(
         )
         assert "居民0" in (push.text or "")
         mark = fake.mark()
-        await admin.tap(push, "Put on the agenda", expect="is on the agenda")
+        await settled(world, admin.tap(push, "Put on the agenda", expect="is on the agenda"))
         told = await fake.wait_for_message(alice.id, after=mark)
         assert "已列入议题" in (told.text or "")
 
         # The admin puts it to a vote with the usual options, 3 days, a 30% quorum.
-        items = await admin.say("/vote", expect="Which agenda item")
-        options = await admin.tap(items, code.group(0), expect="Which options")
-        days = await admin.tap(options, "Agree / Disagree / Abstain", expect="How long")
-        review = await admin.tap(days, "3 days", expect="Post this vote")
-        review = await admin.tap(review, "Quorum", expect="30%")
+        items = await settled(world, admin.say("/vote", expect="Which agenda item"))
+        options = await settled(world, admin.tap(items, code.group(0), expect="Which options"))
+        days = await settled(
+            world, admin.tap(options, "Agree / Disagree / Abstain", expect="How long")
+        )
+        review = await settled(world, admin.tap(days, "3 days", expect="Post this vote"))
+        review = await settled(world, admin.tap(review, "Quorum", expect="30%"))
         mark = fake.mark()
-        await admin.tap(review, "Post", expect="posted in 1 groups")
+        await settled(world, admin.tap(review, "Post", expect="posted in 1 groups"))
         card = await fake.wait_for_message(
             cast.group_id, lambda m: "村口路灯坏了" in (m.text or ""), after=mark
         )
@@ -183,7 +195,7 @@ async def test_a_proposal_is_voted_on_in_the_group_and_closed_by_the_deadline(
         assert len(results) == 2  # the edited card and one result post
         assert "截止" in await carol.tap_for_toast(card, data=vote_data)
 
-        agenda = await alice.say("/agenda", expect="已表决")
+        agenda = await settled(world, alice.say("/agenda", expect="已表决"))
         assert "已决定" in (agenda.text or "")
     finally:
         world.clock.advance(-travelled)
@@ -198,15 +210,15 @@ async def test_a_secret_vote_shows_no_choice_anywhere(
     cast = await setup_village(world)
     labels = ["甲方案XQ", "乙方案YZ"]
     admin = world.person(cast.admin)
-    items = await admin.say("/vote", expect="question")
-    options = await admin.say("选哪个方案？", expect="Which options")
-    own = await admin.tap(options, "My own options", expect="one per line")
+    items = await settled(world, admin.say("/vote", expect="question"))
+    options = await settled(world, admin.say("选哪个方案？", expect="Which options"))
+    own = await settled(world, admin.tap(options, "My own options", expect="one per line"))
     del own
-    days = await admin.say("\n".join(labels), expect="How long")
-    review = await admin.tap(days, "1 days", expect="Post this vote")
-    review = await admin.tap(review, "Secret", expect="tally shows at the close")
+    days = await settled(world, admin.say("\n".join(labels), expect="How long"))
+    review = await settled(world, admin.tap(days, "1 days", expect="Post this vote"))
+    review = await settled(world, admin.tap(review, "Secret", expect="tally shows at the close"))
     mark = fake.mark()
-    await admin.tap(review, "Post", expect="posted in 1 groups")
+    await settled(world, admin.tap(review, "Post", expect="posted in 1 groups"))
     del items
     card = await fake.wait_for_message(
         cast.group_id, lambda m: "选哪个方案" in (m.text or ""), after=mark
@@ -217,9 +229,11 @@ async def test_a_secret_vote_shows_no_choice_anywhere(
         assert "保密" in toast
     world.clock.advance(timedelta(seconds=7))
     try:
-        await world.app.runtime.run("vote_cards")
-        await fake.wait_idle(0.3)
-        edited = fake.sent(cast.group_id)[-1]
+        mark = fake.mark()
+        assert (await world.app.runtime.run("vote_cards")).get("edits") == 1
+        edited = await fake.wait_for_message(
+            cast.group_id, lambda m: m.message_id == card.message_id, after=mark
+        )
         assert "已投票：3 / 3" in (edited.text or "")
         assert "：2 票" not in (edited.text or "")  # no tally while open
         world.clock.advance(timedelta(days=1))
