@@ -34,3 +34,23 @@ class DecideMembership(CallbackData, prefix="mb"):
 class BindGroup(CallbackData, prefix="bind"):
     village_id: int
     grid_id: int  # 0 = the whole village
+
+
+# --- consultation and voting ---------------------------------------------------------------
+
+
+class VoteCast(CallbackData, prefix="vt"):
+    """A press on a vote card in a group: checked again in storage.votes.cast."""
+
+    vote_id: int
+    option_id: int
+
+
+class VoteRule(CallbackData, prefix="vr"):
+    village_id: int
+    per_household: bool
+
+
+class ScreenProposal(CallbackData, prefix="ps"):
+    proposal_id: int
+    accept: bool

@@ -64,6 +64,10 @@ def help_text(actor: Actor | None) -> str:
         _("/language — 中文 / English"),
         _("/cancel — stop what you are doing"),
     ]
+    if actor is not None and actor.villages():
+        lines.append(_("/agenda — agenda items, open votes and decisions"))
+    if actor is not None and actor.is_approved_resident:
+        lines.append(_("/propose — send a concern or proposal to the village committee"))
     if actor is not None and (
         actor.worker_grids() or actor.admin_villages() or actor.is_district_admin
     ):
@@ -75,6 +79,9 @@ def help_text(actor: Actor | None) -> str:
         lines += [
             _("/appoint — a one-time link that gives someone a role"),
             _("/bindgroup — (in a group) get the village's automatic posts there"),
+            _("/proposals — answer residents' proposals"),
+            _("/vote — put a vote in the village's groups"),
+            _("/voterule — one vote per person or per household"),
         ]
     if actor is not None and actor.is_district_admin:
         lines.append(_("/newvillage — set up a village and its grids"))

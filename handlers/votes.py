@@ -1,0 +1,717 @@
+"""Consultation and voting (协商式): residents send proposals (/propose), admins screen them
+(/proposals) and put votes in the village's groups (/vote); everyone sees /agenda.
+
+A vote card's buttons are pressed in the group; each press is checked in storage (the group's
+village, the deadline, the voter) and answered with a private toast.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TypedDict
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.text_decorations import html_decoration as hd
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import FlowAction, Pick, ScreenProposal, VoteCast, VoteRule
+from bot.i18n import _, locale_of, tr
+from bot.keyboards import button, cancel_row, flow_button, keyboard, picker
+from bot.settings import Settings
+from bot.votes_render import card_markup, card_text, local_time
+from storage import org, outbox, votes
+from storage.errors import N_
+from storage.models import Person
+from storage.models_votes import Proposal, ProposalStatus
+from storage.permissions import Actor
+from storage.permissions_votes import VotePermissions
+
+router = Router(name="votes")
+
+DEADLINE_DAYS = (1, 3, 7, 14)
+STANDARD_OPTIONS = (N_("Agree"), N_("Disagree"), N_("Abstain"))
+STATUS_NAMES = {
+    ProposalStatus.NEW: N_("waiting for the village committee"),
+    ProposalStatus.ON_AGENDA: N_("on the agenda"),
+    ProposalStatus.DECLINED: N_("declined"),
+    ProposalStatus.VOTING: N_("being voted on"),
+    ProposalStatus.DECIDED: N_("decided"),
+}
+
+
+# --- voting in the group -------------------------------------------------------------------
+
+
+@router.callback_query(VoteCast.filter())
+async def cast_vote(
+    query: CallbackQuery,
+    callback_data: VoteCast,
+    session: AsyncSession,
+    actor: Actor | None,
+    now: datetime,
+) -> None:
+    """A press on a vote card: checked in storage, answered with a private toast."""
+    chat_id = query.message.chat.id if query.message is not None else 0
+    result = await votes.cast(
+        session,
+        actor,
+        vote_id=callback_data.vote_id,
+        option_id=callback_data.option_id,
+        chat_id=chat_id,
+        now=now,
+    )
+    if result.vote.secret:
+        text = (
+            _("Your vote is changed. It stays secret.")
+            if result.changed
+            else _("Your vote is recorded. It stays secret; you can change it until the deadline.")
+        )
+    elif result.changed:
+        text = _("Your vote is changed to: {option}.").format(option=result.option.label)
+    else:
+        text = _("Your vote is recorded: {option}. You can change it until the deadline.").format(
+            option=result.option.label
+        )
+    await query.answer(text)
+
+
+# --- the village's rule --------------------------------------------------------------------
+
+
+@router.message(Command("voterule"), F.chat.type == "private")
+async def show_vote_rule(message: Message, session: AsyncSession, actor: Actor) -> None:
+    """One vote per person or per household: the admin's villages, each with its switch."""
+    villages = await org.administered_villages(session, actor)
+    if not villages:
+        await message.answer(_("Only village admins can change how a village votes."))
+        return
+    for village in villages[:10]:
+        await message.answer(
+            await rule_text(session, village.id or 0, village.name),
+            reply_markup=rule_keyboard(village.id or 0),
+        )
+
+
+async def rule_text(session: AsyncSession, village_id: int, name: str) -> str:
+    household = await votes.per_household(session, village_id)
+    rule = _("one vote per household") if household else _("one vote per person")
+    return _("{village} votes with {rule}. New votes follow this rule.").format(
+        village=hd.quote(name), rule=rule
+    )
+
+
+def rule_keyboard(village_id: int) -> object:
+    return keyboard(
+        [
+            button(_("Per person"), VoteRule(village_id=village_id, per_household=False).pack()),
+            button(_("Per household"), VoteRule(village_id=village_id, per_household=True).pack()),
+        ]
+    )
+
+
+@router.callback_query(VoteRule.filter())
+async def set_vote_rule(
+    query: CallbackQuery,
+    callback_data: VoteRule,
+    session: AsyncSession,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Switch the rule (checked again in storage)."""
+    await votes.set_rule(
+        session,
+        actor,
+        callback_data.village_id,
+        per_household=callback_data.per_household,
+        now=now,
+    )
+    village = await org.get_village(session, callback_data.village_id)
+    await query.answer(_("Saved."))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(await rule_text(session, village.id or 0, village.name))
+
+
+# --- putting a vote ------------------------------------------------------------------------
+
+
+class NewVote(StatesGroup):
+    village = State()
+    item = State()
+    question = State()
+    options = State()
+    own_options = State()
+    deadline = State()
+    settings = State()
+
+
+class NewVoteForm(TypedDict, total=False):
+    village_id: int
+    proposal_id: int | None
+    question: str
+    options: list[str]
+    days: int
+    secret: bool
+    quorum: int | None
+
+
+@router.message(Command("vote"), F.chat.type == "private")
+async def start_vote(
+    message: Message, session: AsyncSession, actor: Actor, state: FSMContext
+) -> None:
+    """Step 1: which village (admins only)."""
+    villages = await org.administered_villages(session, actor)
+    if not villages:
+        await message.answer(_("Only village admins can put a vote."))
+        return
+    await state.set_state(NewVote.village)
+    await state.set_data(NewVoteForm(secret=False, quorum=None, proposal_id=None))
+    if len(villages) == 1:
+        await ask_item(message, session, state, villages[0].id or 0)
+        return
+    await message.answer(
+        _("A vote in which village?"),
+        reply_markup=picker("vote_village", [(v.id or 0, v.name) for v in villages], columns=1),
+    )
+
+
+@router.callback_query(NewVote.village, Pick.filter(F.what == "vote_village"))
+async def pick_vote_village(
+    query: CallbackQuery, callback_data: Pick, session: AsyncSession, state: FSMContext
+) -> None:
+    await query.answer()
+    if isinstance(query.message, Message):
+        await ask_item(query.message, session, state, callback_data.value)
+
+
+async def ask_item(
+    message: Message, session: AsyncSession, state: FSMContext, village_id: int
+) -> None:
+    """Step 2: an agenda item to vote on, or a question of its own."""
+    await state.update_data(village_id=village_id)
+    items = await votes.proposals(session, village_id, [ProposalStatus.ON_AGENDA])
+    if not items:
+        await state.set_state(NewVote.question)
+        await message.answer(
+            _("What is the question? (at most {limit} characters)").format(
+                limit=votes.QUESTION_MAX
+            ),
+            reply_markup=keyboard(cancel_row()),
+        )
+        return
+    await state.set_state(NewVote.item)
+    await message.answer(
+        _("Which agenda item is the vote on? Or type a question of its own."),
+        reply_markup=picker(
+            "vote_item",
+            [(p.id or 0, f"{votes.proposal_code(p)} {p.title}"[:60]) for p in items],
+            columns=1,
+        ),
+    )
+
+
+@router.callback_query(NewVote.item, Pick.filter(F.what == "vote_item"))
+async def pick_vote_item(
+    query: CallbackQuery, callback_data: Pick, session: AsyncSession, state: FSMContext
+) -> None:
+    """The item's title becomes the question."""
+    form: NewVoteForm = await state.get_data()  # type: ignore[assignment]
+    proposal = await votes.get_proposal(session, callback_data.value)
+    if proposal.village_id != form.get("village_id"):
+        await query.answer(_("That proposal no longer exists."), show_alert=True)
+        return
+    await state.update_data(proposal_id=proposal.id, question=proposal.title)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await ask_options(query.message, state)
+
+
+@router.message(NewVote.item, F.text)
+@router.message(NewVote.question, F.text)
+async def receive_question(message: Message, state: FSMContext) -> None:
+    """The question, typed."""
+    question = org.require_text(message.text, votes.QUESTION_MAX)
+    await state.update_data(question=question, proposal_id=None)
+    await ask_options(message, state)
+
+
+async def ask_options(message: Message, state: FSMContext) -> None:
+    """Step 3: the usual three options, or the admin's own."""
+    await state.set_state(NewVote.options)
+    standard = " / ".join(_(label) for label in STANDARD_OPTIONS)
+    await message.answer(
+        _("Which options?"),
+        reply_markup=keyboard(
+            [flow_button(standard, "standard")],
+            [flow_button(_("My own options"), "own")],
+            cancel_row(),
+        ),
+    )
+
+
+@router.callback_query(NewVote.options, FlowAction.filter(F.action == "standard"))
+async def use_standard_options(
+    query: CallbackQuery, state: FSMContext, settings: Settings
+) -> None:
+    """Agree / disagree / abstain, in the groups' language."""
+    locale = settings.bot_default_locale
+    await state.update_data(options=[tr(locale, label) for label in STANDARD_OPTIONS])
+    await query.answer()
+    if isinstance(query.message, Message):
+        await ask_deadline(query.message, state)
+
+
+@router.callback_query(NewVote.options, FlowAction.filter(F.action == "own"))
+async def ask_own_options(query: CallbackQuery, state: FSMContext) -> None:
+    await state.set_state(NewVote.own_options)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _(
+                "Send the options, one per line: {low} to {high}, each at most {limit} characters."
+            ).format(low=votes.OPTIONS_MIN, high=votes.OPTIONS_MAX, limit=votes.OPTION_MAX),
+            reply_markup=keyboard(cancel_row()),
+        )
+
+
+@router.message(NewVote.own_options, F.text)
+async def receive_options(message: Message, state: FSMContext) -> None:
+    options = votes.clean_options((message.text or "").splitlines())
+    await state.update_data(options=options)
+    await ask_deadline(message, state)
+
+
+async def ask_deadline(message: Message, state: FSMContext) -> None:
+    """Step 4: how long the vote stays open."""
+    await state.set_state(NewVote.deadline)
+    await message.answer(
+        _("How long may people vote?"),
+        reply_markup=picker(
+            "vote_days",
+            [(days, _("{days} days").format(days=days)) for days in DEADLINE_DAYS],
+            columns=4,
+        ),
+    )
+
+
+@router.callback_query(NewVote.deadline, Pick.filter(F.what == "vote_days"))
+async def pick_deadline(
+    query: CallbackQuery,
+    callback_data: Pick,
+    state: FSMContext,
+    session: AsyncSession,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    await state.update_data(days=callback_data.value)
+    await state.set_state(NewVote.settings)
+    await query.answer()
+    await show_vote_review(query, state, session, settings, now)
+
+
+@router.callback_query(NewVote.settings, FlowAction.filter(F.action.in_({"secret", "quorum"})))
+async def toggle_vote_setting(
+    query: CallbackQuery,
+    callback_data: FlowAction,
+    state: FSMContext,
+    session: AsyncSession,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """Secret on/off; quorum none -> 30% -> 50%."""
+    form: NewVoteForm = await state.get_data()  # type: ignore[assignment]
+    if callback_data.action == "secret":
+        await state.update_data(secret=not form.get("secret"))
+    else:
+        choices = votes.QUORUM_CHOICES
+        now_at = choices.index(form.get("quorum")) if form.get("quorum") in choices else 0
+        await state.update_data(quorum=choices[(now_at + 1) % len(choices)])
+    await query.answer()
+    await show_vote_review(query, state, session, settings, now)
+
+
+async def show_vote_review(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """Step 5: what will be posted, with the secret and quorum switches."""
+    form: NewVoteForm = await state.get_data()  # type: ignore[assignment]
+    village = await org.get_village(session, form["village_id"])
+    household = await votes.per_household(session, form["village_id"])
+    deadline = now + timedelta(days=form["days"])
+    quorum = form.get("quorum")
+    text = _(
+        "Post this vote in the groups of {village}?\n\n<b>{question}</b>\nOptions: {options}\n"
+        "Deadline: {deadline}\nRule: {rule}\nSecret: {secret}\nQuorum: {quorum}"
+    ).format(
+        village=hd.quote(village.name),
+        question=hd.quote(form["question"]),
+        options=hd.quote(" / ".join(form["options"])),
+        deadline=local_time(deadline, settings.tz),
+        rule=_("one vote per household") if household else _("one vote per person"),
+        secret=_("yes, the tally shows at the close") if form.get("secret") else _("no"),
+        quorum=f"{quorum}%" if quorum else _("none"),
+    )
+    markup = keyboard(
+        [flow_button(_("Secret on/off"), "secret"), flow_button(_("Quorum"), "quorum")],
+        [flow_button(_("✔ Post"), "confirm")],
+        cancel_row(),
+    )
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text, reply_markup=markup)
+
+
+@router.callback_query(NewVote.settings, FlowAction.filter(F.action == "confirm"))
+async def post_vote(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """Create the vote and put its card in every bound group of the village."""
+    form: NewVoteForm = await state.get_data()  # type: ignore[assignment]
+    vote = await votes.create_vote(
+        session,
+        actor,
+        village_id=form["village_id"],
+        question=form["question"],
+        options=form["options"],
+        deadline=now + timedelta(days=form["days"]),
+        secret=bool(form.get("secret")),
+        quorum_percent=form.get("quorum"),
+        proposal_id=form.get("proposal_id"),
+        now=now,
+    )
+    view = await votes.vote_view(session, vote.id or 0)
+    locale = settings.bot_default_locale
+    cards = await votes.post_cards(
+        session, vote, card_text(view, locale, settings.tz), card_markup(view), now=now
+    )
+    await state.clear()
+    await query.answer(_("Posted."))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _(
+                "The vote is posted in {count} groups. It closes by itself at {deadline}; "
+                "a day before, those who have not voted get a reminder, and the result is "
+                "posted in the groups."
+            ).format(count=len(cards), deadline=local_time(vote.deadline, settings.tz))
+        )
+
+
+# --- proposals -----------------------------------------------------------------------------
+
+
+class Propose(StatesGroup):
+    title = State()
+    body = State()
+    confirm = State()
+
+
+class ProposeForm(TypedDict, total=False):
+    title: str
+    body: str
+
+
+@router.message(Command("propose"), F.chat.type == "private")
+async def start_proposal(message: Message, actor: Actor, state: FSMContext) -> None:
+    """Step 1: a short title (approved residents)."""
+    if not VotePermissions.can_propose(actor):
+        await message.answer(_("Only approved residents can send proposals. See /me."))
+        return
+    await state.set_state(Propose.title)
+    await state.set_data(ProposeForm())
+    await message.answer(
+        _(
+            "A concern or proposal for the village committee (书记信箱).\n"
+            "First a short title, at most {limit} characters:"
+        ).format(limit=votes.TITLE_MAX),
+        reply_markup=keyboard(cancel_row()),
+    )
+
+
+@router.message(Propose.title, F.text)
+async def receive_proposal_title(message: Message, state: FSMContext) -> None:
+    """Step 2: the details."""
+    await state.update_data(title=org.require_text(message.text, votes.TITLE_MAX))
+    await state.set_state(Propose.body)
+    await message.answer(
+        _("Now the details: what is the problem, and what do you suggest?"),
+        reply_markup=keyboard([flow_button(_("Skip"), "skip")], cancel_row()),
+    )
+
+
+@router.message(Propose.body, F.text)
+async def receive_proposal_body(message: Message, state: FSMContext) -> None:
+    body = (message.text or "").strip()
+    if len(body) > votes.BODY_MAX:
+        await message.answer(
+            _("That is too long: at most {limit} characters, please.").format(limit=votes.BODY_MAX)
+        )
+        return
+    await state.update_data(body=body)
+    await review_proposal(message, state)
+
+
+@router.callback_query(Propose.body, FlowAction.filter(F.action == "skip"))
+async def skip_proposal_body(query: CallbackQuery, state: FSMContext) -> None:
+    await state.update_data(body="")
+    await query.answer()
+    if isinstance(query.message, Message):
+        await review_proposal(query.message, state)
+
+
+async def review_proposal(message: Message, state: FSMContext) -> None:
+    """Step 3: send with the name, or without it for the public."""
+    form: ProposeForm = await state.get_data()  # type: ignore[assignment]
+    await state.set_state(Propose.confirm)
+    await message.answer(
+        _("Send this proposal?\n<b>{title}</b>\n{body}").format(
+            title=hd.quote(form["title"]), body=hd.quote(form.get("body", ""))
+        ),
+        reply_markup=keyboard(
+            [flow_button(_("✔ Send with my name"), "named")],
+            [flow_button(_("✔ Send, keep my name from the public"), "anonymous")],
+            cancel_row(),
+        ),
+    )
+
+
+@router.callback_query(Propose.confirm, FlowAction.filter(F.action.in_({"named", "anonymous"})))
+async def send_proposal(
+    query: CallbackQuery,
+    callback_data: FlowAction,
+    state: FSMContext,
+    session: AsyncSession,
+    actor: Actor,
+    person: Person,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """Number it, tell the village admins (with their buttons), and confirm."""
+    form: ProposeForm = await state.get_data()  # type: ignore[assignment]
+    proposal = await votes.submit_proposal(
+        session,
+        actor,
+        title=form["title"],
+        body=form.get("body", ""),
+        anonymous=callback_data.action == "anonymous",
+        year=now.astimezone(settings.tz).year,
+        now=now,
+    )
+    for admin in await org.village_admins(session, proposal.village_id):
+        locale = locale_of(admin)
+        outbox.enqueue(
+            session,
+            admin.telegram_id,
+            proposal_text(proposal, locale, author=person.full_name),
+            reply_markup=screen_keyboard(proposal, locale),
+        )
+    await state.clear()
+    await query.answer(_("Sent."))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _(
+                "Your proposal {code} is sent to the village committee. You will be told "
+                "when they answer; see where it stands with /agenda."
+            ).format(code=votes.proposal_code(proposal))
+        )
+
+
+def proposal_text(proposal: Proposal, locale: str | None, *, author: str) -> str:
+    shown = author + (tr(locale, " (keep the name from the public)") if proposal.anonymous else "")
+    return tr(
+        locale,
+        "📮 New proposal {code} from {author}:\n<b>{title}</b>\n{body}",
+        code=votes.proposal_code(proposal),
+        author=hd.quote(shown),
+        title=hd.quote(proposal.title),
+        body=hd.quote(proposal.body),
+    )
+
+
+def screen_keyboard(proposal: Proposal, locale: str | None) -> dict:
+    pid = proposal.id or 0
+    return {
+        "inline_keyboard": [
+            [
+                {
+                    "text": tr(locale, "✔ Put on the agenda"),
+                    "callback_data": ScreenProposal(proposal_id=pid, accept=True).pack(),
+                },
+                {
+                    "text": tr(locale, "✖ Decline"),
+                    "callback_data": ScreenProposal(proposal_id=pid, accept=False).pack(),
+                },
+            ]
+        ]
+    }
+
+
+class Decline(StatesGroup):
+    reason = State()
+
+
+@router.callback_query(ScreenProposal.filter(F.accept))
+async def accept_proposal(
+    query: CallbackQuery,
+    callback_data: ScreenProposal,
+    session: AsyncSession,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """On the agenda: the author is told."""
+    proposal = await votes.screen_proposal(
+        session, actor, callback_data.proposal_id, accept=True, answer=None, now=now
+    )
+    await tell_author(session, proposal)
+    await query.answer(_("Put on the agenda."))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _("{code} is on the agenda. Put it to a vote with /vote.").format(
+                code=votes.proposal_code(proposal)
+            )
+        )
+
+
+@router.callback_query(ScreenProposal.filter(~F.accept))
+async def ask_decline_reason(
+    query: CallbackQuery,
+    callback_data: ScreenProposal,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+) -> None:
+    """Declining needs a reason, which the author and the proposal's page show."""
+    proposal = await votes.get_proposal(session, callback_data.proposal_id)
+    if not VotePermissions.can_manage(actor, proposal.village_id):
+        await query.answer(_("Only this village's admins can answer proposals."), show_alert=True)
+        return
+    await state.set_state(Decline.reason)
+    await state.set_data({"proposal_id": proposal.id})
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            _("Why is {code} declined? The reason is shown to its author.").format(
+                code=votes.proposal_code(proposal)
+            ),
+            reply_markup=keyboard(cancel_row()),
+        )
+
+
+@router.message(Decline.reason, F.text)
+async def decline_proposal(
+    message: Message, state: FSMContext, session: AsyncSession, actor: Actor, now: datetime
+) -> None:
+    data = await state.get_data()
+    proposal = await votes.screen_proposal(
+        session, actor, int(data["proposal_id"]), accept=False, answer=message.text, now=now
+    )
+    await tell_author(session, proposal)
+    await state.clear()
+    await message.answer(
+        _("{code} is declined; its author is told the reason.").format(
+            code=votes.proposal_code(proposal)
+        )
+    )
+
+
+async def tell_author(session: AsyncSession, proposal: Proposal) -> None:
+    author = await session.get(Person, proposal.author_id)
+    if author is None:
+        return
+    locale = locale_of(author)
+    text = tr(
+        locale,
+        "📮 Your proposal {code} “{title}”: {status}.",
+        code=votes.proposal_code(proposal),
+        title=hd.quote(proposal.title),
+        status=tr(locale, STATUS_NAMES[proposal.status]),
+    )
+    if proposal.answer:
+        text += "\n" + tr(locale, "Reason: {reason}", reason=hd.quote(proposal.answer))
+    outbox.enqueue(session, author.telegram_id, text)
+
+
+@router.message(Command("proposals"), F.chat.type == "private")
+async def list_new_proposals(
+    message: Message, session: AsyncSession, actor: Actor, person: Person
+) -> None:
+    """New proposals waiting for an answer, each with its buttons (admins)."""
+    villages = await org.administered_villages(session, actor)
+    if not villages:
+        await message.answer(_("Only village admins can answer proposals."))
+        return
+    waiting = [
+        proposal
+        for village in villages
+        for proposal in await votes.proposals(session, village.id or 0, [ProposalStatus.NEW])
+    ]
+    if not waiting:
+        await message.answer(_("No proposals are waiting for an answer."))
+        return
+    locale = locale_of(person)
+    for proposal in waiting[:10]:
+        author = await session.get(Person, proposal.author_id)
+        await message.answer(
+            proposal_text(proposal, locale, author=author.full_name if author else "?"),
+            reply_markup=screen_keyboard(proposal, locale),  # type: ignore[arg-type]
+        )
+
+
+# --- the agenda ----------------------------------------------------------------------------
+
+
+@router.message(Command("agenda"))
+async def show_agenda(
+    message: Message,
+    session: AsyncSession,
+    actor: Actor | None,
+    person: Person | None,
+    settings: Settings,
+) -> None:
+    """Agenda items, open votes, recent results, and your own proposals."""
+    villages = sorted(actor.villages()) if actor else []
+    if not villages:
+        await message.answer(_("Join your village first: open your grid's invite link."))
+        return
+    lines: list[str] = []
+    for village_id in villages[:3]:
+        village = await org.get_village(session, village_id)
+        lines.append(_("<b>{village}</b>").format(village=hd.quote(village.name)))
+        items = await votes.proposals(session, village_id, [ProposalStatus.ON_AGENDA])
+        lines.append(_("On the agenda:") if items else _("On the agenda: nothing yet."))
+        lines += [f"• {votes.proposal_code(p)} {hd.quote(p.title)}" for p in items]
+        for vote in await votes.open_votes(session, village_id):
+            lines.append(
+                _("🗳 Open vote: {question} (until {deadline})").format(
+                    question=hd.quote(vote.question),
+                    deadline=local_time(vote.deadline, settings.tz),
+                )
+            )
+        for vote in await votes.closed_votes(session, village_id):
+            lines.append(
+                _("✔ Decided: {question} (turnout {turnout} of {eligible})").format(
+                    question=hd.quote(vote.question),
+                    turnout=vote.turnout or 0,
+                    eligible=vote.eligible or 0,
+                )
+            )
+        lines.append("")
+    if person is not None and person.id is not None:
+        mine = await votes.proposals_of(session, person.id, limit=5)
+        if mine:
+            lines.append(_("<b>Your proposals</b>"))
+            lines += [
+                f"• {votes.proposal_code(p)} {hd.quote(p.title)}: {_(STATUS_NAMES[p.status])}"
+                for p in mine
+            ]
+    await message.answer("\n".join(lines).strip())

@@ -1,0 +1,117 @@
+"""Vote jobs: refresh the cards at a bounded rate, remind non-voters once, close at the deadline.
+
+* `vote_cards` (every 5 s): a card whose text would change is edited, at most once per
+  `CARD_EDIT_INTERVAL` (6 s), so a burst of presses costs a group at most 10 edits a minute,
+  inside Telegram's 20 messages a minute per group. No period: the conditional update on the
+  card's last edit makes two runs at once edit once.
+* `vote_reminder` (every 10 min): a day before the deadline, claims `v<id>` and writes once to
+  every eligible person who has not voted.
+* `vote_close` (every minute, and at start): claims `v<id>` for every open vote past its deadline,
+  closes it, records the result, edits the cards to show it and posts it in the groups. Run
+  twice or after downtime, a vote is closed and posted once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.i18n import locale_of
+from bot.votes_render import card_markup, card_text, reminder_text, result_text
+from schedules.runtime import Job, JobContext, register
+from storage import outbox, votes
+
+
+async def refresh_cards(ctx: JobContext) -> dict[str, Any]:
+    locale = locale_of(None)
+    edits = 0
+    for vote in await votes.open_votes(ctx.session):
+        assert vote.id is not None
+        view = await votes.vote_view(ctx.session, vote.id)
+        text, markup = card_text(view, locale, ctx.tz), card_markup(view)
+        shown = votes.digest(text, markup)
+        for card, message_id in await votes.cards_of(ctx.session, vote.id):
+            if message_id is None:
+                continue  # not sent yet
+            if await votes.claim_card_edit(ctx.session, card, shown, ctx.now):
+                outbox.enqueue(
+                    ctx.session,
+                    card.chat_id,
+                    text,
+                    method="editMessageText",
+                    message_id=message_id,
+                    reply_markup=markup,
+                )
+                edits += 1
+    return {"edits": edits} if edits else {}
+
+
+async def remind_voters(ctx: JobContext) -> dict[str, Any]:
+    reminded: dict[str, int] = {}
+    for vote in await votes.due_to_remind(ctx.session, ctx.now):
+        period = f"v{vote.id}"
+        if not await ctx.claim(period) or not await votes.mark_reminded(
+            ctx.session, vote, ctx.now
+        ):
+            continue
+        view = await votes.vote_view(ctx.session, vote.id or 0)
+        people = await votes.non_voters(ctx.session, vote)
+        for person in people:
+            text = reminder_text(view, locale_of(person), ctx.tz)
+            outbox.enqueue(ctx.session, person.telegram_id, text, batch=f"vote_reminder:{period}")
+        await ctx.record(period, {"reminded": len(people)})
+        reminded[period] = len(people)
+    return reminded
+
+
+async def close_votes(ctx: JobContext) -> dict[str, Any]:
+    locale = locale_of(None)
+    closed: dict[str, int] = {}
+    for vote in await votes.due_to_close(ctx.session, ctx.now):
+        period = f"v{vote.id}"
+        if not await ctx.claim(period) or not await votes.close_vote(ctx.session, vote, ctx.now):
+            continue
+        view = await votes.vote_view(ctx.session, vote.id or 0)
+        text = result_text(view, locale, ctx.tz)
+        for card, message_id in await votes.cards_of(ctx.session, vote.id or 0):
+            if message_id is not None and await votes.claim_card_edit(
+                ctx.session, card, votes.digest(text, None), ctx.now, force=True
+            ):
+                outbox.enqueue(
+                    ctx.session,
+                    card.chat_id,
+                    text,
+                    method="editMessageText",
+                    message_id=message_id,
+                )
+        chats = {card.chat_id for card, _ in await votes.cards_of(ctx.session, vote.id or 0)}
+        for chat_id in sorted(chats):
+            outbox.enqueue(ctx.session, chat_id, text, batch=f"vote_result:{period}")
+        await ctx.record(period, {"turnout": view.voters, "eligible": view.eligible})
+        closed[period] = view.voters
+    return closed
+
+
+CARDS = register(
+    Job(
+        name="vote_cards",
+        description="Refresh vote cards in the groups (batched edits)",
+        trigger={"trigger": "interval", "seconds": 5},
+        run=refresh_cards,
+    )
+)
+REMINDER = register(
+    Job(
+        name="vote_reminder",
+        description="Remind eligible non-voters a day before a vote's deadline",
+        trigger={"trigger": "interval", "minutes": 10},
+        run=remind_voters,
+    )
+)
+CLOSE = register(
+    Job(
+        name="vote_close",
+        description="Close votes at their deadline and post the results",
+        trigger={"trigger": "interval", "minutes": 1},
+        run=close_votes,
+    )
+)

@@ -1,0 +1,135 @@
+"""Tables of consultation and voting (协商式): concerns put to the village, votes on them in the
+group chats, and the ballots.
+
+A ballot is unique per vote and voter key (`p<person id>`, or `h<household id>` when the village
+votes one per household), so concurrent presses, also by two members of a household, count once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlmodel import JSON, Field, SQLModel
+
+from storage.models import utcnow
+
+
+class ProposalStatus(StrEnum):
+    NEW = "new"
+    ON_AGENDA = "on_agenda"
+    DECLINED = "declined"
+    VOTING = "voting"
+    DECIDED = "decided"
+
+    def can_become(self, other: ProposalStatus) -> bool:
+        return other in PROPOSAL_TRANSITIONS[self]
+
+
+PROPOSAL_TRANSITIONS: dict[ProposalStatus, frozenset[ProposalStatus]] = {
+    ProposalStatus.NEW: frozenset({ProposalStatus.ON_AGENDA, ProposalStatus.DECLINED}),
+    ProposalStatus.ON_AGENDA: frozenset({ProposalStatus.VOTING, ProposalStatus.DECIDED}),
+    ProposalStatus.VOTING: frozenset({ProposalStatus.DECIDED}),
+    ProposalStatus.DECLINED: frozenset(),
+    ProposalStatus.DECIDED: frozenset(),
+}
+
+
+class VoteStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class VoteSettings(SQLModel, table=True):
+    """A village's voting rule: one vote per person (default) or one per household."""
+
+    __tablename__ = "vote_settings"
+
+    village_id: int = Field(foreign_key="village.id", primary_key=True)
+    per_household: bool = False
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: int | None = Field(default=None, foreign_key="person.id")
+
+
+class Proposal(SQLModel, table=True):
+    """A resident's concern or proposal (书记信箱), numbered per village and year."""
+
+    __table_args__ = (UniqueConstraint("village_id", "year", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    village_id: int = Field(foreign_key="village.id", index=True)
+    year: int
+    number: int
+    author_id: int = Field(foreign_key="person.id", index=True)
+    title: str = Field(max_length=80)
+    body: str = Field(default="", max_length=1000)
+    anonymous: bool = False
+    status: ProposalStatus = Field(default=ProposalStatus.NEW, max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+    answered_at: datetime | None = None
+    answered_by: int | None = Field(default=None, foreign_key="person.id")
+    answer: str | None = Field(default=None, max_length=500)
+    decided_at: datetime | None = None
+
+
+class Vote(SQLModel, table=True):
+    """A vote posted as a card in the village's bound groups, closed by the deadline job."""
+
+    __table_args__ = (Index("ix_vote_status_deadline", "status", "deadline"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    village_id: int = Field(foreign_key="village.id", index=True)
+    proposal_id: int | None = Field(default=None, foreign_key="proposal.id", index=True)
+    question: str = Field(max_length=200)
+    per_household: bool = False
+    secret: bool = False  # the tally shows only at the close; nobody's choice ever shows
+    quorum_percent: int | None = None  # of the eligible voters (or households)
+    deadline: datetime
+    status: VoteStatus = Field(default=VoteStatus.OPEN, max_length=16)
+    created_by: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    reminded_at: datetime | None = None
+    closed_at: datetime | None = None
+    eligible: int | None = None  # at the close
+    turnout: int | None = None  # at the close
+    quorum_reached: bool | None = None
+    result: dict = Field(default_factory=dict, sa_type=JSON)  # option id (text) -> count
+
+
+class VoteOption(SQLModel, table=True):
+    __tablename__ = "vote_option"
+
+    id: int | None = Field(default=None, primary_key=True)
+    vote_id: int = Field(foreign_key="vote.id", index=True)
+    position: int
+    label: str = Field(max_length=40)
+
+
+class Ballot(SQLModel, table=True):
+    """One voter's current choice; changing the vote updates the row."""
+
+    __table_args__ = (UniqueConstraint("vote_id", "voter_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    vote_id: int = Field(foreign_key="vote.id")
+    voter_key: str = Field(max_length=24)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    household_id: int | None = Field(default=None, foreign_key="household.id")
+    option_id: int = Field(foreign_key="vote_option.id")
+    cast_at: datetime = Field(default_factory=utcnow)
+    changed_at: datetime | None = None
+
+
+class VoteCard(SQLModel, table=True):
+    """The vote's message in one group: sent through the outbox, edited at a bounded rate."""
+
+    __tablename__ = "vote_card"
+
+    id: int | None = Field(default=None, primary_key=True)
+    vote_id: int = Field(foreign_key="vote.id", index=True)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    outbox_id: int = Field(foreign_key="outbox.id")
+    shown: str = Field(default="", max_length=64)  # a digest of the text the card shows
+    edited_at: datetime | None = None
+    edits: int = 0

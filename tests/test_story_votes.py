@@ -1,0 +1,261 @@
+"""The consultation story end to end through the fake Bot API: a resident's proposal is put on
+the agenda, voted on in the group (with a change of mind, refusals, a reminder), closed by the
+deadline job once, and shown in /agenda; and a secret vote whose choices show nowhere."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from storage import org, votes
+from storage.db import unit_of_work
+from storage.models import (
+    BoundChat,
+    Grid,
+    Household,
+    Membership,
+    MembershipStatus,
+    Person,
+    Role,
+    RoleAssignment,
+    Village,
+)
+from tests.fakebot import SentMessage
+from tests.harness import World
+
+_n = itertools.count(1)
+
+
+async def settled(world: World, step: Awaitable[SentMessage]) -> SentMessage:
+    """A wizard step's answer, once its transaction (and the new FSM state) has committed: the
+    bot answers inside the update's transaction, so the next step must not race the commit."""
+    answer = await step
+    await world.fake.wait_idle(0.1)
+    return answer
+
+
+@dataclass
+class Cast:
+    village_id: int
+    admin: int
+    residents: list[int]
+    pending: int
+    group_id: int
+
+
+async def setup_village(world: World) -> Cast:
+    """A village made straight in the database: an English-speaking admin, three approved
+    residents (separate households), one pending, and a bound group."""
+    n = next(_n) + int(str(id(world))[-3:]) * 10
+    base = 7_000_000 + n * 100
+    async with unit_of_work(world.app.sessions) as session:
+        village = Village(name=f"议事村{n}")
+        session.add(village)
+        await session.flush()
+        grid = Grid(village_id=village.id or 0, name="一网格")
+        session.add(grid)
+        await session.flush()
+        ids = []
+        for i in range(4):
+            household = Household(grid_id=grid.id or 0, label=f"{i}号")
+            person = Person(telegram_id=base + i, full_name=f"居民{i}")
+            session.add_all([household, person])
+            await session.flush()
+            status = MembershipStatus.APPROVED if i < 3 else MembershipStatus.PENDING
+            session.add(
+                Membership(
+                    person_id=person.id or 0,
+                    village_id=village.id or 0,
+                    grid_id=grid.id or 0,
+                    household_id=household.id or 0,
+                    status=status,
+                )
+            )
+            ids.append(base + i)
+        admin = Person(telegram_id=base + 50, full_name="书记", locale="en")
+        session.add(admin)
+        await session.flush()
+        session.add(
+            RoleAssignment(
+                person_id=admin.id or 0, village_id=village.id or 0, role=Role.VILLAGE_ADMIN
+            )
+        )
+        group_id = -2_000_000_000 - n
+        session.add(BoundChat(chat_id=group_id, village_id=village.id or 0))
+    for i, user_id in enumerate(ids):
+        world.fake.user(user_id, f"R{i}")
+    world.fake.user(base + 50, "Secretary")
+    world.fake.group(group_id, f"议事村{n}群")
+    return Cast(village.id or 0, base + 50, ids[:3], ids[3], group_id)
+
+
+async def test_a_proposal_is_voted_on_in_the_group_and_closed_by_the_deadline(
+    world: World,
+) -> None:
+    fake = world.fake
+    cast = await setup_village(world)
+    admin = world.person(cast.admin)
+    alice, bob, carol = (world.person(i) for i in cast.residents)
+    pending = world.person(cast.pending)
+    travelled = timedelta()
+    try:
+        # Alice sends a proposal; the admin puts it on the agenda; Alice is told.
+        await settled(world, alice.say("/propose", expect="书记信箱"))
+        await settled(world, alice.say("村口路灯坏了", expect="具体内容"))
+        review = await settled(world, alice.say("晚上太黑，建议修好。", expect="村口路灯坏了"))
+        mark = fake.mark()
+        sent = await settled(world, alice.tap(review, "实名提交", expect="P-"))
+        code = re.search(r"P-\d{4}-\d{4}", sent.text or "")
+        assert code, sent.text
+        push = await fake.wait_for_message(
+            admin.id, lambda m: code.group(0) in (m.text or "") and bool(m.buttons()), after=mark
+        )
+        assert "居民0" in (push.text or "")
+        mark = fake.mark()
+        await settled(world, admin.tap(push, "Put on the agenda", expect="is on the agenda"))
+        told = await fake.wait_for_message(alice.id, after=mark)
+        assert "已列入议题" in (told.text or "")
+
+        # The admin puts it to a vote with the usual options, 3 days, a 30% quorum.
+        items = await settled(world, admin.say("/vote", expect="Which agenda item"))
+        options = await settled(world, admin.tap(items, code.group(0), expect="Which options"))
+        days = await settled(
+            world, admin.tap(options, "Agree / Disagree / Abstain", expect="How long")
+        )
+        review = await settled(world, admin.tap(days, "3 days", expect="Post this vote"))
+        review = await settled(world, admin.tap(review, "Quorum", expect="30%"))
+        mark = fake.mark()
+        await settled(world, admin.tap(review, "Post", expect="posted in 1 groups"))
+        card = await fake.wait_for_message(
+            cast.group_id, lambda m: "村口路灯坏了" in (m.text or ""), after=mark
+        )
+        assert card.buttons() == ["同意", "不同意", "弃权"]
+        vote_data = card.button_data()["同意"]
+        assert "已投票：0 / 3" in (card.text or "")
+
+        # Presses: a vote, a change of mind, the same choice again, and two refusals.
+        assert "同意" in await alice.tap_for_toast(card, "同意")
+        assert "改为：不同意" in await alice.tap_for_toast(card, "不同意")
+        assert "已记录" in await alice.tap_for_toast(card, "不同意")
+        assert "只有" in await pending.tap_for_toast(card, "同意")
+        stranger = world.person(cast.pending + 77, "Stranger")
+        assert "只有" in await stranger.tap_for_toast(card, "同意")
+
+        # The card shows the count and the tally after the batched edit.
+        world.clock.advance(timedelta(seconds=7))
+        travelled += timedelta(seconds=7)
+        mark = fake.mark()
+        assert (await world.app.runtime.run("vote_cards")).get("edits", 0) >= 1
+        edited = await fake.wait_for_message(
+            cast.group_id, lambda m: m.message_id == card.message_id, after=mark
+        )
+        assert "已投票：1 / 3" in (edited.text or "") and "不同意：1 票" in (edited.text or "")
+
+        # A day before the deadline, Bob and Carol (not Alice, not the pending one) are reminded
+        # once.
+        world.clock.advance(timedelta(days=2, hours=1))
+        travelled += timedelta(days=2, hours=1)
+        mark = fake.mark()
+        result = await world.app.runtime.run("vote_reminder")
+        assert 2 in result.values(), result
+        for person in (bob, carol):
+            reminder = await fake.wait_for_message(person.id, after=mark)
+            assert "还没有投票" in (reminder.text or "")
+        await fake.assert_no_message(alice.id, after=mark, within=0.3)
+        await fake.assert_no_message(pending.id, after=mark, within=0.1)
+        assert await world.app.runtime.run("vote_reminder") == {}
+        assert "同意" in await bob.tap_for_toast(card, "同意")
+
+        # The deadline passes while the bot is down: the close job closes and posts once.
+        world.clock.advance(timedelta(days=1))
+        travelled += timedelta(days=1)
+        mark = fake.mark()
+        closed = await world.app.runtime.run("vote_close")
+        assert list(closed.values()) == [2], closed
+        assert await world.app.runtime.run("vote_close") == {}
+        posted = await fake.wait_for_message(
+            cast.group_id, lambda m: "表决结果" in (m.text or "") and not m.edited, after=mark
+        )
+        text = posted.text or ""
+        assert "参与：2 / 3" in text and "法定人数 30%：已达到" in text
+        final = await fake.wait_for_message(
+            cast.group_id,
+            lambda m: m.message_id == card.message_id and "表决结果" in (m.text or ""),
+            after=mark,
+        )
+        assert final.buttons() == []
+        await fake.wait_idle(0.3)
+        results = [m for m in fake.sent(cast.group_id) if "表决结果" in (m.text or "")]
+        assert len(results) == 2  # the edited card and one result post
+        assert "截止" in await carol.tap_for_toast(card, data=vote_data)
+
+        agenda = await settled(world, alice.say("/agenda", expect="已表决"))
+        assert "已决定" in (agenda.text or "")
+    finally:
+        world.clock.advance(-travelled)
+
+
+async def test_a_secret_vote_shows_no_choice_anywhere(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # what production logs (the database driver's DEBUG
+    caplog.set_level(logging.DEBUG, logger="linli")  # lines echo SQL, and are off there)
+    fake = world.fake
+    cast = await setup_village(world)
+    labels = ["甲方案XQ", "乙方案YZ"]
+    admin = world.person(cast.admin)
+    items = await settled(world, admin.say("/vote", expect="question"))
+    options = await settled(world, admin.say("选哪个方案？", expect="Which options"))
+    own = await settled(world, admin.tap(options, "My own options", expect="one per line"))
+    del own
+    days = await settled(world, admin.say("\n".join(labels), expect="How long"))
+    review = await settled(world, admin.tap(days, "1 days", expect="Post this vote"))
+    review = await settled(world, admin.tap(review, "Secret", expect="tally shows at the close"))
+    mark = fake.mark()
+    await settled(world, admin.tap(review, "Post", expect="posted in 1 groups"))
+    del items
+    card = await fake.wait_for_message(
+        cast.group_id, lambda m: "选哪个方案" in (m.text or ""), after=mark
+    )
+    assert "不记名" in (card.text or "")
+    for i, user_id in enumerate(cast.residents):
+        toast = await world.person(user_id).tap_for_toast(card, labels[i % 2])
+        assert "保密" in toast
+    world.clock.advance(timedelta(seconds=7))
+    try:
+        mark = fake.mark()
+        assert (await world.app.runtime.run("vote_cards")).get("edits") == 1
+        edited = await fake.wait_for_message(
+            cast.group_id, lambda m: m.message_id == card.message_id, after=mark
+        )
+        assert "已投票：3 / 3" in (edited.text or "")
+        assert "：2 票" not in (edited.text or "")  # no tally while open
+        world.clock.advance(timedelta(days=1))
+        mark = fake.mark()
+        assert list((await world.app.runtime.run("vote_close")).values()) == [3]
+        result = await fake.wait_for_message(
+            cast.group_id, lambda m: "表决结果" in (m.text or ""), after=mark
+        )
+        assert "：2 票" in (result.text or "")  # the tally after the close
+        await fake.wait_idle(0.3)
+    finally:
+        world.clock.advance(-timedelta(days=1, seconds=7))
+
+    # No choice in any toast, voter's private chat or log line; in the group only the buttons
+    # and the per-option tally.
+    for call in fake.calls:
+        flat = str(call.params)
+        if call.chat_id in (cast.group_id, cast.admin):  # the card; the admin's own wizard
+            continue
+        assert not any(label in flat for label in labels), call
+    for record in caplog.records:
+        assert not any(label in record.getMessage() for label in labels), record.getMessage()
+    async with world.app.sessions() as session:
+        village = await org.get_village(session, cast.village_id)
+        assert (await votes.closed_votes(session, village.id or 0))[0].secret
