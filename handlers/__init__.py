@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import common, errors, fallback, groups, join, roles, village
+from handlers import common, errors, fallback, grid, groups, join, reports, roles, tasks, village
 
-FEATURES = (errors, common, village, roles, join, groups, fallback)
+FEATURES = (errors, common, village, roles, join, groups, reports, tasks, grid, fallback)
 
 
 def feature_routers() -> list[Router]:
