@@ -32,8 +32,8 @@ from handlers.report_texts import (
     status_label,
 )
 from storage import org, reports
-from storage.models import Person
 from storage.errors import N_
+from storage.models import Person
 from storage.permissions import Actor
 from storage.reports import DEFAULT_NAMES, ReportPermissions
 
