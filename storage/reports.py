@@ -322,8 +322,10 @@ async def _insert_numbered(session: AsyncSession, task: Task, year: int) -> Task
             async with session.begin_nested():
                 session.add(task)
             return task
-        except IntegrityError:
-            session.expunge(task)
+        except IntegrityError:  # another report took the number first: read again
+            if task in session:
+                session.expunge(task)
+            task.id = None
     raise RuleError(N_("Sorry, something went wrong and nothing was changed. Please try again."))
 
 
