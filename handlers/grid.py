@@ -158,7 +158,7 @@ async def send_notice(
     audience = await reports.notice_audience(
         session, actor, form["village_id"], form.get("grid_id"), now
     )
-    batch = f"notice:{person.id}:{secrets.token_hex(4)}"
+    batch = f"notice-{person.id}-{secrets.token_hex(4)}"
     sender = hd.quote(person.full_name or "—")
     body = hd.quote(form["text"])
     for resident in audience.residents:
@@ -186,7 +186,7 @@ async def show_delivery(
     query: CallbackQuery, callback_data: NoticeStatus, session: AsyncSession, person: Person
 ) -> None:
     """Delivered, failed, still waiting: only for the notice's sender."""
-    if callback_data.batch.split(":")[1:2] != [str(person.id)]:
+    if callback_data.batch.split("-")[1:2] != [str(person.id)]:
         await query.answer(_("This button has expired."), show_alert=True)
         return
     counts = await outbox.batch_counts(session, callback_data.batch)

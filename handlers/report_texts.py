@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.i18n import locale_of, tr
 from bot.keyboards import button, keyboard
 from storage import org, outbox, reports
+from storage.errors import N_
 from storage.models import Person
 from storage.models_reports import WAITING, Task, TaskKind, TaskStatus
 from storage.reports import DEFAULT_NAMES, DUTY_NAMES, STATUS_NAMES, TaskView
@@ -139,16 +140,16 @@ def worker_keyboard(task: Task, locale: str | None) -> InlineKeyboardMarkup | No
 
     report = task.kind == TaskKind.REPORT
     if task.status in WAITING:
-        rows = [[act("✔ Accept", "acc"), act("↪ Hand over", "hand")]]
+        rows = [[act(N_("✔ Accept"), "acc"), act(N_("↪ Hand over"), "hand")]]
         if report:
-            rows.append([act("⧉ Duplicate", "dup"), act("✖ Reject", "rej")])
+            rows.append([act(N_("⧉ Duplicate"), "dup"), act(N_("✖ Reject"), "rej")])
     elif task.status == TaskStatus.ACCEPTED:
         rows = [
-            [act("▶ Start work", "start"), act("✅ Resolve", "res")],
-            [act("↪ Hand over", "hand")],
+            [act(N_("▶ Start work"), "start"), act(N_("✅ Resolve"), "res")],
+            [act(N_("↪ Hand over"), "hand")],
         ]
     elif task.status == TaskStatus.IN_PROGRESS:
-        rows = [[act("✅ Resolve", "res"), act("↪ Hand over", "hand")]]
+        rows = [[act(N_("✅ Resolve"), "res"), act(N_("↪ Hand over"), "hand")]]
     else:
         return None
     return keyboard(*rows)  # type: ignore[arg-type]
