@@ -64,17 +64,28 @@ def help_text(actor: Actor | None) -> str:
         _("/language — 中文 / English"),
         _("/cancel — stop what you are doing"),
     ]
+    if actor is not None and actor.is_approved_resident:
+        lines += [
+            _("/report — report a problem to your grid"),
+            _("/myreports — your reports and their status"),
+            _("/follow — follow a report of the same problem"),
+        ]
     if actor is not None and (
         actor.worker_grids() or actor.admin_villages() or actor.is_district_admin
     ):
         lines += [
             _("/invite — a link for residents to join a grid"),
             _("/pending — join requests waiting for you"),
+            _("/tasks — your grid's tasks"),
+            _("/newtask — give a grid a duty task"),
+            _("/notice — send a notice to your grid"),
         ]
     if actor is not None and (actor.admin_villages() or actor.is_district_admin):
         lines += [
             _("/appoint — a one-time link that gives someone a role"),
             _("/bindgroup — (in a group) get the village's automatic posts there"),
+            _("/gridstats — reports per grid and month"),
+            _("/reportsettings — report categories, points item, digest hour"),
         ]
     if actor is not None and actor.is_district_admin:
         lines.append(_("/newvillage — set up a village and its grids"))
