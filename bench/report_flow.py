@@ -8,7 +8,8 @@ messages per user, each waited for. Prints updates/s of both and the ratio (targ
 The outbox is paced without Telegram's 1 message/s per chat here, so the figure is the bot's
 own work, not the pace Telegram imposes.
 
-Usage: .venv/bin/python bench/report_flow.py [residents]  (default 40; a temp SQLite)
+Usage: .venv/bin/python bench/report_flow.py [residents] [sqlite|postgres]  (default 40,
+sqlite; postgres needs TEST_DATABASE_URL, and a fresh database is made and dropped)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from storage.models import (  # noqa: E402
     Village,
     WorkerKind,
 )
+from tests.databases import fresh_database  # noqa: E402
 from tests.fakebot import FakeBotAPI, FakeUser  # noqa: E402
 
 TOKEN = "123456:BENCH"
@@ -134,14 +136,14 @@ async def seed(sessions: object, users: int) -> None:
             )
 
 
-async def report_run(users: int, folder: str) -> float:
+async def report_run(users: int, database_url: str) -> float:
     """Updates per second of linli's report flow, until the worker has every push."""
     async with FakeBotAPI() as api:
         settings = Settings(
             _env_file=None,
             bot_token=TOKEN,
             telegram_api_base=api.base_url,
-            database_url=f"sqlite+aiosqlite:///{folder}/bench.db",
+            database_url=database_url,
             redis_url=None,
         )  # type: ignore[arg-type]
         fast = Limits(per_second=10_000, per_group_per_minute=10_000, private_interval=0)
@@ -186,13 +188,14 @@ async def report_run(users: int, folder: str) -> float:
     return users * STEPS / elapsed
 
 
-async def main(users: int) -> int:
+async def main(users: int, backend: str) -> int:
     logging.basicConfig(level=logging.WARNING)
     echo = await echo_run(users)
     with tempfile.TemporaryDirectory() as folder:
-        flow = await report_run(users, folder)
+        async with fresh_database(backend, Path(folder)) as url:
+            flow = await report_run(users, url)
     ratio = flow / echo
-    print(f"residents: {users}  updates each: {STEPS}")
+    print(f"database: {backend}  residents: {users}  updates each: {STEPS}")
     print(f"echo bot:    {echo:7.1f} updates/s")
     print(f"report flow: {flow:7.1f} updates/s (to the worker's push)")
     print(f"ratio: {ratio:.2f} (target >= 0.4)")
@@ -200,4 +203,5 @@ async def main(users: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 40)))
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+    sys.exit(asyncio.run(main(count, sys.argv[2] if len(sys.argv) > 2 else "sqlite")))

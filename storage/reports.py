@@ -308,6 +308,9 @@ def number_prefix(kind: TaskKind, year: int) -> str:
 async def _insert_numbered(session: AsyncSession, task: Task, year: int) -> Task:
     """Give the task the village's next number of the year; retried when two race for one."""
     prefix = number_prefix(task.kind, year)
+    # The village row's lock makes reports of one village take numbers one at a time
+    # (PostgreSQL; SQLite's BEGIN IMMEDIATE already does); the retry is the safety net.
+    await session.exec(select(Village.id).where(Village.id == task.village_id).with_for_update())
     for _attempt in range(20):
         last = (
             await session.exec(
