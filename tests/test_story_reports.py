@@ -55,6 +55,7 @@ async def test_a_reports_whole_life(world: World) -> None:
     menu = await resident.say("/report", expect="报事")
     prompt = await tap_data(resident, menu, "pk:rcat:")
     assert "500" in (prompt.text or "")
+    await fake.wait_idle(0.1)
     await resident.say("桥头护栏断了，晚上很危险")
     mark = fake.mark()
     await resident.user.send_photo(file_size=25 * 1024 * 1024)
@@ -94,8 +95,9 @@ async def test_a_reports_whole_life(world: World) -> None:
     assert toast and "已" in toast
 
     async def resolve(card: SentMessage, note: str) -> None:
-        prompt = await tap_data(worker, card, "ta:res:")
+        prompt = await tap_data(worker, card, "ta:res:", expect="做了哪些处理")
         assert number in (prompt.text or "")
+        await fake.wait_idle(0.1)  # the reply goes out just before the state commits
         photo_prompt = await worker.say(note, expect="不发照片")
         await tap_data(worker, photo_prompt, "fl:nophoto", expect=number)
 
@@ -114,8 +116,8 @@ async def test_a_reports_whole_life(world: World) -> None:
     mark = fake.mark()
     await resolve(accepted, "已更换护栏")
     ask = await fake.wait_for_message(resident.id, lambda m: bool(m.buttons()), after=mark)
-    await resident.tap(ask, "👍")
-    rated = await resident.tap(fake.last(resident.id), "⭐⭐⭐⭐⭐")
+    thanks = await resident.tap(ask, "👍", expect="满意")
+    rated = await resident.tap(thanks, "⭐⭐⭐⭐⭐")
     assert "⭐⭐⭐⭐⭐" in (rated.text or "")
     async with world.app.sessions() as session:
         task = (
@@ -186,9 +188,9 @@ async def test_a_reports_whole_life(world: World) -> None:
     # A duty task to all grids: both workers get it; one closes it with a note.
     duty_menu = await admin.say("/newtask", expect="职责")
     prompt = await tap_data(admin, duty_menu, "pk:duty:")
+    await fake.wait_idle(0.1)
     mark = fake.mark()
-    await admin.say("宣传冬季防火政策")
-    due = fake.last(admin.id)
+    due = await admin.say("宣传冬季防火政策", expect="什么时候")
     grids = await tap_data(admin, due, "pk:due:3")
     review = await tap_data(admin, grids, "fl:all")
     created = await tap_data(admin, review, "fl:confirm", expect="T-")
@@ -196,7 +198,8 @@ async def test_a_reports_whole_life(world: World) -> None:
     push_a = await fake.wait_for_message(worker.id, has("📋"), after=mark)
     await fake.wait_for_message(other.id, has("📋"), after=mark)
     accepted = await tap_data(worker, push_a, "ta:acc:", expect="王网格员")
-    prompt = await tap_data(worker, accepted, "ta:res:")
+    prompt = await tap_data(worker, accepted, "ta:res:", expect="做了哪些处理")
+    await fake.wait_idle(0.1)
     photo_prompt = await worker.say("已在网格群宣传", expect="不发照片")
     done = await tap_data(worker, photo_prompt, "fl:nophoto", expect="办结")
     del prompt, done
@@ -205,7 +208,8 @@ async def test_a_reports_whole_life(world: World) -> None:
     mark = fake.mark()
     targets = await worker.say("/notice", expect="通知")
     ask_text = await tap_data(worker, targets, "pk:ntarget:")
-    confirm = await worker.say("本周六上午在村委会开展义诊。")
+    await fake.wait_idle(0.1)
+    confirm = await worker.say("本周六上午在村委会开展义诊。", expect="确定")
     sent = await tap_data(worker, confirm, "fl:confirm", expect="2")
     await fake.wait_for_message(resident.id, has("义诊"), after=mark)
     await fake.wait_for_message(neighbour.id, has("义诊"), after=mark)
