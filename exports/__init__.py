@@ -32,7 +32,10 @@ def register(exporter: Exporter) -> Exporter:
 
 def load_exporters() -> None:
     """Import the feature modules that register exporters."""
-    from exports import votes  # noqa: F401
+    from exports import (
+        reports,  # noqa: F401
+        votes,  # noqa: F401
+    )
 
 
 def add_export_commands(parser: argparse.ArgumentParser) -> None:

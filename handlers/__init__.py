@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import common, errors, fallback, groups, join, roles, village, votes
+from handlers import (
+    common,
+    errors,
+    fallback,
+    grid,
+    groups,
+    join,
+    reports,
+    roles,
+    tasks,
+    village,
+    votes,
+)
 
-FEATURES = (errors, common, village, roles, join, groups, votes, fallback)
+FEATURES = (errors, common, village, roles, join, groups, reports, tasks, grid, votes, fallback)
 
 
 def feature_routers() -> list[Router]:

@@ -68,12 +68,21 @@ def help_text(actor: Actor | None) -> str:
         lines.append(_("/agenda — agenda items, open votes and decisions"))
     if actor is not None and actor.is_approved_resident:
         lines.append(_("/propose — send a concern or proposal to the village committee"))
+    if actor is not None and actor.is_approved_resident:
+        lines += [
+            _("/report — report a problem to your grid"),
+            _("/myreports — your reports and their status"),
+            _("/follow — follow a report of the same problem"),
+        ]
     if actor is not None and (
         actor.worker_grids() or actor.admin_villages() or actor.is_district_admin
     ):
         lines += [
             _("/invite — a link for residents to join a grid"),
             _("/pending — join requests waiting for you"),
+            _("/tasks — your grid's tasks"),
+            _("/newtask — give a grid a duty task"),
+            _("/notice — send a notice to your grid"),
         ]
     if actor is not None and (actor.admin_villages() or actor.is_district_admin):
         lines += [
@@ -82,6 +91,8 @@ def help_text(actor: Actor | None) -> str:
             _("/proposals — answer residents' proposals"),
             _("/vote — put a vote in the village's groups"),
             _("/voterule — one vote per person or per household"),
+            _("/gridstats — reports per grid and month"),
+            _("/reportsettings — report categories, points item, digest hour"),
         ]
     if actor is not None and actor.is_district_admin:
         lines.append(_("/newvillage — set up a village and its grids"))

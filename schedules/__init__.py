@@ -1,6 +1,6 @@
 """Time-driven jobs. Importing this package registers every job (see `all_jobs()`)."""
 
-from schedules import pending_reminder, votes
+from schedules import pending_reminder, report_deadlines, task_digest, votes
 from schedules.runtime import JOBS, Job, JobContext, Runtime, all_jobs, register
 
 __all__ = [
@@ -11,5 +11,7 @@ __all__ = [
     "all_jobs",
     "pending_reminder",
     "register",
+    "report_deadlines",
+    "task_digest",
     "votes",
 ]

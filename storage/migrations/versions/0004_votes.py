@@ -1,7 +1,7 @@
 """consultation and voting
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-29 16:17:53.485758
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,207 @@
+"""The report flow beside a bare aiogram echo bot, in the same run, through the fake Bot API.
+
+Each of N residents files a report in six updates (/report, the category, the description,
+Next, Show my name, Send) and waits for each answer, all residents at once; the run ends when
+the grid worker has every push (through the outbox). The echo bot gets the same traffic: six
+messages per user, each waited for. Prints updates/s of both and the ratio (target >= 0.4).
+
+The outbox is paced without Telegram's 1 message/s per chat here, so the figure is the bot's
+own work, not the pace Telegram imposes.
+
+Usage: .venv/bin/python bench/report_flow.py [residents] [sqlite|postgres]  (default 40,
+sqlite; postgres needs TEST_DATABASE_URL, and a fresh database is made and dropped)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiogram import Bot, Dispatcher, Router  # noqa: E402
+from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
+from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
+from aiogram.types import Message  # noqa: E402
+
+from bot.app import create_app, start_background  # noqa: E402
+from bot.delivery import Limits  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from storage.db import unit_of_work  # noqa: E402
+from storage.models import (  # noqa: E402
+    Grid,
+    Household,
+    Membership,
+    MembershipStatus,
+    Person,
+    Role,
+    RoleAssignment,
+    Village,
+    WorkerKind,
+)
+from tests.databases import fresh_database  # noqa: E402
+from tests.fakebot import FakeBotAPI, FakeUser  # noqa: E402
+
+TOKEN = "123456:BENCH"
+STEPS = 6
+WORKER_ID = 5_000
+FIRST_RESIDENT = 10_000
+
+
+async def polling(dp: Dispatcher, bot: Bot) -> asyncio.Task[None]:
+    return asyncio.create_task(
+        dp.start_polling(bot, handle_signals=False, close_bot_session=False, polling_timeout=1)
+    )
+
+
+async def stop(dp: Dispatcher, task: asyncio.Task[None]) -> None:
+    with contextlib.suppress(RuntimeError):
+        await dp.stop_polling()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def echo_run(users: int) -> float:
+    """Updates per second of a bare aiogram bot that echoes every message."""
+    router = Router()
+
+    @router.message()
+    async def echo(message: Message) -> None:
+        await message.answer(message.text or "")
+
+    async with FakeBotAPI() as api:
+        bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
+        dp = Dispatcher()
+        dp.include_router(router)
+        task = await polling(dp, bot)
+
+        async def talk(user: FakeUser) -> None:
+            for step in range(STEPS):
+                mark = api.mark()
+                await user.send(f"hello {step}")
+                await api.wait_for_message(user.id, after=mark, timeout=30)
+
+        people = [api.user(FIRST_RESIDENT + n, f"U{n}") for n in range(users)]
+        started = time.monotonic()
+        await asyncio.gather(*(talk(u) for u in people))
+        elapsed = time.monotonic() - started
+        await stop(dp, task)
+        await bot.session.close()
+    return users * STEPS / elapsed
+
+
+async def seed(sessions: object, users: int) -> None:
+    async with unit_of_work(sessions) as session:  # type: ignore[arg-type]
+        village = Village(name="基准村")
+        session.add(village)
+        await session.flush()
+        grid = Grid(village_id=village.id or 0, name="一网格")
+        session.add(grid)
+        await session.flush()
+        household = Household(grid_id=grid.id or 0, label="1号")
+        worker = Person(telegram_id=WORKER_ID, full_name="网格员")
+        session.add_all([household, worker])
+        await session.flush()
+        session.add(
+            RoleAssignment(
+                person_id=worker.id or 0,
+                village_id=village.id or 0,
+                role=Role.GRID_WORKER,
+                grid_id=grid.id,
+                worker_kind=WorkerKind.FULL_TIME,
+            )
+        )
+        for n in range(users):
+            resident = Person(
+                telegram_id=FIRST_RESIDENT + n, full_name=f"居民{n}", household_id=household.id
+            )
+            session.add(resident)
+            await session.flush()
+            session.add(
+                Membership(
+                    person_id=resident.id or 0,
+                    village_id=village.id or 0,
+                    grid_id=grid.id or 0,
+                    household_id=household.id or 0,
+                    status=MembershipStatus.APPROVED,
+                    requested_at=datetime.now(UTC),
+                )
+            )
+
+
+async def report_run(users: int, database_url: str) -> float:
+    """Updates per second of linli's report flow, until the worker has every push."""
+    async with FakeBotAPI() as api:
+        settings = Settings(
+            _env_file=None,
+            bot_token=TOKEN,
+            telegram_api_base=api.base_url,
+            database_url=database_url,
+            redis_url=None,
+        )  # type: ignore[arg-type]
+        fast = Limits(per_second=10_000, per_group_per_minute=10_000, private_interval=0)
+        app = await create_app(settings, limits=fast)
+        await seed(app.sessions, users)
+        await start_background(app, scheduler=False)
+        task = await polling(app.dp, app.bot)
+
+        async def press_first(user: FakeUser, prefix: str) -> None:
+            message = api.last(user.id)
+            data = next(d for d in message.button_data().values() if d.startswith(prefix))
+            mark = api.mark()
+            await user.press(message, data=data)
+            await api.wait_for_message(user.id, after=mark, timeout=30)
+
+        async def say(user: FakeUser, text: str) -> None:
+            mark = api.mark()
+            await user.send(text)
+            await api.wait_for_message(user.id, after=mark, timeout=30)
+
+        async def report(user: FakeUser) -> None:
+            await say(user, "/report")
+            await press_first(user, "pk:rcat:")
+            await say(user, f"路灯坏了 {user.id}")
+            await press_first(user, "fl:next")
+            await press_first(user, "fl:named")
+            await press_first(user, "fl:confirm")
+
+        people = [api.user(FIRST_RESIDENT + n, f"R{n}") for n in range(users)]
+        api.user(WORKER_ID, "Worker")
+        started = time.monotonic()
+        await asyncio.gather(*(report(u) for u in people))
+        deadline = time.monotonic() + 60
+        while len(api.sent(WORKER_ID)) < users and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        elapsed = time.monotonic() - started
+        pushes = len(api.sent(WORKER_ID))
+        await stop(app.dp, task)
+        await app.close()
+    if pushes < users:
+        raise SystemExit(f"only {pushes} of {users} pushes arrived")
+    return users * STEPS / elapsed
+
+
+async def main(users: int, backend: str) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    echo = await echo_run(users)
+    with tempfile.TemporaryDirectory() as folder:
+        async with fresh_database(backend, Path(folder)) as url:
+            flow = await report_run(users, url)
+    ratio = flow / echo
+    print(f"database: {backend}  residents: {users}  updates each: {STEPS}")
+    print(f"echo bot:    {echo:7.1f} updates/s")
+    print(f"report flow: {flow:7.1f} updates/s (to the worker's push)")
+    print(f"ratio: {ratio:.2f} (target >= 0.4)")
+    return 0 if ratio >= 0.4 else 1
+
+
+if __name__ == "__main__":
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+    sys.exit(asyncio.run(main(count, sys.argv[2] if len(sys.argv) > 2 else "sqlite")))

@@ -1,0 +1,426 @@
+"""Grid notices (宣传上级政策) through the outbox with a delivery count, /gridstats figures with
+a chart, and a village's report settings (/reportsettings)."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from datetime import datetime
+from typing import TypedDict
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.utils.text_decorations import html_decoration as hd
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import FlowAction, Pick
+from bot.chart import bar_chart
+from bot.i18n import _, locale_of, tr
+from bot.keyboards import button, cancel_row, confirm_keyboard, keyboard, picker
+from bot.settings import Settings
+from schedules.periods import month_bounds, month_key, shift
+from storage import org, outbox, reports
+from storage.models import OutboxStatus, Person
+from storage.permissions import Actor
+from storage.reports import DEFAULT_NAMES, ReportPermissions
+
+router = Router(name="grid")
+NOTICE_MAX = 1500
+
+
+class NoticeStatus(CallbackData, prefix="ns"):
+    batch: str
+
+
+class GridStats(CallbackData, prefix="gs"):
+    village_id: int
+    back: int  # months before the current one
+
+
+class Notice(StatesGroup):
+    target = State()
+    text = State()
+    confirm = State()
+
+
+class NoticeForm(TypedDict, total=False):
+    village_id: int
+    grid_id: int | None
+    target: str
+    text: str
+
+
+class Setting(StatesGroup):
+    category = State()
+    reward = State()
+
+
+# --- notices -------------------------------------------------------------------------------
+
+
+@router.message(Command("notice"), F.chat.type == "private")
+async def start_notice(
+    message: Message, session: AsyncSession, actor: Actor, state: FSMContext
+) -> None:
+    """Step 1: to whom — the worker's grid, or (admins) the whole village or a grid."""
+    choices: list[tuple[int, str]] = []
+    for village in await org.administered_villages(session, actor):
+        choices.append(
+            (-(village.id or 0), _("{village} (whole village)").format(village=village.name))
+        )
+        choices += [
+            (g.id or 0, f"{village.name} · {g.name}")
+            for g in await org.grids_of(session, village.id or 0)
+        ]
+    known = {value for value, _label in choices}
+    for grid_id in sorted(actor.worker_grids()):
+        if grid_id not in known:
+            grid = await org.get_grid(session, grid_id)
+            choices.append((grid_id, grid.name))
+    if not choices:
+        await message.answer(_("Only grid workers and village admins can send notices."))
+        return
+    await state.clear()
+    await state.set_state(Notice.target)
+    await message.answer(
+        _("Send a notice to whom?"), reply_markup=picker("ntarget", choices[:30], columns=1)
+    )
+
+
+@router.callback_query(Notice.target, Pick.filter(F.what == "ntarget"))
+async def pick_notice_target(
+    query: CallbackQuery,
+    callback_data: Pick,
+    state: FSMContext,
+    session: AsyncSession,
+    actor: Actor,
+) -> None:
+    """Step 2: the text (checked again: the sender may write there)."""
+    if callback_data.value < 0:
+        village = await org.get_village(session, -callback_data.value)
+        village_id, grid_id, target = village.id or 0, None, village.name
+    else:
+        grid = await org.get_grid(session, callback_data.value)
+        village_id, grid_id, target = grid.village_id, grid.id, grid.name
+    if not ReportPermissions.can_send_notice(actor, village_id, grid_id):
+        await query.answer(
+            _("Grid workers can send notices to their grid; village admins to the village."),
+            show_alert=True,
+        )
+        return
+    await state.update_data(village_id=village_id, grid_id=grid_id, target=target)
+    await state.set_state(Notice.text)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _("Notice to {target}. Please send its text (at most {limit} characters).").format(
+                target=hd.quote(target), limit=NOTICE_MAX
+            ),
+            reply_markup=keyboard(cancel_row()),
+        )
+
+
+@router.message(Notice.text, F.text)
+async def receive_notice_text(message: Message, state: FSMContext) -> None:
+    text = (message.text or "").strip()
+    if len(text) > NOTICE_MAX:
+        await message.answer(
+            _("That is too long: at most {limit} characters, please.").format(limit=NOTICE_MAX)
+        )
+        return
+    await state.update_data(text=text)
+    form: NoticeForm = await state.get_data()  # type: ignore[assignment]
+    await state.set_state(Notice.confirm)
+    await message.answer(
+        _("Send this notice to {target}?\n\n{text}").format(
+            target=hd.quote(form["target"]), text=hd.quote(text)
+        ),
+        reply_markup=confirm_keyboard(_("✔ Send"), back=False),
+    )
+
+
+@router.callback_query(Notice.confirm, FlowAction.filter(F.action == "confirm"))
+async def send_notice(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    actor: Actor,
+    person: Person,
+    now: datetime,
+) -> None:
+    """Into the outbox, one message each, at Telegram's pace; the sender can check delivery."""
+    form: NoticeForm = await state.get_data()  # type: ignore[assignment]
+    audience = await reports.notice_audience(
+        session, actor, form["village_id"], form.get("grid_id"), now
+    )
+    batch = f"notice-{person.id}-{secrets.token_hex(4)}"
+    sender = hd.quote(person.full_name or "—")
+    body = hd.quote(form["text"])
+    for resident in audience.residents:
+        heading = tr(locale_of(resident), "📢 Notice from {name}", name=sender)
+        outbox.enqueue(session, resident.telegram_id, f"<b>{heading}</b>\n\n{body}", batch=batch)
+    for chat in audience.chats:
+        heading = tr(None, "📢 Notice from {name}", name=sender)
+        outbox.enqueue(session, chat.chat_id, f"<b>{heading}</b>\n\n{body}", batch=batch)
+    await state.clear()
+    await query.answer(_("Sent."))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _(
+                "The notice is on its way to {residents} residents and {groups} groups, at "
+                "Telegram's pace. Press the button to see how many were delivered."
+            ).format(residents=len(audience.residents), groups=len(audience.chats)),
+            reply_markup=keyboard(
+                [button(_("📊 Delivery status"), NoticeStatus(batch=batch).pack())]
+            ),
+        )
+
+
+@router.callback_query(NoticeStatus.filter())
+async def show_delivery(
+    query: CallbackQuery, callback_data: NoticeStatus, session: AsyncSession, person: Person
+) -> None:
+    """Delivered, failed, still waiting: only for the notice's sender."""
+    if callback_data.batch.split("-")[1:2] != [str(person.id)]:
+        await query.answer(_("This button has expired."), show_alert=True)
+        return
+    counts = await outbox.batch_counts(session, callback_data.batch)
+    await query.answer(
+        _("Delivered: {sent}. Failed: {failed}. Waiting: {pending}.").format(
+            sent=counts[OutboxStatus.SENT],
+            failed=counts[OutboxStatus.FAILED],
+            pending=counts[OutboxStatus.PENDING],
+        ),
+        show_alert=True,
+    )
+
+
+# --- figures -------------------------------------------------------------------------------
+
+
+def hours(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} h"
+
+
+@router.message(Command("gridstats"), F.chat.type == "private")
+async def show_grid_stats(
+    message: Message, session: AsyncSession, actor: Actor, settings: Settings, now: datetime
+) -> None:
+    """This month's figures per grid, for village admins."""
+    villages = await org.administered_villages(session, actor)
+    if not villages:
+        await message.answer(_("Only this village's admins can see its figures."))
+        return
+    for village in villages[:3]:
+        await send_grid_stats(message, session, actor, settings, now, village.id or 0, 0)
+
+
+@router.callback_query(GridStats.filter())
+async def page_grid_stats(
+    query: CallbackQuery,
+    callback_data: GridStats,
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    await query.answer()
+    if isinstance(query.message, Message):
+        await send_grid_stats(
+            query.message,
+            session,
+            actor,
+            settings,
+            now,
+            callback_data.village_id,
+            max(0, min(callback_data.back, 24)),
+        )
+
+
+async def send_grid_stats(
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    now: datetime,
+    village_id: int,
+    back: int,
+) -> None:
+    village = await org.get_village(session, village_id)
+    month = shift("monthly", month_key(now.astimezone(settings.tz).date()), -back)
+    start, end = month_bounds(month, settings.tz)
+    figures = await reports.grid_figures(session, actor, village_id, start, end, now)
+    lines = [
+        _("<b>{village}, {month}: reports per grid</b>").format(
+            village=hd.quote(village.name), month=month
+        )
+    ]
+    for number, entry in enumerate(figures, start=1):
+        rate = "—" if entry.reopen_rate is None else f"{entry.reopen_rate:.0%}"
+        lines.append(
+            _(
+                "{n}. {grid}: received {received} · to accept {accept} · to resolve {resolve}"
+                " · overdue {overdue} · reopened {rate}"
+            ).format(
+                n=number,
+                grid=hd.quote(entry.grid.name),
+                received=entry.received,
+                accept=hours(entry.median_accept_hours),
+                resolve=hours(entry.median_resolve_hours),
+                overdue=entry.overdue,
+                rate=rate,
+            )
+        )
+    lines.append(_("Times are medians. Chart: blue received, red overdue, orange reopened."))
+    pager = keyboard(
+        [button(_("◀ Previous month"), GridStats(village_id=village_id, back=back + 1).pack())]
+    )
+    await message.answer("\n".join(lines), reply_markup=pager)
+    if any(entry.received for entry in figures):
+        chart = bar_chart([[e.received, e.overdue, e.reopened] for e in figures])
+        # A server without photos: the text above carries the figures.
+        with contextlib.suppress(TelegramAPIError):
+            await message.answer_photo(BufferedInputFile(chart, filename=f"gridstats-{month}.png"))
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+class SettingAct(CallbackData, prefix="rs"):
+    village_id: int
+    action: str  # add, reward, hour
+    value: int = 0
+
+
+@router.message(Command("reportsettings"), F.chat.type == "private")
+async def show_report_settings(message: Message, session: AsyncSession, actor: Actor) -> None:
+    """The village's categories, the points item a valid report earns, the digest hour."""
+    villages = await org.administered_villages(session, actor)
+    if not villages:
+        await message.answer(_("Only this village's admins can change its report settings."))
+        return
+    for village in villages[:3]:
+        await send_settings(message, session, village.id or 0)
+
+
+async def send_settings(message: Message, session: AsyncSession, village_id: int) -> None:
+    village = await org.get_village(session, village_id)
+    current = await reports.settings_of(session, village_id)
+    found = await reports.categories(session, village_id)
+    names = "、".join(
+        _(DEFAULT_NAMES[c.code]) if c.code in DEFAULT_NAMES else hd.quote(c.name) for c in found
+    )
+    rows = [
+        [
+            button(
+                "✖ " + (_(DEFAULT_NAMES[c.code]) if c.code in DEFAULT_NAMES else c.name),
+                SettingAct(village_id=village_id, action="del", value=c.id or 0).pack(),
+            )
+        ]
+        for c in found
+    ]
+    rows.append(
+        [button(_("➕ Add a category"), SettingAct(village_id=village_id, action="add").pack())]
+    )
+    rows.append(
+        [button(_("🎁 Points item"), SettingAct(village_id=village_id, action="reward").pack())]
+    )
+    rows.append(
+        [
+            button(
+                f"⏰ {hour}:00",
+                SettingAct(village_id=village_id, action="hour", value=hour).pack(),
+            )
+            for hour in (7, 8, 9, 17)
+        ]
+    )
+    await message.answer(
+        _(
+            "<b>Report settings of {village}</b>\nCategories: {names}\n"
+            "Points item for a valid report: {item}\nWorkers' daily digest at: {hour}:00"
+        ).format(
+            village=hd.quote(village.name),
+            names=names,
+            item=hd.quote(current.reward_item_code or _("none")),
+            hour=current.digest_hour,
+        ),
+        reply_markup=keyboard(*rows),
+    )
+
+
+@router.callback_query(SettingAct.filter(F.action.in_({"del", "hour"})))
+async def change_setting(
+    query: CallbackQuery,
+    callback_data: SettingAct,
+    session: AsyncSession,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    if callback_data.action == "del":
+        await reports.remove_category(
+            session, actor, callback_data.village_id, callback_data.value, now
+        )
+    else:
+        await reports.configure(
+            session, actor, callback_data.village_id, now, digest_hour=callback_data.value
+        )
+    await query.answer(_("Saved."))
+    if isinstance(query.message, Message):
+        await send_settings(query.message, session, callback_data.village_id)
+
+
+@router.callback_query(SettingAct.filter(F.action.in_({"add", "reward"})))
+async def ask_setting_text(
+    query: CallbackQuery, callback_data: SettingAct, state: FSMContext, actor: Actor
+) -> None:
+    if not ReportPermissions.can_configure(actor, callback_data.village_id):
+        await query.answer(
+            _("Only this village's admins can change its report settings."), show_alert=True
+        )
+        return
+    adding = callback_data.action == "add"
+    await state.set_state(Setting.category if adding else Setting.reward)
+    await state.set_data({"village_id": callback_data.village_id})
+    await query.answer()
+    if isinstance(query.message, Message):
+        prompt = (
+            _("Send the new category's name (at most {limit} characters).").format(
+                limit=reports.CATEGORY_NAME_MAX
+            )
+            if adding
+            else _(
+                "Send the code of the points catalogue item a valid report earns, "
+                "for example 隐患上报, or - for none."
+            )
+        )
+        await query.message.answer(prompt, reply_markup=keyboard(cancel_row()))
+
+
+@router.message(Setting.category, F.text)
+async def receive_category(
+    message: Message, state: FSMContext, session: AsyncSession, actor: Actor, now: datetime
+) -> None:
+    data = await state.get_data()
+    await reports.add_category(session, actor, data["village_id"], message.text or "", now)
+    await state.clear()
+    await message.answer(_("Saved."))
+    await send_settings(message, session, data["village_id"])
+
+
+@router.message(Setting.reward, F.text)
+async def receive_reward_item(
+    message: Message, state: FSMContext, session: AsyncSession, actor: Actor, now: datetime
+) -> None:
+    data = await state.get_data()
+    code = (message.text or "").strip()
+    await reports.configure(
+        session, actor, data["village_id"], now, reward_item_code="" if code == "-" else code
+    )
+    await state.clear()
+    await message.answer(_("Saved."))
+    await send_settings(message, session, data["village_id"])

@@ -1,0 +1,316 @@
+"""Texts, buttons and pushes of reports and tasks, shared by the handlers and the jobs.
+
+Everything here writes in the recipient's language (`tr(locale, ...)`) and sends through the
+outbox: pushes to workers, notices of each change to the reporter and followers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.text_decorations import html_decoration as hd
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.i18n import locale_of, tr
+from bot.keyboards import button, keyboard
+from storage import org, outbox, reports
+from storage.errors import N_
+from storage.models import Person
+from storage.models_reports import WAITING, Task, TaskKind, TaskStatus
+from storage.reports import DEFAULT_NAMES, DUTY_NAMES, STATUS_NAMES, TaskView
+
+
+class TaskAct(CallbackData, prefix="ta"):
+    """A worker's action on a task: acc, start, res, hand, dup, rej."""
+
+    action: str
+    task_id: int
+
+
+class TaskHand(CallbackData, prefix="th"):
+    task_id: int
+    grid_id: int  # 0 = up to the village admins
+
+
+class FollowUp(CallbackData, prefix="fu"):
+    task_id: int
+    fixed: bool
+
+
+class Rate(CallbackData, prefix="rt"):
+    task_id: int
+    stars: int
+
+
+class Follow(CallbackData, prefix="fw"):
+    task_id: int
+
+
+def when(moment: datetime | None, tz: ZoneInfo) -> str:
+    moment = reports.aware(moment)
+    return moment.astimezone(tz).strftime("%m-%d %H:%M") if moment else "—"
+
+
+def status_label(status: TaskStatus | str, locale: str | None) -> str:
+    return tr(locale, STATUS_NAMES[TaskStatus(status)])
+
+
+def category_label(view: TaskView, locale: str | None) -> str:
+    if view.task.kind == TaskKind.DUTY and view.task.duty is not None:
+        return tr(locale, DUTY_NAMES[view.task.duty])
+    if view.category is None:
+        return "—"
+    if view.category.code in DEFAULT_NAMES:
+        return tr(locale, DEFAULT_NAMES[view.category.code])
+    return hd.quote(view.category.name)
+
+
+def task_card(view: TaskView, locale: str | None, tz: ZoneInfo) -> str:
+    """The full card, for the grid's workers and admins: the reporter is always named."""
+    task = view.task
+    lines = [
+        f"<b>{task.number}</b> · {category_label(view, locale)} · "
+        f"{status_label(task.status, locale)}",
+        f"{hd.quote(view.village.name)} · {hd.quote(view.grid.name)}",
+    ]
+    if task.kind == TaskKind.REPORT and view.reporter is not None:
+        reporter = hd.quote(view.reporter.full_name or "—")
+        if view.reporter.phone:
+            reporter += f" ({hd.quote(view.reporter.phone)})"
+        lines.append(tr(locale, "Reported by: {name}", name=reporter))
+        if task.anonymous:
+            lines.append(tr(locale, "🔒 Anonymous to the public"))
+    if task.location:
+        lines.append(tr(locale, "Place: {place}", place=hd.quote(task.location)))
+    if task.latitude is not None and task.longitude is not None:
+        lines.append(f"📍 {task.latitude:.5f}, {task.longitude:.5f}")
+    lines.append(hd.quote(task.description))
+    if view.photos:
+        lines.append(tr(locale, "Photos: {count}", count=len(view.photos)))
+    if view.owner is not None:
+        lines.append(tr(locale, "Owner: {name}", name=hd.quote(view.owner.full_name or "—")))
+    if task.with_admin:
+        lines.append(tr(locale, "⬆ Handed up to the village admins"))
+    if task.kind == TaskKind.DUTY:
+        lines.append(tr(locale, "Due: {time}", time=when(task.due_at, tz)))
+    elif task.status in WAITING:
+        lines.append(tr(locale, "Accept by: {time}", time=when(task.accept_due_at, tz)))
+    elif task.status in (TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS):
+        lines.append(tr(locale, "Resolve by: {time}", time=when(task.resolve_due_at, tz)))
+    if task.note:
+        lines.append(tr(locale, "Note: {note}", note=hd.quote(task.note)))
+    return "\n".join(lines)
+
+
+def public_card(view: TaskView, locale: str | None) -> str:
+    """The public page (a bound group): the reporter's name only if they did not ask otherwise."""
+    task = view.task
+    lines = [
+        f"<b>{task.number}</b> · {category_label(view, locale)} · "
+        f"{status_label(task.status, locale)}",
+        f"{hd.quote(view.village.name)} · {hd.quote(view.grid.name)}",
+    ]
+    if task.location:
+        lines.append(tr(locale, "Place: {place}", place=hd.quote(task.location)))
+    lines.append(hd.quote(task.description))
+    if task.anonymous or view.reporter is None:
+        lines.append(tr(locale, "Reported by: a resident (anonymous)"))
+    else:
+        lines.append(
+            tr(locale, "Reported by: {name}", name=hd.quote(view.reporter.full_name or "—"))
+        )
+    return "\n".join(lines)
+
+
+def follow_keyboard(view: TaskView, locale: str | None) -> InlineKeyboardMarkup:
+    return keyboard(
+        [button(tr(locale, "👀 I see it too: follow"), Follow(task_id=view.id).pack())]
+    )
+
+
+def worker_keyboard(task: Task, locale: str | None) -> InlineKeyboardMarkup | None:
+    """The buttons a worker gets for a task in its current status."""
+    assert task.id is not None
+
+    def act(text: str, action: str) -> object:
+        return button(tr(locale, text), TaskAct(action=action, task_id=task.id or 0).pack())
+
+    report = task.kind == TaskKind.REPORT
+    if task.status in WAITING:
+        rows = [[act(N_("✔ Accept"), "acc"), act(N_("↪ Hand over"), "hand")]]
+        if report:
+            rows.append([act(N_("⧉ Duplicate"), "dup"), act(N_("✖ Reject"), "rej")])
+    elif task.status == TaskStatus.ACCEPTED:
+        rows = [
+            [act(N_("▶ Start work"), "start"), act(N_("✅ Resolve"), "res")],
+            [act(N_("↪ Hand over"), "hand")],
+        ]
+    elif task.status == TaskStatus.IN_PROGRESS:
+        rows = [[act(N_("✅ Resolve"), "res"), act(N_("↪ Hand over"), "hand")]]
+    else:
+        return None
+    return keyboard(*rows)  # type: ignore[arg-type]
+
+
+def markup_dict(markup: InlineKeyboardMarkup | None) -> dict | None:
+    return markup.model_dump(exclude_none=True) if markup is not None else None
+
+
+async def task_recipients(session: AsyncSession, view: TaskView) -> list[Person]:
+    """The grid's workers, or the village admins when handed up or the grid has no workers."""
+    people: list[Person] = []
+    if not view.task.with_admin:
+        people = await org.grid_workers(session, view.task.grid_id)
+    if not people:
+        people = await org.village_admins(session, view.task.village_id)
+    return people
+
+
+async def push_task(
+    session: AsyncSession,
+    view: TaskView,
+    tz: ZoneInfo,
+    *,
+    header: str | None = None,
+    also: list[Person] | None = None,
+    exclude: int | None = None,
+) -> int:
+    """Every worker of the task's grid gets the card with its buttons (and its photos)."""
+    people = await task_recipients(session, view)
+    for extra in also or []:
+        if all(p.id != extra.id for p in people):
+            people.append(extra)
+    sent = 0
+    for person in people:
+        if person.id == exclude:
+            continue
+        locale = locale_of(person)
+        text = task_card(view, locale, tz)
+        if header:
+            text = tr(locale, header) + "\n\n" + text
+        outbox.enqueue(
+            session,
+            person.telegram_id,
+            text,
+            reply_markup=markup_dict(worker_keyboard(view.task, locale)),
+        )
+        for photo in view.photos:
+            if not photo.resolution:
+                outbox.enqueue(
+                    session,
+                    person.telegram_id,
+                    view.task.number,
+                    method="sendPhoto",
+                    photo=photo.file_id,
+                    fallback_text=tr(locale, "(a photo of {number})", number=view.task.number),
+                )
+        sent += 1
+    return sent
+
+
+def change_text(view: TaskView, locale: str | None, *, follower: bool) -> str:
+    task = view.task
+    place = hd.quote(view.grid.name)
+    if task.with_admin:
+        place = tr(locale, "the village admins")
+    params = {
+        "number": task.number,
+        "name": hd.quote(view.owner.full_name if view.owner else "—"),
+        "note": hd.quote(task.note),
+        "place": place,
+    }
+    if task.status == TaskStatus.RESOLVED:
+        text = tr(locale, "Your report {number} is resolved: {note}", **params)
+    else:
+        text = _change_message(TaskStatus(task.status), locale, params)
+    if follower:
+        text = tr(locale, "(A report you follow)") + " " + text
+    return text
+
+
+def _change_message(status: TaskStatus, locale: str | None, params: dict[str, str]) -> str:
+    messages = {
+        TaskStatus.ACCEPTED: tr(
+            locale, "Your report {number} was accepted by a grid worker ({name}).", **params
+        ),
+        TaskStatus.IN_PROGRESS: tr(locale, "Work on your report {number} has started.", **params),
+        TaskStatus.CLOSED: tr(
+            locale, "Your report {number} is closed. Thank you for reporting it.", **params
+        ),
+        TaskStatus.REOPENED: tr(
+            locale,
+            "Your report {number} is reopened: the grid's workers have it again.",
+            **params,
+        ),
+        TaskStatus.DUPLICATE: tr(
+            locale,
+            "Your report {number} is the same problem as {note}: "
+            "you will hear of that one instead.",
+            **params,
+        ),
+        TaskStatus.REJECTED: tr(
+            locale, "Your report {number} was not taken up. Reason: {note}", **params
+        ),
+        TaskStatus.NEW: tr(locale, "Your report {number} was handed over to {place}.", **params),
+    }
+    return messages[status]
+
+
+def follow_up_keyboard(task_id: int, locale: str | None) -> dict | None:
+    return markup_dict(
+        keyboard(
+            [
+                button(tr(locale, "👍 Yes, fixed"), FollowUp(task_id=task_id, fixed=True).pack()),
+                button(
+                    tr(locale, "👎 No, not fixed"), FollowUp(task_id=task_id, fixed=False).pack()
+                ),
+            ]
+        )
+    )
+
+
+def rating_keyboard(task_id: int) -> dict | None:
+    return markup_dict(
+        keyboard([button("⭐" * n, Rate(task_id=task_id, stars=n).pack()) for n in range(1, 6)])
+    )
+
+
+async def notify_change(
+    session: AsyncSession, view: TaskView, *, exclude: int | None = None
+) -> int:
+    """The reporter and followers hear of the change, each in their own language. A resolved
+    report asks its reporter "is it fixed?" with two buttons."""
+    if view.task.kind != TaskKind.REPORT:
+        return 0
+    sent = 0
+    for person in await reports.interested(session, view):
+        if person.id == exclude:
+            continue
+        locale = locale_of(person)
+        reporter = person.id == view.task.reporter_id
+        text = change_text(view, locale, follower=not reporter)
+        markup = None
+        if reporter and view.task.status == TaskStatus.RESOLVED:
+            text += "\n\n" + tr(
+                locale,
+                "Is it fixed? If you do not answer within 3 days, it will be closed.",
+            )
+            markup = follow_up_keyboard(view.id, locale)
+        outbox.enqueue(session, person.telegram_id, text, reply_markup=markup)
+        sent += 1
+    for photo in view.photos:
+        if photo.resolution and view.reporter is not None and view.reporter.id != exclude:
+            outbox.enqueue(
+                session,
+                view.reporter.telegram_id,
+                view.task.number,
+                method="sendPhoto",
+                photo=photo.file_id,
+                fallback_text=tr(
+                    locale_of(view.reporter), "(a photo of {number})", number=view.task.number
+                ),
+            )
+    return sent

@@ -1,0 +1,1035 @@
+"""Reports and grid tasks (网格化): "人在网中走、事在格中办".
+
+A resident's report becomes a task of their grid; the grid's workers accept it (one owner),
+resolve it, and the resident confirms it is fixed (closed) or not (reopened). Duty tasks of the
+five duties follow the same life. Every change is a conditional UPDATE on the status (a double
+press or two workers at once do the work once), stamps its `*_at` column and writes an audit row.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import audit
+from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
+from storage.models import BoundChat, Grid, Membership, MembershipStatus, Person, Village
+from storage.models_reports import (
+    FINISHED,
+    OPEN,
+    WAITING,
+    WORKING,
+    Duty,
+    ReportCategory,
+    ReportReward,
+    ReportSettings,
+    Task,
+    TaskFollower,
+    TaskKind,
+    TaskPhoto,
+    TaskStatus,
+)
+from storage.org import bound_chats, clean_text, get_grid, grids_of, require_text
+from storage.permissions import Actor
+
+DESCRIPTION_MAX = 500
+LOCATION_MAX = 64
+NOTE_MAX = 300
+CATEGORY_NAME_MAX = 16
+CATEGORIES_MAX = 12
+PHOTOS_MAX = 5
+PHOTO_MAX_BYTES = 20 * 1024 * 1024  # what a bot may download from Telegram
+FOLLOW_UP_WINDOW = timedelta(days=3)  # no answer to "is it fixed?" in 3 days closes it
+DUTY_ACCEPT_HOURS = 24
+
+# code, name (an English message id), hours to accept, hours to resolve
+DEFAULT_CATEGORIES: tuple[tuple[str, str, int, int], ...] = (
+    ("hazard", N_("Hazard"), 4, 48),
+    ("environment", N_("Environment and sanitation"), 24, 72),
+    ("roads", N_("Roads and facilities"), 24, 168),
+    ("dispute", N_("Neighbour dispute"), 24, 168),
+    ("help", N_("Help needed"), 8, 48),
+    ("other", N_("Other"), 24, 168),
+)
+DEFAULT_NAMES = {code: name for code, name, _a, _r in DEFAULT_CATEGORIES}
+DUTY_NAMES = {
+    Duty.POLICY: N_("Publicise policy"),
+    Duty.INFORMATION: N_("Collect information"),
+    Duty.HAZARDS: N_("Inspect hazards"),
+    Duty.DISPUTES: N_("Mediate disputes"),
+    Duty.ACTIVITIES: N_("Organise activities"),
+}
+STATUS_NAMES = {
+    TaskStatus.NEW: N_("new"),
+    TaskStatus.ACCEPTED: N_("accepted"),
+    TaskStatus.IN_PROGRESS: N_("in progress"),
+    TaskStatus.RESOLVED: N_("resolved"),
+    TaskStatus.CLOSED: N_("closed"),
+    TaskStatus.REOPENED: N_("reopened"),
+    TaskStatus.DUPLICATE: N_("duplicate"),
+    TaskStatus.REJECTED: N_("rejected"),
+}
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back; every stored time is UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+# --- permissions ---------------------------------------------------------------------------
+
+
+class ReportPermissions:
+    """Who may do what with reports and tasks. Checked again on every button press."""
+
+    @staticmethod
+    def can_report(actor: Actor) -> bool:
+        return actor.is_approved_resident
+
+    @staticmethod
+    def can_administer(actor: Actor, village_id: int) -> bool:
+        return actor.is_district_admin or village_id in actor.admin_villages()
+
+    @classmethod
+    def can_act(cls, actor: Actor, task: Task) -> bool:
+        """The task's grid workers and the village admins; nobody else."""
+        return cls.can_administer(actor, task.village_id) or task.grid_id in actor.worker_grids()
+
+    @classmethod
+    def can_finish(cls, actor: Actor, task: Task) -> bool:
+        """Resolving is for the owner (or an admin): a task has one owner once accepted."""
+        return cls.can_administer(actor, task.village_id) or (
+            task.owner_id == actor.person_id and cls.can_act(actor, task)
+        )
+
+    @staticmethod
+    def can_answer_follow_up(actor: Actor, task: Task) -> bool:
+        return task.kind == TaskKind.REPORT and task.reporter_id == actor.person_id
+
+    @classmethod
+    def can_view(cls, actor: Actor, task: Task) -> bool:
+        return task.reporter_id == actor.person_id or cls.can_act(actor, task)
+
+    @staticmethod
+    def can_follow(actor: Actor, task: Task) -> bool:
+        return (
+            actor.is_approved_resident
+            and actor.residence is not None
+            and actor.residence.village_id == task.village_id
+            and task.reporter_id != actor.person_id
+        )
+
+    @classmethod
+    def can_create_duty(cls, actor: Actor, village_id: int, grid_ids: set[int] | None) -> bool:
+        """Admins for any grids of their village; workers for their own grids only."""
+        if cls.can_administer(actor, village_id):
+            return True
+        return bool(grid_ids) and grid_ids is not None and grid_ids <= actor.worker_grids()
+
+    @classmethod
+    def can_send_notice(cls, actor: Actor, village_id: int, grid_id: int | None) -> bool:
+        """A worker to their grid; an admin to any grid or the whole village."""
+        if cls.can_administer(actor, village_id):
+            return True
+        return grid_id is not None and grid_id in actor.worker_grids()
+
+    @classmethod
+    def can_see_stats(cls, actor: Actor, village_id: int) -> bool:
+        return cls.can_administer(actor, village_id)
+
+    @classmethod
+    def can_configure(cls, actor: Actor, village_id: int) -> bool:
+        return cls.can_administer(actor, village_id)
+
+
+# --- categories and settings ---------------------------------------------------------------
+
+
+async def categories(session: AsyncSession, village_id: int) -> list[ReportCategory]:
+    """The village's categories in order; the six defaults the first time they are asked for."""
+    query = (
+        select(ReportCategory)
+        .where(ReportCategory.village_id == village_id, col(ReportCategory.removed_at).is_(None))
+        .order_by(col(ReportCategory.position), col(ReportCategory.id))
+    )
+    found = list((await session.exec(query)).all())
+    if found:
+        return found
+    existing = (
+        await session.exec(
+            select(func.count())
+            .select_from(ReportCategory)
+            .where(ReportCategory.village_id == village_id)
+        )
+    ).one()
+    if existing:  # all removed: the village chose an empty list; "other" stays available
+        return found
+    try:
+        async with session.begin_nested():
+            for position, (code, name, accept, resolve) in enumerate(DEFAULT_CATEGORIES):
+                session.add(
+                    ReportCategory(
+                        village_id=village_id,
+                        code=code,
+                        name=name,
+                        accept_hours=accept,
+                        resolve_hours=resolve,
+                        position=position,
+                    )
+                )
+    except IntegrityError:  # another update created them first
+        pass
+    return list((await session.exec(query)).all())
+
+
+async def get_category(session: AsyncSession, village_id: int, category_id: int) -> ReportCategory:
+    category = await session.get(ReportCategory, category_id)
+    if category is None or category.village_id != village_id or category.removed_at is not None:
+        raise NotFound(N_("That category is no longer available."))
+    return category
+
+
+async def add_category(
+    session: AsyncSession,
+    actor: Actor,
+    village_id: int,
+    name: str,
+    now: datetime,
+    *,
+    accept_hours: int = 24,
+    resolve_hours: int = 168,
+) -> ReportCategory:
+    if not ReportPermissions.can_configure(actor, village_id):
+        raise NotAllowed(N_("Only this village's admins can change its report settings."))
+    name = require_text(name, CATEGORY_NAME_MAX)
+    current = await categories(session, village_id)
+    if len(current) >= CATEGORIES_MAX:
+        raise RuleError(N_("At most {limit} categories, please."), limit=CATEGORIES_MAX)
+    if any(c.name == name for c in current):
+        raise AlreadyDone(N_("That category exists already."))
+    code = f"c{int(now.timestamp())}"[:24]
+    category = ReportCategory(
+        village_id=village_id,
+        code=code,
+        name=name,
+        accept_hours=accept_hours,
+        resolve_hours=resolve_hours,
+        position=max((c.position for c in current), default=0) + 1,
+    )
+    session.add(category)
+    audit.record(
+        session, "report.category_add", actor_id=actor.person_id, village_id=village_id, name=name
+    )
+    await session.flush()
+    return category
+
+
+async def remove_category(
+    session: AsyncSession, actor: Actor, village_id: int, category_id: int, now: datetime
+) -> ReportCategory:
+    if not ReportPermissions.can_configure(actor, village_id):
+        raise NotAllowed(N_("Only this village's admins can change its report settings."))
+    category = await get_category(session, village_id, category_id)
+    changed = await session.exec(  # type: ignore[call-overload]
+        update(ReportCategory)
+        .where(col(ReportCategory.id) == category_id, col(ReportCategory.removed_at).is_(None))
+        .values(removed_at=now)
+    )
+    if not changed.rowcount:
+        raise AlreadyDone(N_("That category is no longer available."))
+    audit.record(
+        session,
+        "report.category_remove",
+        actor_id=actor.person_id,
+        village_id=village_id,
+        code=category.code,
+    )
+    return category
+
+
+async def settings_of(session: AsyncSession, village_id: int) -> ReportSettings:
+    found = await session.get(ReportSettings, village_id)
+    return found or ReportSettings(village_id=village_id)
+
+
+async def configure(
+    session: AsyncSession,
+    actor: Actor,
+    village_id: int,
+    now: datetime,
+    *,
+    reward_item_code: str | None = None,
+    digest_hour: int | None = None,
+) -> ReportSettings:
+    """Set the points item a valid report earns, or the hour of the workers' daily digest."""
+    if not ReportPermissions.can_configure(actor, village_id):
+        raise NotAllowed(N_("Only this village's admins can change its report settings."))
+    found = await session.get(ReportSettings, village_id)
+    settings = found or ReportSettings(village_id=village_id)
+    if reward_item_code is not None:
+        settings.reward_item_code = (
+            require_text(reward_item_code, 32) if reward_item_code else None
+        )
+    if digest_hour is not None:
+        if not 0 <= digest_hour <= 23:
+            raise RuleError(N_("The hour must be between 0 and 23."))
+        settings.digest_hour = digest_hour
+    settings.updated_at = now
+    settings.updated_by = actor.person_id
+    session.add(settings)
+    audit.record(
+        session,
+        "report.settings",
+        actor_id=actor.person_id,
+        village_id=village_id,
+        reward_item_code=settings.reward_item_code,
+        digest_hour=settings.digest_hour,
+    )
+    await session.flush()
+    return settings
+
+
+# --- numbers and views ---------------------------------------------------------------------
+
+
+def number_prefix(kind: TaskKind, year: int) -> str:
+    return f"{'R' if kind == TaskKind.REPORT else 'T'}-{year}-"
+
+
+async def _insert_numbered(session: AsyncSession, task: Task, year: int) -> Task:
+    """Give the task the village's next number of the year; retried when two race for one."""
+    prefix = number_prefix(task.kind, year)
+    # The village row's lock makes reports of one village take numbers one at a time
+    # (PostgreSQL; SQLite's BEGIN IMMEDIATE already does); the retry is the safety net.
+    await session.exec(select(Village.id).where(Village.id == task.village_id).with_for_update())
+    for _attempt in range(20):
+        last = (
+            await session.exec(
+                select(func.max(Task.number)).where(
+                    Task.village_id == task.village_id, col(Task.number).startswith(prefix)
+                )
+            )
+        ).one()
+        sequence = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+        task.number = f"{prefix}{sequence:05d}"
+        try:
+            async with session.begin_nested():
+                session.add(task)
+            return task
+        except IntegrityError:  # another report took the number first: read again
+            if task in session:
+                session.expunge(task)
+            task.id = None
+    raise RuleError(N_("Sorry, something went wrong and nothing was changed. Please try again."))
+
+
+@dataclass
+class TaskView:
+    task: Task
+    village: Village
+    grid: Grid
+    category: ReportCategory | None = None
+    reporter: Person | None = None
+    owner: Person | None = None
+    photos: list[TaskPhoto] = field(default_factory=list)
+
+    @property
+    def id(self) -> int:
+        assert self.task.id is not None
+        return self.task.id
+
+
+async def task_view(session: AsyncSession, task_id: int) -> TaskView:
+    task = await session.get(Task, task_id)
+    if task is None:
+        raise NotFound(N_("That task no longer exists."))
+    await session.refresh(task)
+    village = await session.get(Village, task.village_id)
+    grid = await session.get(Grid, task.grid_id)
+    assert village is not None and grid is not None
+    category = await session.get(ReportCategory, task.category_id) if task.category_id else None
+    reporter = await session.get(Person, task.reporter_id) if task.reporter_id else None
+    owner = await session.get(Person, task.owner_id) if task.owner_id else None
+    photos = (
+        await session.exec(
+            select(TaskPhoto).where(TaskPhoto.task_id == task_id).order_by(col(TaskPhoto.id))
+        )
+    ).all()
+    return TaskView(task, village, grid, category, reporter, owner, list(photos))
+
+
+async def task_by_number(session: AsyncSession, village_id: int, number: str) -> Task:
+    number = number.strip().upper()
+    task = (
+        await session.exec(
+            select(Task).where(Task.village_id == village_id, Task.number == number)
+        )
+    ).first()
+    if task is None:
+        raise NotFound(N_("No report numbered {number} in this village."), number=number[:16])
+    return task
+
+
+# --- filing a report -----------------------------------------------------------------------
+
+
+def check_photo(file_size: int | None, count: int) -> None:
+    if file_size is not None and file_size > PHOTO_MAX_BYTES:
+        raise RuleError(
+            N_("That photo is too large (over {mb} MB). Please send a smaller one."),
+            mb=PHOTO_MAX_BYTES // (1024 * 1024),
+        )
+    if count >= PHOTOS_MAX:
+        raise RuleError(N_("At most {limit} photos, please."), limit=PHOTOS_MAX)
+
+
+def clean_description(text: str | None) -> str:
+    cleaned = (text or "").strip()
+    if not cleaned:
+        raise RuleError(N_("Please send some text."))
+    if len(cleaned) > DESCRIPTION_MAX:
+        raise RuleError(
+            N_("That is too long: at most {limit} characters, please."), limit=DESCRIPTION_MAX
+        )
+    return cleaned
+
+
+async def file_report(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    category_id: int,
+    description: str,
+    now: datetime,
+    location: str = "",
+    latitude: float | None = None,
+    longitude: float | None = None,
+    anonymous: bool = False,
+    photos: list[tuple[str, int | None]] | None = None,
+    grid_id: int | None = None,
+) -> TaskView:
+    """A resident files a report; it becomes a task of their grid (or of a bound grid group)."""
+    if not ReportPermissions.can_report(actor) or actor.residence is None:
+        raise NotAllowed(N_("Only residents who have joined a village can report problems."))
+    village_id = actor.residence.village_id
+    if grid_id is None:
+        grid_id = actor.residence.grid_id
+    elif (await get_grid(session, grid_id)).village_id != village_id:
+        raise NotFound(N_("That grid no longer exists."))
+    category = await get_category(session, village_id, category_id)
+    photos = photos or []
+    for index, (_file_id, size) in enumerate(photos):
+        check_photo(size, index)
+    task = Task(
+        village_id=village_id,
+        grid_id=grid_id,
+        kind=TaskKind.REPORT,
+        number="",
+        reporter_id=actor.person_id,
+        created_by=actor.person_id,
+        category_id=category.id,
+        description=clean_description(description),
+        location=clean_text(location, LOCATION_MAX),
+        latitude=latitude,
+        longitude=longitude,
+        anonymous=anonymous,
+        created_at=now,
+        accept_due_at=now + timedelta(hours=category.accept_hours),
+        resolve_due_at=now + timedelta(hours=category.resolve_hours),
+    )
+    await _insert_numbered(session, task, now.year)
+    assert task.id is not None
+    for file_id, size in photos:
+        session.add(
+            TaskPhoto(task_id=task.id, file_id=file_id, file_size=size, added_by=actor.person_id)
+        )
+    audit.record(
+        session,
+        "task.report",
+        actor_id=actor.person_id,
+        village_id=village_id,
+        task_id=task.id,
+        number=task.number,
+        grid_id=grid_id,
+        category=category.code,
+        anonymous=anonymous,
+    )
+    await session.flush()
+    return await task_view(session, task.id)
+
+
+# --- the task's life -----------------------------------------------------------------------
+
+
+async def _load_for_action(
+    session: AsyncSession, actor: Actor, task_id: int, *, finish: bool = False
+) -> Task:
+    task = await session.get(Task, task_id)
+    if task is None:
+        raise NotFound(N_("That task no longer exists."))
+    await session.refresh(task)
+    allowed = (
+        ReportPermissions.can_finish(actor, task)
+        if finish
+        else ReportPermissions.can_act(actor, task)
+    )
+    if not allowed:
+        if finish and ReportPermissions.can_act(actor, task):
+            raise NotAllowed(N_("Only the worker who accepted this task can do that."))
+        raise NotAllowed(N_("Only this grid's workers and the village admins can act on it."))
+    return task
+
+
+async def _move(
+    session: AsyncSession,
+    task: Task,
+    allowed_from: tuple[TaskStatus, ...],
+    *,
+    extra_where: list[Any] | None = None,
+    **values: Any,
+) -> None:
+    """The conditional update at the heart of every change: it happens once, or not at all."""
+    result = await session.exec(  # type: ignore[call-overload]
+        update(Task)
+        .where(col(Task.id) == task.id, col(Task.status).in_(allowed_from), *(extra_where or []))
+        .values(**values)
+    )
+    if not result.rowcount:
+        await session.refresh(task)
+        raise AlreadyDone(
+            N_("This task has already moved on: it is {status} now."),
+            status=STATUS_NAMES[TaskStatus(task.status)],
+        )
+    await session.refresh(task)
+
+
+def _audit(
+    session: AsyncSession, action: str, actor_id: int | None, task: Task, **detail: Any
+) -> None:
+    audit.record(
+        session,
+        f"task.{action}",
+        actor_id=actor_id,
+        village_id=task.village_id,
+        target_person_id=task.reporter_id,
+        task_id=task.id,
+        number=task.number,
+        **detail,
+    )
+
+
+async def accept(session: AsyncSession, actor: Actor, task_id: int, now: datetime) -> TaskView:
+    """A worker of the grid takes the task: from now on it is theirs alone."""
+    task = await _load_for_action(session, actor, task_id)
+    await _move(
+        session,
+        task,
+        WAITING,
+        extra_where=[col(Task.owner_id).is_(None)],
+        status=TaskStatus.ACCEPTED,
+        owner_id=actor.person_id,
+        accepted_at=now,
+    )
+    _audit(session, "accept", actor.person_id, task)
+    return await task_view(session, task_id)
+
+
+async def start_work(session: AsyncSession, actor: Actor, task_id: int, now: datetime) -> TaskView:
+    task = await _load_for_action(session, actor, task_id, finish=True)
+    await _move(
+        session, task, (TaskStatus.ACCEPTED,), status=TaskStatus.IN_PROGRESS, started_at=now
+    )
+    _audit(session, "start", actor.person_id, task)
+    return await task_view(session, task_id)
+
+
+async def resolve(
+    session: AsyncSession,
+    actor: Actor,
+    task_id: int,
+    note: str,
+    now: datetime,
+    *,
+    photo: tuple[str, int | None] | None = None,
+) -> TaskView:
+    """The owner says it is done: a report waits for the resident; a duty task is closed."""
+    task = await _load_for_action(session, actor, task_id, finish=True)
+    note = require_text(note, NOTE_MAX)
+    if photo is not None:
+        check_photo(photo[1], 0)
+    values: dict[str, Any] = {"note": note, "resolved_at": now}
+    if task.kind == TaskKind.DUTY:
+        values.update(status=TaskStatus.CLOSED, closed_at=now)
+    else:
+        values.update(status=TaskStatus.RESOLVED)
+    await _move(session, task, WORKING, **values)
+    if photo is not None:
+        session.add(
+            TaskPhoto(
+                task_id=task_id,
+                file_id=photo[0],
+                file_size=photo[1],
+                resolution=True,
+                added_by=actor.person_id,
+            )
+        )
+    _audit(session, "resolve", actor.person_id, task, note=note)
+    await session.flush()
+    return await task_view(session, task_id)
+
+
+async def answer_follow_up(
+    session: AsyncSession, actor: Actor, task_id: int, *, fixed: bool, now: datetime
+) -> tuple[TaskView, ReportReward | None]:
+    """The reporter's answer to "is it fixed?": yes closes it, no reopens it for the grid."""
+    task = await session.get(Task, task_id)
+    if task is None:
+        raise NotFound(N_("That task no longer exists."))
+    await session.refresh(task)
+    if not ReportPermissions.can_answer_follow_up(actor, task):
+        raise NotAllowed(N_("Only the person who reported it can answer this."))
+    reward = None
+    if fixed:
+        await _move(session, task, (TaskStatus.RESOLVED,), status=TaskStatus.CLOSED, closed_at=now)
+        _audit(session, "close", actor.person_id, task, by="reporter")
+        reward = await claim_reward(session, task, now)
+    else:
+        await reopen(session, task, now, actor_id=actor.person_id)
+    return await task_view(session, task_id), reward
+
+
+async def reopen(
+    session: AsyncSession, task: Task, now: datetime, *, actor_id: int | None
+) -> None:
+    category = await session.get(ReportCategory, task.category_id) if task.category_id else None
+    accept_hours = category.accept_hours if category else DUTY_ACCEPT_HOURS
+    resolve_hours = category.resolve_hours if category else 168
+    await _move(
+        session,
+        task,
+        (TaskStatus.RESOLVED,),
+        status=TaskStatus.REOPENED,
+        reopened_at=now,
+        reopen_count=Task.reopen_count + 1,
+        owner_id=None,
+        accept_due_at=now + timedelta(hours=accept_hours),
+        resolve_due_at=now + timedelta(hours=resolve_hours),
+    )
+    _audit(session, "reopen", actor_id, task)
+
+
+async def rate(
+    session: AsyncSession, actor: Actor, task_id: int, stars: int, now: datetime
+) -> TaskView:
+    task = await session.get(Task, task_id)
+    if task is None:
+        raise NotFound(N_("That task no longer exists."))
+    if not ReportPermissions.can_answer_follow_up(actor, task):
+        raise NotAllowed(N_("Only the person who reported it can answer this."))
+    if not 1 <= stars <= 5:
+        raise RuleError(N_("Please pick one to five stars."))
+    await _move(
+        session,
+        task,
+        (TaskStatus.CLOSED,),
+        extra_where=[col(Task.rating).is_(None)],
+        rating=stars,
+        rated_at=now,
+    )
+    _audit(session, "rate", actor.person_id, task, stars=stars)
+    return await task_view(session, task_id)
+
+
+async def auto_close(session: AsyncSession, task_id: int, now: datetime) -> TaskView | None:
+    """No answer to "is it fixed?" within 3 days: closed. None when the resident answered."""
+    cutoff = now - FOLLOW_UP_WINDOW
+    result = await session.exec(  # type: ignore[call-overload]
+        update(Task)
+        .where(
+            col(Task.id) == task_id,
+            col(Task.status) == TaskStatus.RESOLVED,
+            col(Task.resolved_at) <= cutoff,
+        )
+        .values(status=TaskStatus.CLOSED, closed_at=now)
+    )
+    if not result.rowcount:
+        return None
+    view = await task_view(session, task_id)
+    _audit(session, "close", None, view.task, by="timeout")
+    await claim_reward(session, view.task, now)
+    return view
+
+
+async def hand_over(
+    session: AsyncSession, actor: Actor, task_id: int, grid_id: int | None, now: datetime
+) -> TaskView:
+    """To another grid of the village (its workers get it), or up to the village admins."""
+    task = await _load_for_action(session, actor, task_id)
+    values: dict[str, Any] = {
+        "status": TaskStatus.NEW,
+        "owner_id": None,
+        "handed_over_at": now,
+        "accept_due_at": now + timedelta(hours=DUTY_ACCEPT_HOURS),
+    }
+    if grid_id is None:
+        values["with_admin"] = True
+    else:
+        grid = await get_grid(session, grid_id)
+        if grid.village_id != task.village_id:
+            raise NotFound(N_("That grid no longer exists."))
+        if grid_id == task.grid_id:
+            raise RuleError(N_("The task is already in that grid."))
+        values.update(grid_id=grid_id, with_admin=False)
+    old_grid = task.grid_id
+    await _move(session, task, OPEN, **values)
+    _audit(session, "hand_over", actor.person_id, task, from_grid=old_grid, to_grid=grid_id)
+    return await task_view(session, task_id)
+
+
+async def mark_duplicate(
+    session: AsyncSession, actor: Actor, task_id: int, other_number: str, now: datetime
+) -> tuple[TaskView, TaskView]:
+    """The same problem was reported before: its reporter follows the first report instead."""
+    task = await _load_for_action(session, actor, task_id)
+    other = await task_by_number(session, task.village_id, other_number)
+    if other.id == task.id:
+        raise RuleError(N_("A report cannot be a duplicate of itself."))
+    if other.status in (TaskStatus.DUPLICATE, TaskStatus.REJECTED):
+        raise RuleError(N_("Please pick the original report, not a duplicate or rejected one."))
+    await _move(
+        session,
+        task,
+        OPEN,
+        status=TaskStatus.DUPLICATE,
+        duplicate_of=other.id,
+        duplicate_at=now,
+        note=other.number,
+    )
+    assert other.id is not None
+    people = [task.reporter_id, *await follower_ids(session, task_id)]
+    for person_id in people:
+        if person_id is not None and person_id != other.reporter_id:
+            await _add_follower(session, other.id, person_id, now)
+    _audit(session, "duplicate", actor.person_id, task, of=other.number)
+    return await task_view(session, task_id), await task_view(session, other.id)
+
+
+async def reject(
+    session: AsyncSession, actor: Actor, task_id: int, reason: str, now: datetime
+) -> TaskView:
+    task = await _load_for_action(session, actor, task_id)
+    reason = require_text(reason, NOTE_MAX)
+    await _move(session, task, OPEN, status=TaskStatus.REJECTED, rejected_at=now, note=reason)
+    _audit(session, "reject", actor.person_id, task, reason=reason)
+    return await task_view(session, task_id)
+
+
+# --- followers -----------------------------------------------------------------------------
+
+
+async def _add_follower(
+    session: AsyncSession, task_id: int, person_id: int, now: datetime
+) -> bool:
+    try:
+        async with session.begin_nested():
+            session.add(TaskFollower(task_id=task_id, person_id=person_id, followed_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+async def follow(session: AsyncSession, actor: Actor, task_id: int, now: datetime) -> TaskView:
+    """A resident who sees the same problem follows the report instead of filing a new one."""
+    task = await session.get(Task, task_id)
+    if task is None or task.kind != TaskKind.REPORT:
+        raise NotFound(N_("That task no longer exists."))
+    if task.reporter_id == actor.person_id:
+        raise AlreadyDone(N_("This is your own report: you hear of every change already."))
+    if not ReportPermissions.can_follow(actor, task):
+        raise NotAllowed(N_("Only residents of this village can follow its reports."))
+    if task.status in FINISHED:
+        raise RuleError(N_("This report is finished already."))
+    if not await _add_follower(session, task_id, actor.person_id, now):
+        raise AlreadyDone(N_("You follow this report already."))
+    _audit(session, "follow", actor.person_id, task)
+    return await task_view(session, task_id)
+
+
+async def follower_ids(session: AsyncSession, task_id: int) -> list[int]:
+    query = select(TaskFollower.person_id).where(TaskFollower.task_id == task_id)
+    return list((await session.exec(query.order_by(col(TaskFollower.id)))).all())
+
+
+async def interested(session: AsyncSession, view: TaskView) -> list[Person]:
+    """Who hears of each change of a report: the reporter and the followers."""
+    ids = [view.task.reporter_id, *await follower_ids(session, view.id)]
+    people = []
+    for person_id in dict.fromkeys(i for i in ids if i is not None):
+        person = await session.get(Person, person_id)
+        if person is not None:
+            people.append(person)
+    return people
+
+
+# --- duty tasks ----------------------------------------------------------------------------
+
+
+async def create_duty_tasks(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    village_id: int,
+    grid_ids: list[int] | None,
+    duty: Duty,
+    description: str,
+    due_at: datetime,
+    now: datetime,
+) -> list[TaskView]:
+    """One task per grid (`grid_ids` None: every grid of the village), pushed like reports."""
+    village_grids = {g.id: g for g in await grids_of(session, village_id)}
+    chosen = set(village_grids) if grid_ids is None else set(grid_ids)
+    if not chosen or not chosen <= set(village_grids):
+        raise NotFound(N_("That grid no longer exists."))
+    if not ReportPermissions.can_create_duty(actor, village_id, chosen):  # type: ignore[arg-type]
+        raise NotAllowed(
+            N_("Village admins can give tasks to any grid; grid workers to their own grid.")
+        )
+    description = clean_description(description)
+    if due_at <= now:
+        raise RuleError(N_("The due date must be in the future."))
+    views = []
+    for grid_id in sorted(chosen):  # type: ignore[type-var]
+        task = Task(
+            village_id=village_id,
+            grid_id=grid_id,  # type: ignore[arg-type]
+            kind=TaskKind.DUTY,
+            number="",
+            duty=duty,
+            description=description,
+            created_by=actor.person_id,
+            created_at=now,
+            due_at=due_at,
+            accept_due_at=min(due_at, now + timedelta(hours=DUTY_ACCEPT_HOURS)),
+            resolve_due_at=due_at,
+        )
+        await _insert_numbered(session, task, now.year)
+        assert task.id is not None
+        _audit(session, "duty", actor.person_id, task, duty=duty.value, grid_id=grid_id)
+        views.append(await task_view(session, task.id))
+    await session.flush()
+    return views
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+TASK_FILTERS = ("open", "overdue", "resolved", "all")
+
+
+def is_overdue(task: Task, now: datetime) -> bool:
+    due = aware(task.accept_due_at) if task.status in WAITING else aware(task.resolve_due_at)
+    return task.status in OPEN and due is not None and due < now
+
+
+async def tasks_for(
+    session: AsyncSession, actor: Actor, now: datetime, which: str = "open", limit: int = 30
+) -> list[Task]:
+    """A worker's tasks: their grids' and their own; admins also those handed up to them."""
+    grids = actor.worker_grids()
+    admin_of = actor.admin_villages()
+    scope = col(Task.grid_id).in_(grids) | (col(Task.owner_id) == actor.person_id)
+    if admin_of:
+        scope = scope | (col(Task.village_id).in_(admin_of) & col(Task.with_admin))
+    query = select(Task).where(scope)
+    if which in ("open", "overdue"):
+        query = query.where(col(Task.status).in_(OPEN))
+    elif which == "resolved":
+        query = query.where(col(Task.status).in_((TaskStatus.RESOLVED, TaskStatus.CLOSED)))
+    tasks = list((await session.exec(query.order_by(col(Task.created_at).desc()))).all())
+    if which == "overdue":
+        tasks = [t for t in tasks if is_overdue(t, now)]
+    return tasks[:limit]
+
+
+async def reports_of(session: AsyncSession, person_id: int, limit: int = 20) -> list[Task]:
+    query = (
+        select(Task)
+        .where(Task.reporter_id == person_id, Task.kind == TaskKind.REPORT)
+        .order_by(col(Task.created_at).desc())
+    )
+    return list((await session.exec(query.limit(limit))).all())
+
+
+async def open_tasks_by_grid(session: AsyncSession) -> dict[int, list[Task]]:
+    rows = (await session.exec(select(Task).where(col(Task.status).in_(OPEN)))).all()
+    result: dict[int, list[Task]] = {}
+    for task in rows:
+        result.setdefault(task.grid_id, []).append(task)
+    return result
+
+
+async def past_accept_deadline(session: AsyncSession, now: datetime) -> list[Task]:
+    query = select(Task).where(col(Task.status).in_(WAITING), col(Task.accept_due_at) < now)
+    return list((await session.exec(query.order_by(col(Task.id)))).all())
+
+
+async def past_resolve_deadline(session: AsyncSession, now: datetime) -> list[Task]:
+    query = select(Task).where(col(Task.status).in_(OPEN), col(Task.resolve_due_at) < now)
+    return list((await session.exec(query.order_by(col(Task.id)))).all())
+
+
+async def waiting_for_follow_up(session: AsyncSession, now: datetime) -> list[int]:
+    query = select(Task.id).where(
+        Task.status == TaskStatus.RESOLVED, col(Task.resolved_at) <= now - FOLLOW_UP_WINDOW
+    )
+    return [i for i in (await session.exec(query)).all() if i is not None]
+
+
+# --- notices -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoticeAudience:
+    residents: list[Person]
+    chats: list[BoundChat]
+
+
+async def notice_audience(
+    session: AsyncSession, actor: Actor, village_id: int, grid_id: int | None, now: datetime
+) -> NoticeAudience:
+    """The residents (approved) and bound groups a notice goes to; the sender is checked."""
+    if not ReportPermissions.can_send_notice(actor, village_id, grid_id):
+        raise NotAllowed(
+            N_("Grid workers can send notices to their grid; village admins to the village.")
+        )
+    if grid_id is not None and (await get_grid(session, grid_id)).village_id != village_id:
+        raise NotFound(N_("That grid no longer exists."))
+    query = (
+        select(Person)
+        .join(Membership, col(Membership.person_id) == col(Person.id))
+        .where(Membership.village_id == village_id, Membership.status == MembershipStatus.APPROVED)
+    )
+    if grid_id is not None:
+        query = query.where(Membership.grid_id == grid_id)
+    residents = list((await session.exec(query.distinct().order_by(col(Person.id)))).all())
+    chats = await bound_chats(session, village_id)
+    if grid_id is not None:
+        chats = [c for c in chats if c.grid_id == grid_id]
+    audit.record(
+        session,
+        "notice.send",
+        actor_id=actor.person_id,
+        village_id=village_id,
+        grid_id=grid_id,
+        residents=len(residents),
+        chats=len(chats),
+    )
+    return NoticeAudience(residents, chats)
+
+
+# --- points --------------------------------------------------------------------------------
+
+
+async def claim_reward(session: AsyncSession, task: Task, now: datetime) -> ReportReward | None:
+    """A report confirmed valid (closed after being resolved) earns its reporter the village's
+    chosen catalogue item, once: the unique row is the proof. None when the village chose no
+    item, or it was awarded before. The points ledger is credited by the caller at merge."""
+    if task.kind != TaskKind.REPORT or task.reporter_id is None or task.id is None:
+        return None
+    settings = await settings_of(session, task.village_id)
+    if not settings.reward_item_code:
+        return None
+    reward = ReportReward(
+        task_id=task.id,
+        person_id=task.reporter_id,
+        item_code=settings.reward_item_code,
+        awarded_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(reward)
+    except IntegrityError:
+        return None
+    _audit(session, "reward", None, task, item=settings.reward_item_code)
+    return reward
+
+
+# --- figures -------------------------------------------------------------------------------
+
+
+@dataclass
+class GridFigures:
+    grid: Grid
+    received: int = 0
+    median_accept_hours: float | None = None
+    median_resolve_hours: float | None = None
+    overdue: int = 0
+    reopened: int = 0
+
+    @property
+    def reopen_rate(self) -> float | None:
+        return self.reopened / self.received if self.received else None
+
+
+async def grid_figures(
+    session: AsyncSession,
+    actor: Actor,
+    village_id: int,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> list[GridFigures]:
+    """Per grid, for reports received in [start, end): count, median hours to accept and to
+    resolve, how many are overdue now, and how many were reopened."""
+    if not ReportPermissions.can_see_stats(actor, village_id):
+        raise NotAllowed(N_("Only this village's admins can see its figures."))
+    figures = {g.id: GridFigures(g) for g in await grids_of(session, village_id)}
+    query = select(Task).where(
+        Task.village_id == village_id,
+        Task.kind == TaskKind.REPORT,
+        col(Task.created_at) >= start,
+        col(Task.created_at) < end,
+    )
+    accept: dict[int, list[float]] = {}
+    resolve: dict[int, list[float]] = {}
+    for task in (await session.exec(query)).all():
+        entry = figures.get(task.grid_id)
+        if entry is None:
+            continue
+        entry.received += 1
+        created = aware(task.created_at)
+        assert created is not None
+        if task.accepted_at is not None:
+            hours = (aware(task.accepted_at) - created).total_seconds() / 3600  # type: ignore[operator]
+            accept.setdefault(task.grid_id, []).append(hours)
+        if task.resolved_at is not None:
+            hours = (aware(task.resolved_at) - created).total_seconds() / 3600  # type: ignore[operator]
+            resolve.setdefault(task.grid_id, []).append(hours)
+        entry.overdue += is_overdue(task, now)
+        entry.reopened += task.reopen_count > 0
+    for grid_id, entry in figures.items():
+        if accept.get(grid_id):  # type: ignore[arg-type]
+            entry.median_accept_hours = statistics.median(accept[grid_id])  # type: ignore[index]
+        if resolve.get(grid_id):  # type: ignore[arg-type]
+            entry.median_resolve_hours = statistics.median(resolve[grid_id])  # type: ignore[index]
+    return list(figures.values())
+
+
+# --- export --------------------------------------------------------------------------------
+
+
+async def village_reports(session: AsyncSession, village_id: int) -> list[TaskView]:
+    query = (
+        select(Task.id)
+        .where(Task.village_id == village_id, Task.kind == TaskKind.REPORT)
+        .order_by(col(Task.id))
+    )
+    return [await task_view(session, i) for i in (await session.exec(query)).all() if i]

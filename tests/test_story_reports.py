@@ -1,0 +1,257 @@
+"""The life of reports, end to end through the fake Bot API with a controlled clock: filed with
+a photo (an over-large one refused), pushed, accepted (strangers refused), resolved, "not fixed"
+→ reopened, resolved, closed and rated; a report made in a group escalated for lateness; a duty
+task to all grids; a notice to a grid; /gridstats with its chart; the Open311 export."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import timedelta
+
+from sqlmodel import select
+
+from exports.reports import GEOREPORT_FIELDS, export_village
+from storage import reports
+from storage.db import unit_of_work
+from storage.models import BoundChat
+from storage.models_reports import ReportReward, Task, TaskStatus
+from tests.fakebot import SentMessage
+from tests.harness import Talker, World
+from tests.report_world import make_village
+
+_bases = itertools.count(0)
+
+
+async def tap_data(talker: Talker, message: SentMessage, prefix: str, **kw: object) -> SentMessage:
+    """Press the button whose callback data starts with `prefix`."""
+    text = next(t for t, d in message.button_data().items() if d.startswith(prefix))
+    answer = await talker.tap(message, text, **kw)  # type: ignore[arg-type]
+    await talker.world.fake.wait_idle(0.1)  # the reply goes out just before the state commits
+    return answer
+
+
+def patient(talker: Talker) -> Talker:
+    """A person who, like a real one, does not type within a millisecond of the bot's answer:
+    the answer is sent just before the update's transaction (and its FSM state) commits."""
+    say = talker.say
+
+    async def say_then_wait(text: str, **kw: object) -> SentMessage:
+        answer = await say(text, **kw)  # type: ignore[arg-type]
+        await talker.world.fake.wait_idle(0.1)
+        return answer
+
+    talker.say = say_then_wait  # type: ignore[method-assign]
+    return talker
+
+
+def has(text: str) -> object:
+    return lambda m: text in (m.text or m.caption or "")
+
+
+async def test_a_reports_whole_life(world: World) -> None:
+    fake, clock = world.fake, world.clock
+    base = 810_000 + next(_bases) * 100
+    async with unit_of_work(world.app.sessions) as session:
+        v = await make_village(session, clock.now(), base)
+        await reports.configure(
+            session,
+            await _admin_actor(session, v),
+            v.village_id,
+            clock.now(),
+            reward_item_code="隐患上报",
+        )
+    resident = patient(world.person(v.resident.telegram_id, "Zhang"))
+    worker = patient(world.person(v.worker_a.telegram_id, "Wang"))
+    other = patient(world.person(v.worker_b.telegram_id, "Li"))
+    admin = patient(world.person(v.admin.telegram_id, "Admin"))
+    neighbour = patient(world.person(v.neighbour.telegram_id, "Zhao"))
+
+    # /report: category, description, a photo (an over-large one refused), the place typed.
+    menu = await resident.say("/report", expect="报事")
+    prompt = await tap_data(resident, menu, "pk:rcat:")
+    assert "500" in (prompt.text or "")
+    await resident.say("桥头护栏断了，晚上很危险")
+    mark = fake.mark()
+    await resident.user.send_photo(file_size=25 * 1024 * 1024)
+    refused = await resident.next_message(after=mark)
+    assert "20 MB" in (refused.text or "")
+    mark = fake.mark()
+    await resident.user.send_photo(file_size=90_000)
+    added = await resident.next_message(after=mark)
+    assert "1" in (added.text or "")
+    await resident.say("村东桥头", expect="村东桥头")
+    extras = fake.last(resident.id)
+    privacy = await tap_data(resident, extras, "fl:next")
+    review = await tap_data(resident, privacy, "fl:anonymous")
+    assert "村东桥头" in (review.text or "") and "桥头护栏断了" in (review.text or "")
+    mark = fake.mark()
+    filed = await tap_data(resident, review, "fl:confirm")
+    number = next(w for w in (filed.text or "").split() if w.startswith("R-"))
+    assert number.startswith("R-20") and len(number) == 12
+
+    # The grid's worker gets the card with buttons and the photo; the other grid's does not.
+    push = await fake.wait_for_message(worker.id, has(number), after=mark)
+    assert "张三" in (push.text or "") and "✔" in " ".join(push.buttons())
+    await fake.wait_for_message(worker.id, lambda m: m.method == "sendPhoto", after=mark)
+    await fake.assert_no_message(other.id, has(number), within=0.3)
+
+    # Strangers' presses are refused: the other grid's worker, the resident, a forged id.
+    accept_data = next(d for d in push.button_data().values() if d.startswith("ta:acc:"))
+    assert "网格员" in await other.tap_for_toast(push, data=accept_data)
+    assert await resident.tap_for_toast(push, data=accept_data)
+    assert await worker.tap_for_toast(push, data="ta:acc:999999999")
+
+    # Accept: the card shows the owner; the resident hears of it.
+    mark = fake.mark()
+    accepted = await tap_data(worker, push, "ta:acc:", expect="王网格员")
+    await fake.wait_for_message(resident.id, has(number), after=mark)
+    toast = await worker.tap_for_toast(push, data=accept_data)  # a double press
+    assert toast and "已" in toast
+
+    async def resolve(card: SentMessage, note: str) -> None:
+        prompt = await tap_data(worker, card, "ta:res:", expect="做了哪些处理")
+        assert number in (prompt.text or "")
+        photo_prompt = await worker.say(note, expect="不发照片")
+        await tap_data(worker, photo_prompt, "fl:nophoto", expect=number)
+
+    mark = fake.mark()
+    await resolve(accepted, "已临时加固")
+    ask = await fake.wait_for_message(resident.id, lambda m: bool(m.buttons()), after=mark)
+    assert number in (ask.text or "") and "已临时加固" in (ask.text or "")
+
+    # "Not fixed": reopened for the same grid, pushed again; then resolved, fixed, rated.
+    mark = fake.mark()
+    await resident.tap(ask, "👎")
+    again = await fake.wait_for_message(
+        worker.id, lambda m: number in (m.text or "") and "🔁" in (m.text or ""), after=mark
+    )
+    accepted = await tap_data(worker, again, "ta:acc:", expect="王网格员")
+    mark = fake.mark()
+    await resolve(accepted, "已更换护栏")
+    ask = await fake.wait_for_message(resident.id, lambda m: bool(m.buttons()), after=mark)
+    thanks = await resident.tap(ask, "👍", expect="满意")
+    rated = await resident.tap(thanks, "⭐⭐⭐⭐⭐")
+    assert "⭐⭐⭐⭐⭐" in (rated.text or "")
+    async with world.app.sessions() as session:
+        task = (
+            await session.exec(
+                select(Task).where(Task.village_id == v.village_id, Task.number == number)
+            )
+        ).one()
+        rewards = (
+            await session.exec(select(ReportReward).where(ReportReward.task_id == task.id))
+        ).all()
+    assert task.status == TaskStatus.CLOSED and task.rating == 5 and task.reopen_count == 1
+    assert len(rewards) == 1 and rewards[0].item_code == "隐患上报"
+    mine = await resident.say("/myreports", expect=number)
+    assert "已办结" in (mine.text or "")
+
+    # A report made in the grid's group by replying to the bot; its public page names nobody
+    # who asked to stay anonymous; a neighbour follows it.
+    group = fake.group(-2_000_000 - base, "一网格群")
+    async with unit_of_work(world.app.sessions) as session:
+        session.add(BoundChat(chat_id=group.id, village_id=v.village_id, grid_id=v.grid_a.id))
+    mark = fake.mark()
+    await resident.user.send("/report", chat=group)
+    how = await fake.wait_for_message(group.id, has("回复"), after=mark)
+    mark = fake.mark()
+    await resident.user.send("路灯坏了三天了", chat=group, reply_to=how)
+    page = await fake.wait_for_message(group.id, has("路灯坏了"), after=mark)
+    late = next(w for w in (page.text or "").replace("，", " ").split() if w.startswith("R-"))
+    await fake.wait_for_message(worker.id, has(late), after=mark)
+    toast = await neighbour.tap_for_toast(page, "👀")
+    assert late in toast
+    mark = fake.mark()
+    await resident.user.send(f"/report {number}", chat=group)
+    public = await fake.wait_for_message(group.id, has(number), after=mark)
+    assert "张三" not in (public.text or "") and "匿名" in (public.text or "")
+
+    # Nobody accepts it: past its time it is pushed again to the grid and the admin, once.
+    start = clock.now()
+    try:
+        clock.advance(timedelta(hours=25))
+        mark = fake.mark()
+        result = await world.app.runtime.run("report_deadlines")
+        assert result["pushed_again"] >= 1, result
+        await fake.wait_for_message(
+            worker.id, lambda m: late in (m.text or "") and "⏰" in (m.text or ""), after=mark
+        )
+        await fake.wait_for_message(
+            admin.id, lambda m: late in (m.text or "") and "⏰" in (m.text or ""), after=mark
+        )
+        again_result = await world.app.runtime.run("report_deadlines")
+        assert again_result["pushed_again"] == 0
+        await fake.assert_no_message(worker.id, has("⏰"), within=0.3)
+        # Past its time to resolve (7 days for "other"): escalated to the admin.
+        clock.advance(timedelta(days=7))
+        mark = fake.mark()
+        result = await world.app.runtime.run("report_deadlines")
+        assert result["escalated"] >= 1, result
+        await fake.wait_for_message(
+            admin.id, lambda m: late in (m.text or "") and "⚠" in (m.text or ""), after=mark
+        )
+        # The daily digest lists the open task for the worker, once a day.
+        digest = await world.app.runtime.run(
+            "task_digest", at=clock.now().replace(hour=1, minute=5)
+        )
+        assert digest["digests"] >= 1, digest
+    finally:
+        clock.travel_to(start)
+
+    # A duty task to all grids: both workers get it; one closes it with a note.
+    duty_menu = await admin.say("/newtask", expect="职责")
+    prompt = await tap_data(admin, duty_menu, "pk:duty:")
+    mark = fake.mark()
+    due = await admin.say("宣传冬季防火政策", expect="什么时候")
+    grids = await tap_data(admin, due, "pk:due:3")
+    review = await tap_data(admin, grids, "fl:all")
+    created = await tap_data(admin, review, "fl:confirm", expect="T-")
+    assert "2" in (created.text or "")
+    push_a = await fake.wait_for_message(worker.id, has("📋"), after=mark)
+    await fake.wait_for_message(other.id, has("📋"), after=mark)
+    accepted = await tap_data(worker, push_a, "ta:acc:", expect="王网格员")
+    prompt = await tap_data(worker, accepted, "ta:res:", expect="做了哪些处理")
+    photo_prompt = await worker.say("已在网格群宣传", expect="不发照片")
+    done = await tap_data(worker, photo_prompt, "fl:nophoto", expect="办结")
+    del prompt, done
+
+    # A notice to the grid: its residents and group get it; the worker sees the count.
+    mark = fake.mark()
+    targets = await worker.say("/notice", expect="通知")
+    ask_text = await tap_data(worker, targets, "pk:ntarget:")
+    confirm = await worker.say("本周六上午在村委会开展义诊。", expect="确定")
+    sent = await tap_data(worker, confirm, "fl:confirm", expect="2")
+    await fake.wait_for_message(resident.id, has("义诊"), after=mark)
+    await fake.wait_for_message(neighbour.id, has("义诊"), after=mark)
+    await fake.wait_for_message(group.id, has("义诊"), after=mark)
+    await world.app.delivery.drain(5)
+    status = await worker.tap_for_toast(sent, "📊")
+    assert "已送达：3" in status, status
+    del ask_text
+
+    # /gridstats: figures per grid and a chart picture.
+    mark = fake.mark()
+    await admin.user.send("/gridstats")
+    figures = await fake.wait_for_message(admin.id, has("一网格"), after=mark)
+    assert "收到 2 件" in (figures.text or "")
+    chart = await fake.wait_for_message(admin.id, lambda m: m.method == "sendPhoto", after=mark)
+    assert chart.media
+
+    # The Open311 export: every GeoReport v2 field, and no anonymous reporter's name.
+    requests = await export_village(world.app.sessions, v.village.name)
+    assert [r["service_request_id"] for r in requests] == [number, late]
+    for request in requests:
+        assert set(request) == set(GEOREPORT_FIELDS)
+        assert request["status"] in ("open", "closed")
+    assert requests[0]["status"] == "closed" and requests[1]["status"] == "open"
+    assert requests[0]["address"] == "村东桥头"
+    assert "张三" not in json.dumps(requests, ensure_ascii=False)
+    for message in fake.sent(group.id):
+        assert not ("张三" in (message.text or "") and number in (message.text or ""))
+
+
+async def _admin_actor(session, v):  # type: ignore[no-untyped-def]
+    from storage import org
+
+    return await org.load_actor(session, v.admin)
