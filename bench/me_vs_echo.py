@@ -29,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -133,7 +133,8 @@ async def seed(url: str, users: int) -> None:
 # --- the two bots --------------------------------------------------------------------------
 
 
-TASKS_LIMIT: int | None = None  # start_polling's tasks_concurrency_limit (None, as bot.py)
+# start_polling's tasks_concurrency_limit for both bots (None, as in bot.py); set by --tasks-limit
+POLLING: dict[str, int | None] = {"tasks_concurrency_limit": None}
 
 
 class ErrorLog(logging.Handler):
@@ -162,7 +163,7 @@ async def polling(dp: Dispatcher, bot: Bot) -> AsyncIterator[None]:
             handle_signals=False,
             close_bot_session=False,
             polling_timeout=1,
-            tasks_concurrency_limit=TASKS_LIMIT,
+            tasks_concurrency_limit=POLLING["tasks_concurrency_limit"],
         )
     )
     try:
@@ -217,12 +218,6 @@ BotFactory = Callable[[FakeBotAPI, str], contextlib.AbstractAsyncContextManager[
 # --- one measurement -----------------------------------------------------------------------
 
 
-def answered_sends(fake: FakeBotAPI, start: int) -> int:
-    return sum(
-        1 for call in fake.calls[start:] if call.method.lower() == "sendmessage" and call.ok
-    )
-
-
 async def wait_sends(fake: FakeBotAPI, start: int, count: int, timeout: float) -> None:
     """Until `count` sendMessage calls made after index `start` of fake.calls are answered."""
     deadline = time.monotonic() + timeout
@@ -273,9 +268,7 @@ async def measure(
             await wait_sends(fake, start, updates, TIMEOUT)
             elapsed = time.perf_counter() - began
             cpu = time.process_time() - cpu
-            replies = [
-                c for c in fake.calls[start:] if c.method.lower() == "sendmessage" and c.ok
-            ]
+            replies = [c for c in fake.calls[start:] if c.method.lower() == "sendmessage" and c.ok]
             bad = [c for c in replies if not check(str(c.params.get("text") or ""))]
             if bad:
                 print(
@@ -372,8 +365,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("linli.errors").addHandler(ERRORS)
     logging.getLogger("linli.errors").propagate = False  # counted and summarised, not dumped
-    global TASKS_LIMIT
-    TASKS_LIMIT = args.tasks_limit
+    POLLING["tasks_concurrency_limit"] = args.tasks_limit
     if args.profile:
         import cProfile
 
