@@ -42,7 +42,7 @@ import storage.tables  # noqa: F401 - every table on the metadata
 from bot.app import create_app, start_background
 from bot.settings import Settings
 from storage.clock import Clock
-from storage.db import create_engine, create_session_factory, unit_of_work
+from storage.db import CONCURRENT_UPDATES, create_engine, create_session_factory, unit_of_work
 from storage.models import (
     Grid,
     Household,
@@ -133,8 +133,8 @@ async def seed(url: str, users: int) -> None:
 # --- the two bots --------------------------------------------------------------------------
 
 
-# start_polling's tasks_concurrency_limit for both bots (None, as in bot.py); set by --tasks-limit
-POLLING: dict[str, int | None] = {"tasks_concurrency_limit": None}
+# start_polling's tasks_concurrency_limit for both bots (as in bot.py); set by --tasks-limit
+POLLING: dict[str, int | None] = {"tasks_concurrency_limit": CONCURRENT_UPDATES}
 
 
 class ErrorLog(logging.Handler):
@@ -355,8 +355,8 @@ def main() -> int:
     parser.add_argument(
         "--tasks-limit",
         type=int,
-        default=None,
-        help="tasks_concurrency_limit for both bots' start_polling (default: none, as bot.py)",
+        default=CONCURRENT_UPDATES,
+        help="tasks_concurrency_limit for both bots' start_polling (default: as bot.py)",
     )
     parser.add_argument("--profile", help="write a cProfile of the whole run to this file")
     args = parser.parse_args()

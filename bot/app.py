@@ -30,7 +30,13 @@ from bot.settings import Settings
 from handlers import feature_routers
 from schedules.runtime import Runtime
 from storage.clock import Clock
-from storage.db import SessionFactory, create_engine, create_session_factory, migrate
+from storage.db import (
+    CONCURRENT_UPDATES,
+    SessionFactory,
+    create_engine,
+    create_session_factory,
+    migrate,
+)
 from storage.errors import N_
 
 log = logging.getLogger("linli")
@@ -202,7 +208,12 @@ async def run_polling(app: App) -> None:
     await app.bot.delete_webhook(drop_pending_updates=False)
     await start_background(app)
     try:
-        await app.dp.start_polling(app.bot, handle_signals=True, close_bot_session=False)
+        await app.dp.start_polling(
+            app.bot,
+            handle_signals=True,
+            close_bot_session=False,
+            tasks_concurrency_limit=CONCURRENT_UPDATES,
+        )
     finally:
         await app.close()
 

@@ -41,7 +41,7 @@ from pydantic import ValidationError
 
 from storage import outbox
 from storage.clock import Clock
-from storage.db import SessionFactory, unit_of_work
+from storage.db import SessionFactory, reading, unit_of_work
 from storage.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger("linli.delivery")
@@ -179,6 +179,7 @@ class Delivery:
     ) -> None:
         self.bot = bot
         self.sessions = sessions
+        self.readers = reading(sessions)  # scans of the outbox do not lock SQLite
         self.clock = clock
         self.pace = Pace(limits)
         self.poll_interval = poll_interval
@@ -234,7 +235,7 @@ class Delivery:
             self._progress.clear()
             if not self._tasks:
                 horizon = self.clock.now() + (timedelta(days=36500) if everything else timedelta())
-                async with self.sessions() as session:
+                async with self.readers() as session:
                     if not await outbox.due(session, horizon, limit=1):
                         return True
             remaining = deadline - loop.time()
@@ -247,7 +248,7 @@ class Delivery:
     async def _pass(self) -> float | None:
         """Start sends for the chats that may have one now; the moment another one may go."""
         wall = self.clock.now()
-        async with self.sessions() as session:
+        async with self.readers() as session:
             rows = await outbox.due(session, wall, limit=self.scan_limit)
         now = asyncio.get_running_loop().time()
         self._retry_due = {c: t for c, t in self._retry_due.items() if t > wall}

@@ -17,7 +17,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import SessionFactory, joined_or_own
+from storage.db import SessionFactory, active_session, joined_or_own
 from storage.models import FsmRecord, utcnow
 
 _KEEP: Any = object()
@@ -59,8 +59,11 @@ class DatabaseStorage(BaseStorage):
         """Nothing to close: the engine belongs to the application."""
 
     async def _read(self, key: str) -> FsmRecord | None:
-        async with joined_or_own(self.sessions) as session:
+        session = active_session.get()
+        if session is not None:  # a plain read in the update's transaction (no savepoint)
             return await session.get(FsmRecord, key, populate_existing=True)
+        async with self.sessions() as own:
+            return await own.get(FsmRecord, key)
 
     async def _write(self, key: str, *, state: Any = _KEEP, data: Any = _KEEP) -> None:
         """Upsert one record (a row with no state and no data is deleted)."""

@@ -100,26 +100,27 @@ def help_text(actor: Actor | None) -> str:
 
 
 @router.message(Command("me"))
-async def show_me(message: Message, session: AsyncSession, person: Person | None) -> None:
+async def show_me(
+    message: Message, session: AsyncSession, person: Person | None, actor: Actor | None
+) -> None:
     """Who you are, where you live in the bot, and your roles."""
-    if person is None or person.id is None:
+    if person is None or person.id is None or actor is None:
         await message.answer(_("I do not know you yet. Send me /start in a private chat."))
         return
     lines = [_("<b>{name}</b>").format(name=hd.quote(person.full_name or "—"))]
-    membership = await org.current_membership(session, person.id)
-    if membership is not None:
-        view = await org.membership_view(session, membership.id or 0)
+    if actor.residence is not None:  # loaded with the person: no second lookup
+        view = await org.membership_view(session, actor.residence.membership_id)
         lines.append(
             _("Home: {village} · {grid} · {household} ({status})").format(
                 village=hd.quote(view.village.name),
                 grid=hd.quote(view.grid.name),
                 household=hd.quote(view.household.label),
-                status=status_name(membership.status),
+                status=status_name(view.membership.status),
             )
         )
     else:
         lines.append(_("Home: not joined yet. Open your grid's invite link to join."))
-    roles = await org.roles_of(session, person.id)
+    roles = await org.roles_of(session, person.id) if actor.roles else []
     for assignment, village, grid in roles:
         place = hd.quote(village.name) + (f" · {hd.quote(grid.name)}" if grid else "")
         lines.append(
