@@ -404,34 +404,28 @@ async def roles_of(
     return [(r, v, g) for r, v, g in (await session.exec(query)).all()]
 
 
-async def grid_workers(session: AsyncSession, grid_id: int) -> list[Person]:
+async def people_with_role(
+    session: AsyncSession, role: Role, *, village_id: int | None = None, grid_id: int | None = None
+) -> list[Person]:
+    """Everyone holding `role` (not revoked) in a village or a grid, in a stable order."""
     query = (
         select(Person)
         .join(RoleAssignment, col(RoleAssignment.person_id) == col(Person.id))
-        .where(
-            RoleAssignment.grid_id == grid_id,
-            RoleAssignment.role == Role.GRID_WORKER,
-            col(RoleAssignment.revoked_at).is_(None),
-        )
-        .distinct()
-        .order_by(col(Person.id))
+        .where(RoleAssignment.role == role, col(RoleAssignment.revoked_at).is_(None))
     )
-    return list((await session.exec(query)).all())
+    if village_id is not None:
+        query = query.where(RoleAssignment.village_id == village_id)
+    if grid_id is not None:
+        query = query.where(RoleAssignment.grid_id == grid_id)
+    return list((await session.exec(query.distinct().order_by(col(Person.id)))).all())
+
+
+async def grid_workers(session: AsyncSession, grid_id: int) -> list[Person]:
+    return await people_with_role(session, Role.GRID_WORKER, grid_id=grid_id)
 
 
 async def village_admins(session: AsyncSession, village_id: int) -> list[Person]:
-    query = (
-        select(Person)
-        .join(RoleAssignment, col(RoleAssignment.person_id) == col(Person.id))
-        .where(
-            RoleAssignment.village_id == village_id,
-            RoleAssignment.role == Role.VILLAGE_ADMIN,
-            col(RoleAssignment.revoked_at).is_(None),
-        )
-        .distinct()
-        .order_by(col(Person.id))
-    )
-    return list((await session.exec(query)).all())
+    return await people_with_role(session, Role.VILLAGE_ADMIN, village_id=village_id)
 
 
 # --- memberships ---------------------------------------------------------------------------
