@@ -3,4 +3,7 @@
 A feature that adds tables adds its module here.
 """
 
-from storage import models  # noqa: F401
+from storage import (
+    models,  # noqa: F401
+    models_points,  # noqa: F401
+)
