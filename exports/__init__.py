@@ -31,7 +31,8 @@ def register(exporter: Exporter) -> Exporter:
 
 
 def load_exporters() -> None:
-    """Import the feature modules that register exporters (none in the foundation)."""
+    """Import the feature modules that register exporters."""
+    from exports import points  # noqa: F401
 
 
 def add_export_commands(parser: argparse.ArgumentParser) -> None:

@@ -1,6 +1,15 @@
 """Time-driven jobs. Importing this package registers every job (see `all_jobs()`)."""
 
-from schedules import pending_reminder
+from schedules import pending_reminder, points
 from schedules.runtime import JOBS, Job, JobContext, Runtime, all_jobs, register
 
-__all__ = ["JOBS", "Job", "JobContext", "Runtime", "all_jobs", "pending_reminder", "register"]
+__all__ = [
+    "JOBS",
+    "Job",
+    "JobContext",
+    "Runtime",
+    "all_jobs",
+    "pending_reminder",
+    "points",
+    "register",
+]
