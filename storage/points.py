@@ -631,6 +631,21 @@ async def household_members(session: AsyncSession, household_id: int) -> list[Pe
     return list((await session.exec(query)).all())
 
 
+async def household_in_village(
+    session: AsyncSession, village_id: int, household_id: int
+) -> Household:
+    household = await session.get(Household, household_id)
+    grid = await session.get(Grid, household.grid_id) if household else None
+    if household is None or grid is None or grid.village_id != village_id:
+        raise NotFound(N_("That household no longer exists."))
+    return household
+
+
+async def household_label(session: AsyncSession, household_id: int) -> str:
+    household = await session.get(Household, household_id)
+    return household.label if household else "?"
+
+
 async def get_entry(session: AsyncSession, entry_id: int) -> PointEntry:
     entry = await session.get(PointEntry, entry_id)
     if entry is None:
