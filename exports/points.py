@@ -27,7 +27,7 @@ from exports import Exporter, register
 from schedules import periods
 from storage import org, points
 from storage.db import SessionFactory
-from storage.errors import RuleError
+from storage.errors import N_, RuleError
 from storage.models import Village
 
 log = logging.getLogger("linli.exports.points")
@@ -111,7 +111,7 @@ def praise_lines(
                     "{rank}. {grid} — {average} points",
                     rank=g.rank,
                     grid=g.name,
-                    average=f"{g.average:.1f}",
+                    average=round(g.average, 1),
                 ),
                 22,
                 INK,
@@ -192,18 +192,18 @@ async def month_xlsx(
     )
     sheet["A1"].font = Font(bold=True, size=14)
     sheet.append([])
-    sheet.append([tr(locale, n) for n in ("Rank", "Household", "Grid", "Points")])
+    sheet.append([tr(locale, n) for n in (N_("Rank"), N_("Household"), N_("Grid"), N_("Points"))])
     for cell in sheet[3]:
         cell.font = bold
     for r in praise.top:
         sheet.append([r.rank, r.label, r.grid, r.points])
     grids = book.create_sheet(tr(locale, "Grids")[:31])
-    header(grids, "Rank", "Grid", "Households", "Points", "Average")
+    header(grids, N_("Rank"), N_("Grid"), N_("Households"), N_("Points"), N_("Average"))
     for g in praise.grids:
         grids.append([g.rank, g.name, g.households, g.points, round(g.average, 1)])
     if settings.exposure:
         exposed = book.create_sheet(tr(locale, "Exposure list")[:31])
-        header(exposed, "Date", "Household", "Grid", "Reason", "Points")
+        header(exposed, N_("Date"), N_("Household"), N_("Grid"), N_("Reason"), N_("Points"))
         for e in praise.exposure:
             exposed.append(
                 [
@@ -215,7 +215,9 @@ async def month_xlsx(
                 ]
             )
     details = book.create_sheet(tr(locale, "Entries")[:31])
-    header(details, "Date", "Household", "Grid", "Person", "Reason", "Points")
+    header(
+        details, N_("Date"), N_("Household"), N_("Grid"), N_("Person"), N_("Reason"), N_("Points")
+    )
     for e in entries:
         at = e.entry.at if e.entry.at.tzinfo else e.entry.at.replace(tzinfo=ZoneInfo("UTC"))
         details.append(

@@ -4,9 +4,31 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import common, errors, fallback, groups, join, roles, village
+from handlers import (
+    common,
+    errors,
+    fallback,
+    groups,
+    join,
+    points,
+    points_admin,
+    points_review,
+    roles,
+    village,
+)
 
-FEATURES = (errors, common, village, roles, join, groups, fallback)
+FEATURES = (
+    errors,
+    common,
+    village,
+    roles,
+    join,
+    groups,
+    points,
+    points_review,
+    points_admin,
+    fallback,
+)
 
 
 def feature_routers() -> list[Router]:

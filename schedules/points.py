@@ -162,7 +162,7 @@ def monthly_text(praise: PraiseList, *, exposure: bool) -> str:
                 "{rank}. {grid} — {average} points",
                 rank=g.rank,
                 grid=quote(g.name),
-                average=f"{g.average:.1f}",
+                average=round(g.average, 1),
             )
             for g in praise.grids[:LINES_MAX]
         ]
