@@ -47,7 +47,8 @@ PAPER = (255, 250, 240)
 @cache
 def covered() -> frozenset[int]:
     """The code points the bundled font draws."""
-    return frozenset(TTFont(FONT_FILE, lazy=True)["cmap"].getBestCmap())
+    with TTFont(FONT_FILE, lazy=True) as font_file:
+        return frozenset(font_file["cmap"].getBestCmap())
 
 
 @cache

@@ -17,7 +17,6 @@ from datetime import time, timedelta
 from typing import Any
 
 from bot.i18n import locale_of, tr
-from exports.points import month_title, praise_png
 from schedules import periods
 from schedules.runtime import Job, JobContext, register
 from storage import jobs as job_runs
@@ -143,6 +142,8 @@ def ranked_lines(ranked: list[Ranked]) -> list[str]:
 
 
 def monthly_text(praise: PraiseList, *, exposure: bool) -> str:
+    from exports.points import month_title  # exports import schedules.periods
+
     lines = [
         tr(
             None,
@@ -194,6 +195,8 @@ async def run_monthly(ctx: JobContext) -> dict[str, Any]:
             continue
         praise = await points.praise_list(ctx.session, village.id, month, ctx.tz, top=settings.top)
         if praise.entries:
+            from exports.points import praise_png
+
             picture = praise_png(praise, None, exposure=settings.exposure)
             posts += await post_to_groups(
                 ctx,
