@@ -21,7 +21,7 @@ from bot.i18n import _, tr
 from bot.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
 from bot.settings import Settings
 from storage import org, points
-from storage.errors import N_, NotAllowed
+from storage.errors import N_
 from storage.models import Person
 from storage.models_points import CapPeriod, ClaimStatus, PointItem
 from storage.permissions import Actor
@@ -434,9 +434,7 @@ async def start_appeal(
     state: FSMContext,
 ) -> None:
     """Appeal a deduction: ask why (checked again when sent)."""
-    entry = await points.get_entry(session, callback_data.entry_id)
-    if not points.Can.can_appeal(actor, entry.points, entry.person_id, entry.household_id):
-        raise NotAllowed(N_("Only the household concerned can appeal a deduction."))
+    entry = await points.appealable(session, actor, callback_data.entry_id)
     await state.set_state(Appealing.text)
     await state.set_data({"entry_id": entry.id})
     await query.answer()

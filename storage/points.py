@@ -656,15 +656,24 @@ async def get_entry(session: AsyncSession, entry_id: int) -> PointEntry:
 # --- appeals -------------------------------------------------------------------------------
 
 
+async def appealable(session: AsyncSession, actor: Actor, entry_id: int) -> PointEntry:
+    """The entry, if the actor may still appeal it (a deduction of theirs, not yet appealed)."""
+    entry = await get_entry(session, entry_id)
+    if entry.kind == EntryKind.CORRECTION or not Can.can_appeal(
+        actor, entry.points, entry.person_id, entry.household_id
+    ):
+        raise NotAllowed(N_("Only the household concerned can appeal a deduction."))
+    taken = await session.exec(select(PointAppeal.id).where(PointAppeal.entry_id == entry_id))
+    if taken.first() is not None:
+        raise AlreadyDone(N_("This deduction has already been appealed."))
+    return entry
+
+
 async def appeal(
     session: AsyncSession, actor: Actor, entry_id: int, text: str, now: datetime
 ) -> PointAppeal:
     """Appeal a negative entry, once; the other reviewers decide."""
-    entry = await get_entry(session, entry_id)
-    if not Can.can_appeal(actor, entry.points, entry.person_id, entry.household_id):
-        raise NotAllowed(N_("Only the household concerned can appeal a deduction."))
-    if entry.kind == EntryKind.CORRECTION:
-        raise NotAllowed(N_("Only the household concerned can appeal a deduction."))
+    entry = await appealable(session, actor, entry_id)
     text = org.require_text(text, REASON_MAX)
     item = PointAppeal(
         entry_id=entry_id,

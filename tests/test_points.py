@@ -119,12 +119,11 @@ async def build(sessions: SessionFactory) -> Town:
 
 async def item(session: AsyncSession, village: int, code: str) -> PointItem:
     await points.ensure_catalogue(session, village)
-    found = (
+    return (
         await session.exec(
             select(PointItem).where(PointItem.village_id == village, PointItem.code == code)
         )
     ).one()
-    return found
 
 
 async def claim(
