@@ -167,7 +167,9 @@ async def month_xlsx(
 ) -> bytes:
     """The month for the notice board (三务公开栏): praise list, grids, exposure, every entry."""
     settings = await points.settings_of(session, village_id)
-    praise = await points.praise_list(session, village_id, month, tz, top=1000)
+    praise = await points.praise_list(
+        session, village_id, month, tz, top=100_000, exposure_limit=100_000
+    )
     start, end = periods.month_bounds(month, tz)
     entries = await points.entries_between(session, village_id, start, end)
     book = Workbook()

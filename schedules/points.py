@@ -22,7 +22,6 @@ from schedules.runtime import Job, JobContext, register
 from storage import jobs as job_runs
 from storage import org, outbox, points
 from storage.models import Role, Village
-from storage.points import EntryView, PraiseList, Ranked
 
 LINES_MAX = 40  # households or entries in one post; the rest are counted
 
@@ -58,8 +57,8 @@ async def post_to_groups(
 # --- 一周一定 --------------------------------------------------------------------------------
 
 
-def weekly_text(village: Village, week: str, entries: list[EntryView], pending: int) -> str:
-    by_household: dict[tuple[str, str], list[EntryView]] = defaultdict(list)
+def weekly_text(village: Village, week: str, entries: list[points.EntryView], pending: int) -> str:
+    by_household: dict[tuple[str, str], list[points.EntryView]] = defaultdict(list)
     for view in entries:
         by_household[(view.household, view.grid)].append(view)
     lines = [
@@ -127,7 +126,7 @@ async def run_weekly(ctx: JobContext) -> dict[str, Any]:
 # --- 一月一公开 -------------------------------------------------------------------------------
 
 
-def ranked_lines(ranked: list[Ranked]) -> list[str]:
+def ranked_lines(ranked: list[points.Ranked]) -> list[str]:
     return [
         tr(
             None,
@@ -141,7 +140,7 @@ def ranked_lines(ranked: list[Ranked]) -> list[str]:
     ]
 
 
-def monthly_text(praise: PraiseList, *, exposure: bool) -> str:
+def monthly_text(praise: points.PraiseList, *, exposure: bool, top: int = 10) -> str:
     from exports.points import month_title  # exports import schedules.periods
 
     lines = [
@@ -154,7 +153,7 @@ def monthly_text(praise: PraiseList, *, exposure: bool) -> str:
         "",
         tr(None, "<b>Households</b>"),
     ]
-    lines += ranked_lines(praise.top) or [tr(None, "No points this month.")]
+    lines += ranked_lines(praise.top[:top]) or [tr(None, "No points this month.")]
     if praise.grids:
         lines += ["", tr(None, "<b>Grids (average per household)</b>")]
         lines += [
@@ -185,28 +184,34 @@ def monthly_text(praise: PraiseList, *, exposure: bool) -> str:
 
 
 async def run_monthly(ctx: JobContext) -> dict[str, Any]:
+    from exports.points import praise_png  # exports import schedules.periods
+
     posts = 0
+    due_months: dict[str, list[tuple[Village, points.PointsSettings]]] = defaultdict(list)
     for village in await org.villages_for(ctx.session, None):
         assert village.id is not None
         settings = await points.settings_of(ctx.session, village.id)
         occurrence = periods.latest_monthly(ctx.now_local, 1, time(settings.monthly_hour))
         month = periods.shift("monthly", occurrence, -1)
-        if not await due(ctx, village, month):
-            continue
-        praise = await points.praise_list(ctx.session, village.id, month, ctx.tz, top=settings.top)
-        if praise.entries:
-            from exports.points import praise_png
-
-            picture = praise_png(praise, None, exposure=settings.exposure)
-            posts += await post_to_groups(
-                ctx,
-                village.id,
-                monthly_text(praise, exposure=settings.exposure),
-                f"points_monthly:{month}/v{village.id}",
-                photo_b64=base64.b64encode(picture).decode(),
-                filename=f"praise-{month}.png",
-            )
-        await ctx.record(f"{month}/v{village.id}", {"households": praise.entries})
+        if await due(ctx, village, month):
+            due_months[month].append((village, settings))
+    for month, villages in due_months.items():
+        lists = await points.praise_lists(
+            ctx.session, month, ctx.tz, village_ids=[v.id or 0 for v, _s in villages]
+        )
+        for village, settings in villages:
+            praise = lists[village.id or 0]
+            if praise.entries:
+                picture = praise_png(praise, None, exposure=settings.exposure)
+                posts += await post_to_groups(
+                    ctx,
+                    village.id or 0,
+                    monthly_text(praise, exposure=settings.exposure, top=settings.top),
+                    f"points_monthly:{month}/v{village.id}",
+                    photo_b64=base64.b64encode(picture).decode(),
+                    filename=f"praise-{month}.png",
+                )
+            await ctx.record(f"{month}/v{village.id}", {"households": praise.entries})
     return {"claimed": list(ctx.claimed), "posts": posts}
 
 

@@ -19,13 +19,22 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from schedules import periods
 from storage import audit, org
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
-from storage.models import Grid, Household, Membership, MembershipStatus, Person, Role
+from storage.models import (
+    Grid,
+    Household,
+    Membership,
+    MembershipStatus,
+    Person,
+    Role,
+    Village,
+)
 from storage.models import RoleAssignment as Assignment
 from storage.models_points import (
     AppealStatus,
@@ -993,49 +1002,132 @@ class PraiseList:
 
 
 async def praise_list(
-    session: AsyncSession, village_id: int, month: str, tz: ZoneInfo, *, top: int = 10
+    session: AsyncSession,
+    village_id: int,
+    month: str,
+    tz: ZoneInfo,
+    *,
+    top: int = 10,
+    exposure_limit: int = 50,
 ) -> PraiseList:
-    """Top households (positive totals), grids by average points per active household, and
-    the month's negative entries."""
-    village = await org.get_village(session, village_id)
+    """One village's month: top households, grid ranking, exposure list."""
+    lists = await praise_lists(
+        session, month, tz, village_ids=[village_id], top=top, exposure_limit=exposure_limit
+    )
+    if village_id not in lists:
+        raise NotFound(N_("That village no longer exists."))
+    return lists[village_id]
+
+
+async def praise_lists(
+    session: AsyncSession,
+    month: str,
+    tz: ZoneInfo,
+    *,
+    village_ids: list[int] | None = None,
+    top: int = 10,
+    exposure_limit: int = 50,
+) -> dict[int, PraiseList]:
+    """Every village's (or the given villages') month in five queries, whatever their number.
+
+    Top households have a positive total; grids rank by average points per active household;
+    the exposure list is the month's negative entries not withdrawn on appeal, newest first.
+    """
     start, end = periods.month_bounds(month, tz)
-    rows = await household_sums(session, village_id, start, end)
-    ranked = rank(rows)
-    by_grid: dict[int, list[int]] = {}
-    for r in ranked:
-        by_grid.setdefault(r.grid_id, []).append(r.points)
-    names = {g.id: g.name for g in await org.grids_of(session, village_id)}
-    scores = sorted(
-        ((gid, sum(p), len(p)) for gid, p in by_grid.items()),
-        key=lambda s: (-(s[1] / s[2]), s[0]),
-    )
-    grids = [
-        GridScore(i + 1, gid, names.get(gid, "?"), points, count)
-        for i, (gid, points, count) in enumerate(scores)
-    ]
-    negative = select(PointEntry.id).where(
-        PointEntry.village_id == village_id,
-        col(PointEntry.at) >= start,
-        col(PointEntry.at) < end,
-        col(PointEntry.points) < 0,
-        col(PointEntry.kind) != EntryKind.CORRECTION,
-        col(PointEntry.id).not_in(
-            select(PointEntry.corrects_id).where(
-                col(PointEntry.corrects_id).is_not(None), PointEntry.village_id == village_id
+    villages_query = select(Village)
+    if village_ids is not None:
+        villages_query = villages_query.where(col(Village.id).in_(village_ids))
+    villages = {v.id: v for v in (await session.exec(villages_query)).all()}
+    in_month = [col(PointEntry.at) >= start, col(PointEntry.at) < end]
+    if village_ids is not None:
+        in_month.append(col(PointEntry.village_id).in_(village_ids))
+    total = func.sum(PointEntry.points)
+    sums = (
+        await session.exec(
+            select(PointEntry.village_id, PointEntry.household_id, PointEntry.grid_id, total)
+            .where(*in_month)
+            .group_by(
+                col(PointEntry.village_id), col(PointEntry.household_id), col(PointEntry.grid_id)
             )
-        ),
+        )
+    ).all()
+    rows: dict[int, list[tuple[int, int, int]]] = {}
+    for village_id, household, grid, points in sums:
+        rows.setdefault(village_id, []).append((household, grid, int(points)))
+    ranked = {vid: rank(found) for vid, found in rows.items()}
+    tops = {vid: [r for r in found if r.points > 0][:top] for vid, found in ranked.items()}
+    household_ids = {r.household_id for found in tops.values() for r in found}
+    labels = (
+        {
+            h.id: h.label
+            for h in (
+                await session.exec(select(Household).where(col(Household.id).in_(household_ids)))
+            ).all()
+        }
+        if household_ids
+        else {}
     )
-    exposure = await entry_views(session, negative)
-    return PraiseList(
-        village_id=village_id,
-        village=village.name,
-        month=month,
-        top=await label(session, [r for r in ranked if r.points > 0][:top]),
-        grids=grids,
-        exposure=exposure,
-        entries=len(rows),
-        total=sum(points for _h, _g, points in rows),
+    grid_query = select(Grid)
+    if village_ids is not None:
+        grid_query = grid_query.where(col(Grid.village_id).in_(village_ids))
+    grid_names = {g.id: g.name for g in (await session.exec(grid_query)).all()}
+    corrections = aliased(PointEntry)
+    withdrawn = select(corrections.corrects_id).where(col(corrections.corrects_id).is_not(None))
+    newest = (
+        func.row_number()
+        .over(partition_by=col(PointEntry.village_id), order_by=col(PointEntry.at).desc())
+        .label("n")
     )
+    negatives = (
+        select(PointEntry.id, newest)
+        .where(
+            *in_month,
+            col(PointEntry.points) < 0,
+            col(PointEntry.kind) != EntryKind.CORRECTION,
+            col(PointEntry.id).not_in(withdrawn),
+        )
+        .subquery()
+    )
+    exposed: dict[int, list[EntryView]] = {}
+    for view in await entry_views(
+        session, select(negatives.c.id).where(negatives.c.n <= exposure_limit)
+    ):
+        exposed.setdefault(view.entry.village_id, []).append(view)
+    result = {}
+    for village_id, village in villages.items():
+        assert village_id is not None
+        found = ranked.get(village_id, [])
+        by_grid: dict[int, list[int]] = {}
+        for r in found:
+            by_grid.setdefault(r.grid_id, []).append(r.points)
+        scores = sorted(
+            ((gid, sum(p), len(p)) for gid, p in by_grid.items()),
+            key=lambda s: (-(s[1] / s[2]), s[0]),
+        )
+        result[village_id] = PraiseList(
+            village_id=village_id,
+            village=village.name,
+            month=month,
+            top=[
+                Ranked(
+                    r.rank,
+                    r.household_id,
+                    r.grid_id,
+                    r.points,
+                    labels.get(r.household_id, "?"),
+                    grid_names.get(r.grid_id, "?"),
+                )
+                for r in tops.get(village_id, [])
+            ],
+            grids=[
+                GridScore(i + 1, gid, grid_names.get(gid, "?"), points, count)
+                for i, (gid, points, count) in enumerate(scores)
+            ],
+            exposure=sorted(exposed.get(village_id, []), key=lambda v: v.entry.at, reverse=True),
+            entries=len(rows.get(village_id, [])),
+            total=sum(points for _h, _g, points in rows.get(village_id, [])),
+        )
+    return result
 
 
 # --- settings ------------------------------------------------------------------------------
