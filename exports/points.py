@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -63,6 +64,11 @@ def drawable(text: str) -> str:
     if out != text:
         log.info("characters outside the bundled font drawn as %s: %r", MISSING, text)
     return out
+
+
+def utc(moment: datetime) -> datetime:
+    """A stored time as aware UTC (SQLite gives it back naive)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def month_title(month: str, locale: str | None) -> str:
@@ -128,8 +134,8 @@ def praise_lines(
                     "{household} ({grid}): {reason}, {points} points",
                     household=e.household,
                     grid=e.grid,
-                    reason=e.entry.reason,
-                    points=e.entry.points,
+                    reason=e.reason,
+                    points=e.points,
                 ),
                 22,
                 GREY,
@@ -210,11 +216,11 @@ async def month_xlsx(
         for e in praise.exposure:
             exposed.append(
                 [
-                    e.entry.at.astimezone(tz).strftime("%Y-%m-%d") if e.entry.at.tzinfo else "",
+                    utc(e.at).astimezone(tz).strftime("%Y-%m-%d"),
                     e.household,
                     e.grid,
-                    e.entry.reason,
-                    e.entry.points,
+                    e.reason,
+                    e.points,
                 ]
             )
     details = book.create_sheet(tr(locale, "Entries")[:31])
@@ -222,10 +228,9 @@ async def month_xlsx(
         details, N_("Date"), N_("Household"), N_("Grid"), N_("Person"), N_("Reason"), N_("Points")
     )
     for e in entries:
-        at = e.entry.at if e.entry.at.tzinfo else e.entry.at.replace(tzinfo=ZoneInfo("UTC"))
         details.append(
             [
-                at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                utc(e.entry.at).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                 e.household,
                 e.grid,
                 e.person,

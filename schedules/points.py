@@ -174,8 +174,8 @@ def monthly_text(praise: points.PraiseList, *, exposure: bool, top: int = 10) ->
                 "{household} ({grid}): {reason}, {points} points",
                 household=quote(e.household),
                 grid=quote(e.grid),
-                reason=quote(e.entry.reason),
-                points=e.entry.points,
+                reason=quote(e.reason),
+                points=e.points,
             )
             for e in praise.exposure[:LINES_MAX]
         ]

@@ -109,7 +109,11 @@ class PointEntry(SQLModel, table=True):
 
     __tablename__ = "point_entry"
     __table_args__ = (
-        Index("ix_point_entry_village_at", "village_id", "at", "household_id", "points"),
+        # Covering indexes: a village's period (/leaderboard), and every village's month.
+        Index(
+            "ix_point_entry_village_at", "village_id", "at", "household_id", "grid_id", "points"
+        ),
+        Index("ix_point_entry_at", "at", "village_id", "household_id", "grid_id", "points"),
         Index("ix_point_entry_household_at", "household_id", "at"),
         Index("ix_point_entry_person_at", "person_id", "at"),
     )

@@ -9,12 +9,13 @@ claimant's row (SQLite: the whole transaction is BEGIN IMMEDIATE).
 
 from __future__ import annotations
 
+import heapq
 import json
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
@@ -928,6 +929,21 @@ def rank(rows: list[tuple[int, int, int]]) -> list[Ranked]:
     return ranked
 
 
+def top_ranked(homes: dict[int, list[int]], top: int) -> list[Ranked]:
+    """The `top` households with a positive total, competition-ranked, from
+    household → [grid, points]; only those become `Ranked` (a village has thousands)."""
+    best = heapq.nsmallest(
+        top,
+        ((-points, household, grid) for household, (grid, points) in homes.items() if points > 0),
+    )
+    ranked: list[Ranked] = []
+    for index, (negative, household, grid) in enumerate(best):
+        points = -negative
+        position = ranked[-1].rank if ranked and ranked[-1].points == points else index + 1
+        ranked.append(Ranked(position, household, grid, points))
+    return ranked
+
+
 async def label(session: AsyncSession, ranked: list[Ranked]) -> list[Ranked]:
     """Fill in household labels and grid names (one query each)."""
     if not ranked:
@@ -987,6 +1003,17 @@ class GridScore:
         return self.points / self.households if self.households else 0.0
 
 
+class Exposed(NamedTuple):
+    """A deduction on the exposure list (反向曝光)."""
+
+    village_id: int
+    at: datetime
+    household: str
+    grid: str
+    reason: str
+    points: int
+
+
 @dataclass(frozen=True)
 class PraiseList:
     """A village's month: the praise list, the grid ranking and the exposure list."""
@@ -996,7 +1023,7 @@ class PraiseList:
     month: str
     top: list[Ranked]
     grids: list[GridScore]
-    exposure: list[EntryView]
+    exposure: list[Exposed]
     entries: int
     total: int
 
@@ -1008,7 +1035,7 @@ async def praise_list(
     tz: ZoneInfo,
     *,
     top: int = 10,
-    exposure_limit: int = 50,
+    exposure_limit: int = 40,
 ) -> PraiseList:
     """One village's month: top households, grid ranking, exposure list."""
     lists = await praise_lists(
@@ -1026,7 +1053,7 @@ async def praise_lists(
     *,
     village_ids: list[int] | None = None,
     top: int = 10,
-    exposure_limit: int = 50,
+    exposure_limit: int = 40,
 ) -> dict[int, PraiseList]:
     """Every village's (or the given villages') month in five queries, whatever their number.
 
@@ -1041,21 +1068,26 @@ async def praise_lists(
     in_month = [col(PointEntry.at) >= start, col(PointEntry.at) < end]
     if village_ids is not None:
         in_month.append(col(PointEntry.village_id).in_(village_ids))
-    total = func.sum(PointEntry.points)
-    sums = (
-        await session.exec(
-            select(PointEntry.village_id, PointEntry.household_id, PointEntry.grid_id, total)
-            .where(*in_month)
-            .group_by(
-                col(PointEntry.village_id), col(PointEntry.household_id), col(PointEntry.grid_id)
-            )
+    connection = await session.connection()  # plain rows: thousands of households
+    sums = await connection.execute(
+        select(
+            PointEntry.village_id,
+            PointEntry.household_id,
+            func.max(PointEntry.grid_id),
+            func.sum(PointEntry.points),
         )
-    ).all()
-    rows: dict[int, list[tuple[int, int, int]]] = {}
+        .where(*in_month)
+        .group_by(col(PointEntry.village_id), col(PointEntry.household_id))
+    )
+    # household → [grid, points] per village
+    merged: dict[int, dict[int, list[int]]] = {}
     for village_id, household, grid, points in sums:
-        rows.setdefault(village_id, []).append((household, grid, int(points)))
-    ranked = {vid: rank(found) for vid, found in rows.items()}
-    tops = {vid: [r for r in found if r.points > 0][:top] for vid, found in ranked.items()}
+        homes = merged.setdefault(village_id, {})
+        if household in homes:
+            homes[household][1] += int(points)
+        else:
+            homes[household] = [grid, int(points)]
+    tops = {vid: top_ranked(homes, top) for vid, homes in merged.items()}
     household_ids = {r.household_id for found in tops.values() for r in found}
     labels = (
         {
@@ -1073,35 +1105,50 @@ async def praise_lists(
     grid_names = {g.id: g.name for g in (await session.exec(grid_query)).all()}
     corrections = aliased(PointEntry)
     withdrawn = select(corrections.corrects_id).where(col(corrections.corrects_id).is_not(None))
-    newest = (
-        func.row_number()
-        .over(partition_by=col(PointEntry.village_id), order_by=col(PointEntry.at).desc())
-        .label("n")
-    )
-    negatives = (
-        select(PointEntry.id, newest)
-        .where(
+    negatives = await connection.execute(
+        select(PointEntry.village_id, PointEntry.at, PointEntry.id).where(
             *in_month,
             col(PointEntry.points) < 0,
             col(PointEntry.kind) != EntryKind.CORRECTION,
             col(PointEntry.id).not_in(withdrawn),
         )
-        .subquery()
     )
-    exposed: dict[int, list[EntryView]] = {}
-    for view in await entry_views(
-        session, select(negatives.c.id).where(negatives.c.n <= exposure_limit)
-    ):
-        exposed.setdefault(view.entry.village_id, []).append(view)
+    newest: dict[int, list[tuple[Any, int]]] = {}
+    for village_id, at, entry_id in negatives:
+        newest.setdefault(village_id, []).append((at, entry_id))
+    shown = [
+        entry_id
+        for found in newest.values()
+        for _at, entry_id in heapq.nlargest(exposure_limit, found)
+    ]
+    exposed: dict[int, list[Exposed]] = {}
+    if shown:
+        details = await connection.execute(
+            select(
+                PointEntry.village_id,
+                PointEntry.at,
+                Household.label,
+                Grid.name,
+                PointEntry.reason,
+                PointEntry.points,
+            )
+            .join(Household, col(Household.id) == col(PointEntry.household_id))
+            .join(Grid, col(Grid.id) == col(PointEntry.grid_id))
+            .where(col(PointEntry.id).in_(shown))
+        )
+        for row in details:
+            exposed.setdefault(row[0], []).append(Exposed(*row))
     result = {}
     for village_id, village in villages.items():
         assert village_id is not None
-        found = ranked.get(village_id, [])
+        homes = merged.get(village_id, {})
         by_grid: dict[int, list[int]] = {}
-        for r in found:
-            by_grid.setdefault(r.grid_id, []).append(r.points)
+        for grid, points in homes.values():
+            score = by_grid.setdefault(grid, [0, 0])
+            score[0] += points
+            score[1] += 1
         scores = sorted(
-            ((gid, sum(p), len(p)) for gid, p in by_grid.items()),
+            ((gid, p, n) for gid, (p, n) in by_grid.items()),
             key=lambda s: (-(s[1] / s[2]), s[0]),
         )
         result[village_id] = PraiseList(
@@ -1123,9 +1170,9 @@ async def praise_lists(
                 GridScore(i + 1, gid, grid_names.get(gid, "?"), points, count)
                 for i, (gid, points, count) in enumerate(scores)
             ],
-            exposure=sorted(exposed.get(village_id, []), key=lambda v: v.entry.at, reverse=True),
-            entries=len(rows.get(village_id, [])),
-            total=sum(points for _h, _g, points in rows.get(village_id, [])),
+            exposure=sorted(exposed.get(village_id, []), key=lambda e: e.at, reverse=True),
+            entries=len(homes),
+            total=sum(points for _g, points in homes.values()),
         )
     return result
 

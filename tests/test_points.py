@@ -623,7 +623,7 @@ async def test_praise_picture_and_workbook(sessions: SessionFactory) -> None:
     async with sessions() as session:
         praise = await points.praise_list(session, town.village, "2026-03", TZ)
         assert [r.label for r in praise.top] == ["2号"]
-        assert [e.entry.reason for e in praise.exposure] == ["乱堆柴草"]
+        assert [e.reason for e in praise.exposure] == ["乱堆柴草"]
         picture = report.praise_png(praise, "zh", exposure=True)
         image = Image.open(io.BytesIO(picture))
         assert image.format == "PNG" and image.width == report.WIDTH

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-29 16:18:50.453637
+Create Date: 2026-11-29 16:47:48.189569
 """
 
 from collections.abc import Sequence
@@ -247,11 +247,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("corrects_id"),
     )
     with op.batch_alter_table("point_entry", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_point_entry_at",
+            ["at", "village_id", "household_id", "grid_id", "points"],
+            unique=False,
+        )
         batch_op.create_index("ix_point_entry_household_at", ["household_id", "at"], unique=False)
         batch_op.create_index("ix_point_entry_person_at", ["person_id", "at"], unique=False)
         batch_op.create_index(
             "ix_point_entry_village_at",
-            ["village_id", "at", "household_id", "points"],
+            ["village_id", "at", "household_id", "grid_id", "points"],
             unique=False,
         )
 
@@ -307,6 +312,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_point_entry_village_at")
         batch_op.drop_index("ix_point_entry_person_at")
         batch_op.drop_index("ix_point_entry_household_at")
+        batch_op.drop_index("ix_point_entry_at")
 
     op.drop_table("point_entry")
     with op.batch_alter_table("reward_grant", schema=None) as batch_op:
