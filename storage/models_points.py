@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.models import utcnow
@@ -114,6 +114,14 @@ class PointEntry(SQLModel, table=True):
             "ix_point_entry_village_at", "village_id", "at", "household_id", "grid_id", "points"
         ),
         Index("ix_point_entry_at", "at", "village_id", "household_id", "grid_id", "points"),
+        # The month's deductions (the exposure list) without a second scan of the month.
+        Index(
+            "ix_point_entry_negative",
+            "at",
+            "village_id",
+            sqlite_where=text("points < 0"),
+            postgresql_where=text("points < 0"),
+        ),
         Index("ix_point_entry_household_at", "household_id", "at"),
         Index("ix_point_entry_person_at", "person_id", "at"),
     )

@@ -1106,38 +1106,28 @@ async def praise_lists(
     corrections = aliased(PointEntry)
     withdrawn = select(corrections.corrects_id).where(col(corrections.corrects_id).is_not(None))
     negatives = await connection.execute(
-        select(PointEntry.village_id, PointEntry.at, PointEntry.id).where(
+        select(
+            PointEntry.village_id,
+            PointEntry.at,
+            Household.label,
+            Grid.name,
+            PointEntry.reason,
+            PointEntry.points,
+        )
+        .join(Household, col(Household.id) == col(PointEntry.household_id))
+        .join(Grid, col(Grid.id) == col(PointEntry.grid_id))
+        .where(
             *in_month,
             col(PointEntry.points) < 0,
             col(PointEntry.kind) != EntryKind.CORRECTION,
             col(PointEntry.id).not_in(withdrawn),
         )
     )
-    newest: dict[int, list[tuple[Any, int]]] = {}
-    for village_id, at, entry_id in negatives:
-        newest.setdefault(village_id, []).append((at, entry_id))
-    shown = [
-        entry_id
-        for found in newest.values()
-        for _at, entry_id in heapq.nlargest(exposure_limit, found)
-    ]
     exposed: dict[int, list[Exposed]] = {}
-    if shown:
-        details = await connection.execute(
-            select(
-                PointEntry.village_id,
-                PointEntry.at,
-                Household.label,
-                Grid.name,
-                PointEntry.reason,
-                PointEntry.points,
-            )
-            .join(Household, col(Household.id) == col(PointEntry.household_id))
-            .join(Grid, col(Grid.id) == col(PointEntry.grid_id))
-            .where(col(PointEntry.id).in_(shown))
-        )
-        for row in details:
-            exposed.setdefault(row[0], []).append(Exposed(*row))
+    for row in negatives:
+        exposed.setdefault(row[0], []).append(Exposed(*row))
+    for village_id, found in exposed.items():
+        exposed[village_id] = heapq.nlargest(exposure_limit, found, key=lambda e: e.at)
     result = {}
     for village_id, village in villages.items():
         assert village_id is not None
@@ -1170,7 +1160,7 @@ async def praise_lists(
                 GridScore(i + 1, gid, grid_names.get(gid, "?"), points, count)
                 for i, (gid, points, count) in enumerate(scores)
             ],
-            exposure=sorted(exposed.get(village_id, []), key=lambda e: e.at, reverse=True),
+            exposure=exposed.get(village_id, []),
             entries=len(homes),
             total=sum(points for _g, points in homes.values()),
         )

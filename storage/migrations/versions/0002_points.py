@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-29 16:47:48.189569
+Create Date: 2026-11-29 17:04:35.373109
 """
 
 from collections.abc import Sequence
@@ -253,6 +253,13 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index("ix_point_entry_household_at", ["household_id", "at"], unique=False)
+        batch_op.create_index(
+            "ix_point_entry_negative",
+            ["at", "village_id"],
+            unique=False,
+            sqlite_where=sa.text("points < 0"),
+            postgresql_where=sa.text("points < 0"),
+        )
         batch_op.create_index("ix_point_entry_person_at", ["person_id", "at"], unique=False)
         batch_op.create_index(
             "ix_point_entry_village_at",
@@ -311,6 +318,11 @@ def downgrade() -> None:
     with op.batch_alter_table("point_entry", schema=None) as batch_op:
         batch_op.drop_index("ix_point_entry_village_at")
         batch_op.drop_index("ix_point_entry_person_at")
+        batch_op.drop_index(
+            "ix_point_entry_negative",
+            sqlite_where=sa.text("points < 0"),
+            postgresql_where=sa.text("points < 0"),
+        )
         batch_op.drop_index("ix_point_entry_household_at")
         batch_op.drop_index("ix_point_entry_at")
 
