@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,6 +39,39 @@ class ThrottlingMiddleware(BaseMiddleware):
         if len(self._seen) > 10_000:  # forget quiet people now and then
             self._seen = {k: v for k, v in self._seen.items() if now - v[-1] < self.window}
         return await handler(event, data)
+
+
+class SerialPerUserMiddleware(BaseMiddleware):
+    """One update at a time per user and chat, in arrival order.
+
+    Polling handles updates concurrently, and a handler answers before its transaction (and the
+    FSM state in it) commits: a quick second message could otherwise read the old state.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[int, int], asyncio.Lock] = {}
+        self._waiting: dict[tuple[int, int], int] = {}
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        if user is None:
+            return await handler(event, data)
+        chat: Chat | None = data.get("event_chat")
+        key = (chat.id if chat else 0, user.id)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock:
+                # aiogram's FSM middleware read the state before this lock; read it again now
+                # that the previous update of this user has committed.
+                state = data.get("state")
+                if state is not None:
+                    data["raw_state"] = await state.get_state()
+                return await handler(event, data)
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:
+                del self._waiting[key], self._locks[key]
 
 
 class DatabaseMiddleware(BaseMiddleware):
@@ -136,6 +170,7 @@ def setup_middlewares(
     for middleware in (
         UpdateTypeMiddleware(),
         ThrottlingMiddleware(),
+        SerialPerUserMiddleware(),
         DatabaseMiddleware(sessions, clock, on_outbox),
         PersonMiddleware(district_admins),
         LocaleMiddleware(i18n),
