@@ -33,6 +33,7 @@ def register(exporter: Exporter) -> Exporter:
 def load_exporters() -> None:
     """Import the feature modules that register exporters."""
     from exports import (
+        points,  # noqa: F401
         reports,  # noqa: F401
         votes,  # noqa: F401
     )

@@ -11,6 +11,9 @@ from handlers import (
     grid,
     groups,
     join,
+    points,
+    points_admin,
+    points_review,
     reports,
     roles,
     tasks,
@@ -18,7 +21,22 @@ from handlers import (
     votes,
 )
 
-FEATURES = (errors, common, village, roles, join, groups, reports, tasks, grid, votes, fallback)
+FEATURES = (
+    errors,
+    common,
+    village,
+    roles,
+    join,
+    groups,
+    points,
+    points_review,
+    points_admin,
+    reports,
+    tasks,
+    grid,
+    votes,
+    fallback,
+)
 
 
 def feature_routers() -> list[Router]:

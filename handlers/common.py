@@ -74,6 +74,26 @@ def help_text(actor: Actor | None) -> str:
             _("/myreports — your reports and their status"),
             _("/follow — follow a report of the same problem"),
         ]
+    if actor is not None and actor.is_approved_resident:
+        lines += [
+            _("/claim — claim points for something you did"),
+            _("/myclaims — your claims and their status"),
+            _("/mypoints — your and your household's points"),
+            _("/leaderboard — this month's points ranking"),
+        ]
+    if actor is not None and actor.reviewer_villages():
+        lines += [
+            _("/review — decide the points claims waiting"),
+            _("/award — record points (or a deduction) for a household"),
+        ]
+    if actor is not None and (actor.admin_villages() or actor.reviewer_villages()):
+        lines.append(_("/pointsexport — a month of points as an .xlsx for the notice board"))
+    if actor is not None and actor.admin_villages():
+        lines += [
+            _("/catalogue — the points items: add, change, retire"),
+            _("/rewards — quarterly reward tiers and rewards to hand over"),
+            _("/pointsettings — weekly confirmation time, exposure list"),
+        ]
     if actor is not None and (
         actor.worker_grids() or actor.admin_villages() or actor.is_district_admin
     ):

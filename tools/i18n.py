@@ -23,7 +23,7 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"
 LANGUAGES = ("zh", "en")
-SOURCES = ("bot", "handlers", "storage", "schedules")
+SOURCES = ("bot", "handlers", "storage", "schedules", "exports")
 KEYWORDS = {"_": None, "__": None, "N_": None, "tr": (2,)}
 PLACEHOLDER = re.compile(r"\{(\w*)\}")
 

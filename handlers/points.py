@@ -1,0 +1,469 @@
+"""Points for residents: claim points against the catalogue (/claim), follow the claims
+(/myclaims), see the balance (/mypoints) and the month's ranking (/leaderboard), and appeal a
+deduction once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TypedDict
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.text_decorations import html_decoration as hd
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import FlowAction, Pick
+from bot.i18n import _, tr
+from bot.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
+from bot.settings import Settings
+from storage import org, points
+from storage.errors import N_
+from storage.models import Person
+from storage.models_points import CapPeriod, ClaimStatus, PointItem
+from storage.permissions import Actor
+
+router = Router(name="points")
+
+STATUS_NAMES = {
+    ClaimStatus.PENDING: N_("waiting for review"),
+    ClaimStatus.APPROVED: N_("approved"),
+    ClaimStatus.REJECTED: N_("rejected"),
+    ClaimStatus.RETRACTED: N_("retracted"),
+}
+
+
+class RetractClaim(CallbackData, prefix="rc"):
+    claim_id: int
+
+
+class AppealEntry(CallbackData, prefix="ap"):
+    entry_id: int
+
+
+class Claiming(StatesGroup):
+    category = State()
+    item = State()
+    evidence = State()
+    confirm = State()
+
+
+class Appealing(StatesGroup):
+    text = State()
+
+
+class ClaimForm(TypedDict, total=False):
+    village_id: int
+    item_id: int
+    note: str
+    photo: str | None
+
+
+# --- shared: categories and items as buttons ------------------------------------------------
+
+
+def category_label(code: str, locale: str | None) -> str:
+    zh, en = points.category_names().get(code, ("其他", "Other"))
+    return zh if (locale or "zh") == "zh" else en
+
+
+def item_label(item: PointItem, locale: str | None) -> str:
+    name = item.name if (locale or "zh") == "zh" or not item.name_en else item.name_en
+    return f"{name} ({item.points:+d})"
+
+
+def cap_text(item: PointItem) -> str:
+    if not item.cap_count:
+        return ""
+    if item.cap_period == CapPeriod.WEEK:
+        return _("at most {count} a week").format(count=item.cap_count)
+    return _("at most {count} a month").format(count=item.cap_count)
+
+
+async def category_picker(
+    session: AsyncSession, village_id: int, what: str, locale: str | None
+) -> InlineKeyboardMarkup:
+    """Buttons for the categories that have active items (value: index in the catalogue)."""
+    items = await points.catalogue(session, village_id)
+    used = {item.category for item in items}
+    codes = [c["code"] for c in points.categories()] + [points.UNCATEGORISED]
+    choices = [(i, category_label(code, locale)) for i, code in enumerate(codes) if code in used]
+    return picker(what, choices, columns=2)
+
+
+def category_code(index: int) -> str:
+    codes = [c["code"] for c in points.categories()] + [points.UNCATEGORISED]
+    return codes[index] if 0 <= index < len(codes) else points.UNCATEGORISED
+
+
+async def item_picker(
+    session: AsyncSession, village_id: int, category: str, what: str, locale: str | None
+) -> InlineKeyboardMarkup:
+    items = await points.catalogue(session, village_id, category=category)
+    return picker(what, [(i.id or 0, item_label(i, locale)) for i in items], columns=1)
+
+
+def home_village(actor: Actor | None) -> int | None:
+    if actor is None or not actor.is_approved_resident or actor.residence is None:
+        return None
+    return actor.residence.village_id
+
+
+# --- /claim --------------------------------------------------------------------------------
+
+
+@router.message(Command("claim"), F.chat.type == "private")
+async def start_claim(
+    message: Message, session: AsyncSession, actor: Actor, state: FSMContext, locale: str
+) -> None:
+    """Step 1: pick a category of the village's catalogue."""
+    village_id = home_village(actor)
+    if village_id is None:
+        await message.answer(_("Only approved residents of this village can claim points."))
+        return
+    await state.set_state(Claiming.category)
+    await state.set_data(ClaimForm(village_id=village_id))
+    await message.answer(
+        _("Claim points. Which kind of thing did you do?"),
+        reply_markup=await category_picker(session, village_id, "ccat", locale),
+    )
+
+
+@router.callback_query(Claiming.category, Pick.filter(F.what == "ccat"))
+async def pick_claim_category(
+    query: CallbackQuery,
+    callback_data: Pick,
+    session: AsyncSession,
+    state: FSMContext,
+    locale: str,
+) -> None:
+    """Step 2: pick the item."""
+    form: ClaimForm = await state.get_data()  # type: ignore[assignment]
+    await state.set_state(Claiming.item)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _("{category}: which item?").format(
+                category=category_label(category_code(callback_data.value), locale)
+            ),
+            reply_markup=await item_picker(
+                session, form["village_id"], category_code(callback_data.value), "citem", locale
+            ),
+        )
+
+
+@router.callback_query(Claiming.item, Pick.filter(F.what == "citem"))
+async def pick_claim_item(
+    query: CallbackQuery,
+    callback_data: Pick,
+    session: AsyncSession,
+    state: FSMContext,
+    locale: str,
+) -> None:
+    """Step 3: the evidence the item asks for, or an optional note."""
+    item = await points.get_item(session, callback_data.value)
+    await state.update_data(item_id=item.id, note="", photo=None)
+    await state.set_state(Claiming.evidence)
+    await query.answer()
+    if not isinstance(query.message, Message):
+        return
+    limits = cap_text(item)
+    head = item_label(item, locale) + (f" · {limits}" if limits else "")
+    if item.evidence_required:
+        text = _(
+            "{item}\nThis item needs evidence: send a photo (with a caption if you like) "
+            "or write a note saying what you did, when and where."
+        )
+        markup = keyboard(cancel_row())
+    else:
+        text = _("{item}\nAdd a short note if you like, or press Skip.")
+        markup = keyboard([flow_button(_("Skip"), "skip")], cancel_row())
+    await query.message.edit_text(text.format(item=hd.quote(head)), reply_markup=markup)
+
+
+@router.message(Claiming.evidence, F.photo)
+async def receive_claim_photo(
+    message: Message, session: AsyncSession, state: FSMContext, locale: str
+) -> None:
+    """A photo as evidence; its caption is the note."""
+    photo = message.photo[-1].file_id if message.photo else None
+    await state.update_data(
+        photo=photo, note=org.clean_text(message.caption, points.NOTE_MAX) or ""
+    )
+    await review_claim(message, session, state, locale)
+
+
+@router.message(Claiming.evidence, F.text)
+async def receive_claim_note(
+    message: Message, session: AsyncSession, state: FSMContext, locale: str
+) -> None:
+    """A note as evidence."""
+    note = org.require_text(message.text, points.NOTE_MAX)
+    await state.update_data(note=note)
+    await review_claim(message, session, state, locale)
+
+
+@router.callback_query(Claiming.evidence, FlowAction.filter(F.action == "skip"))
+async def skip_claim_note(
+    query: CallbackQuery, session: AsyncSession, state: FSMContext, locale: str
+) -> None:
+    """No note."""
+    await query.answer()
+    if isinstance(query.message, Message):
+        await review_claim(query.message, session, state, locale)
+
+
+async def review_claim(
+    message: Message, session: AsyncSession, state: FSMContext, locale: str
+) -> None:
+    form: ClaimForm = await state.get_data()  # type: ignore[assignment]
+    item = await points.get_item(session, form["item_id"])
+    await state.set_state(Claiming.confirm)
+    lines = [_("Please check your claim:"), hd.quote(item_label(item, locale))]
+    if form.get("note"):
+        lines.append(_("Note: {note}").format(note=hd.quote(form["note"])))
+    if form.get("photo"):
+        lines.append(_("📷 Photo attached"))
+    lines.append(_("Send it to the points group?"))
+    await message.answer("\n".join(lines), reply_markup=confirm_keyboard(_("✔ Send"), back=False))
+
+
+@router.callback_query(Claiming.confirm, FlowAction.filter(F.action == "confirm"))
+async def submit_claim(
+    query: CallbackQuery,
+    session: AsyncSession,
+    state: FSMContext,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """Save the claim (pending) and say what happens next."""
+    form: ClaimForm = await state.get_data()  # type: ignore[assignment]
+    claim = await points.make_claim(
+        session,
+        actor,
+        form["item_id"],
+        note=form.get("note"),
+        photo_file_id=form.get("photo"),
+        now=now,
+        tz=settings.tz,
+    )
+    await state.clear()
+    await query.answer(_("Sent."))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _(
+                "Your claim #{id} ({points:+d}) is with the points group. I will tell you when "
+                "it is decided. See /myclaims."
+            ).format(id=claim.id, points=claim.points)
+        )
+
+
+# --- /myclaims -----------------------------------------------------------------------------
+
+
+@router.message(Command("myclaims"), F.chat.type == "private")
+async def list_my_claims(
+    message: Message, session: AsyncSession, person: Person, locale: str
+) -> None:
+    """The person's recent claims with their status; pending ones can be retracted."""
+    views = await points.claims_of(session, person.id or 0)
+    if not views:
+        await message.answer(_("You have no claims yet. Start one with /claim."))
+        return
+    lines = [_("<b>Your claims</b>")]
+    buttons = []
+    for view in views:
+        claim = view.claim
+        line = _("#{id} {item}: {status}").format(
+            id=claim.id,
+            item=hd.quote(item_label(view.item, locale)),
+            status=tr(locale, STATUS_NAMES[claim.status]),
+        )
+        if claim.reason:
+            line += _(" — {reason}").format(reason=hd.quote(claim.reason))
+        lines.append(line)
+        if claim.status == ClaimStatus.PENDING and len(buttons) < 5:
+            buttons.append(
+                [
+                    button(
+                        _("↩ Retract #{id}").format(id=claim.id),
+                        RetractClaim(claim_id=claim.id or 0).pack(),
+                    )
+                ]
+            )
+    await message.answer("\n".join(lines), reply_markup=keyboard(*buttons) if buttons else None)
+
+
+@router.callback_query(RetractClaim.filter())
+async def retract_claim(
+    query: CallbackQuery,
+    callback_data: RetractClaim,
+    session: AsyncSession,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Take a pending claim back; it counts nothing."""
+    await points.retract_claim(session, actor, callback_data.claim_id, now)
+    await query.answer(_("Claim #{id} retracted.").format(id=callback_data.claim_id))
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+
+
+# --- /mypoints -----------------------------------------------------------------------------
+
+
+@router.message(Command("mypoints"), F.chat.type == "private")
+async def show_my_points(
+    message: Message,
+    session: AsyncSession,
+    person: Person,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+    locale: str,
+) -> None:
+    """This week, month, quarter and year, for the person and the household; the last entries;
+    past years."""
+    household_id = actor.residence.household_id if actor.is_approved_resident else None
+    mine = await points.totals(session, now, settings.tz, person_id=person.id)
+    lines = [
+        _("<b>Your points</b>"),
+        _("Week {weekly} · month {monthly} · quarter {quarterly} · year {yearly}").format(**mine),
+    ]
+    if household_id is not None:
+        home = await points.totals(session, now, settings.tz, household_id=household_id)
+        lines += [
+            _("<b>Your household</b>"),
+            _("Week {weekly} · month {monthly} · quarter {quarterly} · year {yearly}").format(
+                **home
+            ),
+        ]
+    recent = await points.recent_entries(
+        session, person_id=person.id or 0, household_id=household_id
+    )
+    if recent:
+        lines.append(_("<b>Latest entries</b>"))
+        for view in recent:
+            at = view.entry.at.astimezone(settings.tz) if view.entry.at.tzinfo else view.entry.at
+            lines.append(
+                f"{at:%m-%d} {hd.quote(view.person or view.household)} "
+                f"{hd.quote(view.entry.reason)} {view.entry.points:+d}"
+            )
+    if household_id is not None:
+        archive = await points.past_years(session, household_id)
+        if archive:
+            lines.append(_("<b>Past years (household)</b>"))
+            lines += [
+                _("{year}: {points} points, rank {rank}").format(
+                    year=y.year, points=y.points, rank=y.rank
+                )
+                for y in archive
+            ]
+    if len(lines) == 2 and not mine["yearly"]:
+        lines.append(_("No points yet. Claim some with /claim."))
+    await message.answer("\n".join(lines))
+
+
+# --- /leaderboard --------------------------------------------------------------------------
+
+
+@router.message(Command("leaderboard"))
+async def show_leaderboard(
+    message: Message,
+    session: AsyncSession,
+    actor: Actor | None,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """This month's ranking: the group's village or grid, or the person's village."""
+    grid_id = None
+    if message.chat.type == "private":
+        village_id = home_village(actor) or min(actor.villages(), default=None) if actor else None
+    else:
+        binding = await org.binding_of(session, message.chat.id)
+        village_id = binding.village_id if binding else None
+        grid_id = binding.grid_id if binding else None
+    if village_id is None:
+        await message.answer(_("This chat is not part of a village yet."))
+        return
+    ranked = await points.leaderboard(session, village_id, now, settings.tz, grid_id=grid_id)
+    village = await org.get_village(session, village_id)
+    place = hd.quote(village.name)
+    if grid_id is not None:
+        place += " · " + hd.quote((await org.get_grid(session, grid_id)).name)
+    lines = [_("<b>{place} · this month's points</b>").format(place=place)]
+    lines += [
+        _("{rank}. {household} ({grid}) — {points} points").format(
+            rank=r.rank, household=hd.quote(r.label), grid=hd.quote(r.grid), points=r.points
+        )
+        for r in ranked
+    ] or [_("No points yet this month.")]
+    await message.answer("\n".join(lines))
+
+
+# --- appeals -------------------------------------------------------------------------------
+
+
+def entry_notice(locale: str, village: str, points_: int, reason: str, item: str) -> str:
+    return tr(
+        locale,
+        "{village}: the points group recorded {points:+d} points for your household: "
+        "{item}. Reason: {reason}",
+        village=hd.quote(village),
+        points=points_,
+        item=hd.quote(item),
+        reason=hd.quote(reason),
+    )
+
+
+def appeal_keyboard(entry_id: int, locale: str) -> dict:
+    markup = keyboard([button(tr(locale, "⚖ Appeal"), AppealEntry(entry_id=entry_id).pack())])
+    return markup.model_dump(exclude_none=True)
+
+
+@router.callback_query(AppealEntry.filter())
+async def start_appeal(
+    query: CallbackQuery,
+    callback_data: AppealEntry,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+) -> None:
+    """Appeal a deduction: ask why (checked again when sent)."""
+    entry = await points.appealable(session, actor, callback_data.entry_id)
+    await state.set_state(Appealing.text)
+    await state.set_data({"entry_id": entry.id})
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            _(
+                "Why should the deduction be withdrawn? Write it in one message; "
+                "another member of the points group will decide. You can appeal once."
+            ),
+            reply_markup=keyboard(cancel_row()),
+        )
+
+
+@router.message(Appealing.text, F.text)
+async def submit_appeal(
+    message: Message, session: AsyncSession, actor: Actor, state: FSMContext, now: datetime
+) -> None:
+    """Record the appeal and send it to the other reviewers."""
+    data = await state.get_data()
+    appeal = await points.appeal(session, actor, int(data["entry_id"]), message.text or "", now)
+    entry = await points.get_entry(session, appeal.entry_id)
+    village = await org.get_village(session, entry.village_id)
+    from handlers.points_review import push_appeal  # the reviewers' side of the feature
+
+    reviewers = await push_appeal(session, appeal, entry, village.name)
+    await state.clear()
+    await message.answer(
+        _(
+            "Your appeal is sent to {count} members of the points group. "
+            "I will tell you the decision."
+        ).format(count=reviewers)
+    )

@@ -1,0 +1,519 @@
+"""The points group (积分管理小组): review claims one card at a time (/review), record points
+directly (/award), and decide appeals against deductions."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from typing import TypedDict
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.text_decorations import html_decoration as hd
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import FlowAction, Pick
+from bot.i18n import _, locale_of, tr
+from bot.keyboards import button, cancel_row, confirm_keyboard, keyboard, picker
+from bot.settings import Settings
+from handlers.points import (
+    appeal_keyboard,
+    category_code,
+    category_label,
+    category_picker,
+    entry_notice,
+    item_label,
+    item_picker,
+)
+from storage import org, outbox, points
+from storage.errors import N_, AlreadyDone
+from storage.models import Person
+from storage.models_points import PointAppeal, PointEntry
+from storage.permissions import Actor
+
+router = Router(name="points_review")
+
+
+class ReviewClaim(CallbackData, prefix="rv"):
+    claim_id: int
+    action: str  # a = approve, r = reject, s = skip
+
+
+class DecideAppeal(CallbackData, prefix="ad"):
+    appeal_id: int
+    uphold: bool
+
+
+class Reviewing(StatesGroup):
+    reason = State()
+
+
+class Awarding(StatesGroup):
+    grid = State()
+    household = State()
+    person = State()
+    category = State()
+    item = State()
+    reason = State()
+    confirm = State()
+
+
+class AwardForm(TypedDict, total=False):
+    village_id: int
+    household_id: int
+    household: str
+    person_id: int | None
+    person: str
+    item_id: int
+    reason: str
+
+
+# --- /review -------------------------------------------------------------------------------
+
+
+@router.message(Command("review"), F.chat.type == "private")
+async def start_review(
+    message: Message, session: AsyncSession, actor: Actor, state: FSMContext, locale: str
+) -> None:
+    """The first pending claim this reviewer may decide."""
+    await state.clear()
+    await send_next_card(message, session, actor, [], locale)
+
+
+async def send_next_card(
+    message: Message, session: AsyncSession, actor: Actor, skipped: list[int], locale: str
+) -> None:
+    view = await points.next_for_review(session, actor, skipped)
+    if view is None:
+        await message.answer(
+            _("No claims are waiting for you. Thank you!")
+            if not skipped
+            else _("No more claims, apart from those you skipped. Send /review to see them again.")
+        )
+        return
+    claim = view.claim
+    if claim.photo_file_id:
+        with contextlib.suppress(TelegramAPIError):  # an extra; the card says it is attached
+            await message.answer_photo(claim.photo_file_id)
+    lines = [
+        _("<b>Claim #{id}</b> from {name}, {household}").format(
+            id=claim.id,
+            name=hd.quote(view.person.full_name),
+            household=hd.quote(view.household.label),
+        ),
+        hd.quote(item_label(view.item, locale)),
+    ]
+    if claim.note:
+        lines.append(_("Note: {note}").format(note=hd.quote(claim.note)))
+    if claim.photo_file_id:
+        lines.append(_("📷 Photo attached"))
+    claim_id = claim.id or 0
+    markup = keyboard(
+        [
+            button(_("✔ Approve"), ReviewClaim(claim_id=claim_id, action="a").pack()),
+            button(_("✖ Reject"), ReviewClaim(claim_id=claim_id, action="r").pack()),
+        ],
+        [button(_("⏭ Skip"), ReviewClaim(claim_id=claim_id, action="s").pack())],
+    )
+    await message.answer("\n".join(lines), reply_markup=markup)
+
+
+@router.callback_query(ReviewClaim.filter(F.action == "a"))
+async def approve_claim(
+    query: CallbackQuery,
+    callback_data: ReviewClaim,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+    now: datetime,
+    settings: Settings,
+    locale: str,
+) -> None:
+    """Approve: the points go into the ledger once; the resident is told."""
+    try:
+        view, entry = await points.approve_claim(
+            session, actor, callback_data.claim_id, now, settings.tz
+        )
+    except AlreadyDone as done:
+        await query.answer(tr(locale, done.message), show_alert=True)
+        if isinstance(query.message, Message):
+            await query.message.edit_reply_markup(reply_markup=None)
+        return
+    resident_locale = locale_of(view.person)
+    outbox.enqueue(
+        session,
+        view.person.telegram_id,
+        tr(
+            resident_locale,
+            "Your claim #{id} is approved: {points:+d} points for {item}. See /mypoints.",
+            id=view.claim.id,
+            points=entry.points,
+            item=hd.quote(view.item.name),
+        ),
+    )
+    await query.answer(_("Approved."))
+    await close_card(query, _("✔ Approved."))
+    skipped = list((await state.get_data()).get("skipped", []))
+    if isinstance(query.message, Message):
+        await send_next_card(query.message, session, actor, skipped, locale)
+
+
+@router.callback_query(ReviewClaim.filter(F.action == "r"))
+async def ask_reject_reason(
+    query: CallbackQuery,
+    callback_data: ReviewClaim,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+) -> None:
+    """Reject: a reason is required; ask for it."""
+    view = await points.claim_view(session, callback_data.claim_id)
+    claim = view.claim
+    if not points.Can.can_decide_claim(
+        actor, claim.village_id, claim.person_id, claim.household_id
+    ):
+        await query.answer(_("You cannot decide this claim."), show_alert=True)
+        return
+    await state.set_state(Reviewing.reason)
+    await state.update_data(claim_id=claim.id)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            _("Why is claim #{id} rejected? The resident will see your reason.").format(
+                id=claim.id
+            ),
+            reply_markup=keyboard(cancel_row()),
+        )
+
+
+@router.message(Reviewing.reason, F.text)
+async def reject_claim(
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+    now: datetime,
+    locale: str,
+) -> None:
+    """Reject with the reason; the resident is told; on to the next card."""
+    data = await state.get_data()
+    view = await points.reject_claim(
+        session, actor, int(data["claim_id"]), message.text or "", now
+    )
+    await state.set_state(None)
+    resident_locale = locale_of(view.person)
+    outbox.enqueue(
+        session,
+        view.person.telegram_id,
+        tr(
+            resident_locale,
+            "Your claim #{id} ({item}) was not approved. Reason: {reason}",
+            id=view.claim.id,
+            item=hd.quote(view.item.name),
+            reason=hd.quote(view.claim.reason or ""),
+        ),
+    )
+    await message.answer(_("✖ Claim #{id} rejected.").format(id=view.claim.id))
+    await send_next_card(message, session, actor, list(data.get("skipped", [])), locale)
+
+
+@router.callback_query(ReviewClaim.filter(F.action == "s"))
+async def skip_claim(
+    query: CallbackQuery,
+    callback_data: ReviewClaim,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+    locale: str,
+) -> None:
+    """Leave this claim for now (for another reviewer, or later)."""
+    skipped = [*list((await state.get_data()).get("skipped", [])), callback_data.claim_id]
+    await state.update_data(skipped=skipped[-50:])
+    await query.answer(_("Skipped."))
+    await close_card(query, _("⏭ Skipped."))
+    if isinstance(query.message, Message):
+        await send_next_card(query.message, session, actor, skipped, locale)
+
+
+async def close_card(query: CallbackQuery, note: str) -> None:
+    if isinstance(query.message, Message) and query.message.text:
+        await query.message.edit_text(hd.quote(query.message.text) + "\n\n" + note)
+
+
+# --- /award --------------------------------------------------------------------------------
+
+
+@router.message(Command("award"), F.chat.type == "private")
+async def start_award(
+    message: Message, session: AsyncSession, actor: Actor, state: FSMContext
+) -> None:
+    """Step 1: which grid (reviewers only)."""
+    villages = sorted(actor.reviewer_villages())
+    if not villages:
+        await message.answer(_("Only members of the points group can record points."))
+        return
+    village_id = villages[0]
+    grids = await org.grids_of(session, village_id)
+    await state.set_state(Awarding.grid)
+    await state.set_data(AwardForm(village_id=village_id))
+    await message.answer(
+        _("Record points. Which grid is the household in?"),
+        reply_markup=picker("agrid", [(g.id or 0, g.name) for g in grids]),
+    )
+
+
+@router.callback_query(Awarding.grid, Pick.filter(F.what == "agrid"))
+async def pick_award_grid(
+    query: CallbackQuery, callback_data: Pick, session: AsyncSession, state: FSMContext
+) -> None:
+    """Step 2: which household."""
+    form: AwardForm = await state.get_data()  # type: ignore[assignment]
+    grid = await org.get_grid(session, callback_data.value)
+    if grid.village_id != form["village_id"]:
+        await query.answer(_("That grid no longer exists."), show_alert=True)
+        return
+    households = await org.households_of(session, callback_data.value)
+    await state.set_state(Awarding.household)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _("Which household?"),
+            reply_markup=picker("ahh", [(h.id or 0, h.label) for h in households], columns=3),
+        )
+
+
+@router.callback_query(Awarding.household, Pick.filter(F.what == "ahh"))
+async def pick_award_household(
+    query: CallbackQuery, callback_data: Pick, session: AsyncSession, state: FSMContext
+) -> None:
+    """Step 3: one member, or the whole household."""
+    form: AwardForm = await state.get_data()  # type: ignore[assignment]
+    household = await points.household_in_village(session, form["village_id"], callback_data.value)
+    members = await points.household_members(session, callback_data.value)
+    await state.update_data(household_id=household.id, household=household.label)
+    await state.set_state(Awarding.person)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _("{household}: for whom?").format(household=hd.quote(household.label)),
+            reply_markup=picker(
+                "aper",
+                [(0, _("The whole household")), *[(p.id or 0, p.full_name) for p in members]],
+            ),
+        )
+
+
+@router.callback_query(Awarding.person, Pick.filter(F.what == "aper"))
+async def pick_award_person(
+    query: CallbackQuery,
+    callback_data: Pick,
+    session: AsyncSession,
+    state: FSMContext,
+    locale: str,
+) -> None:
+    """Step 4: the category of the catalogue."""
+    form: AwardForm = await state.get_data()  # type: ignore[assignment]
+    person = await session.get(Person, callback_data.value) if callback_data.value else None
+    await state.update_data(
+        person_id=person.id if person else None,
+        person=person.full_name if person else form.get("household", ""),
+    )
+    await state.set_state(Awarding.category)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _("Which kind of item?"),
+            reply_markup=await category_picker(session, form["village_id"], "acat", locale),
+        )
+
+
+@router.callback_query(Awarding.category, Pick.filter(F.what == "acat"))
+async def pick_award_category(
+    query: CallbackQuery,
+    callback_data: Pick,
+    session: AsyncSession,
+    state: FSMContext,
+    locale: str,
+) -> None:
+    """Step 5: the item (its points, positive or negative)."""
+    form: AwardForm = await state.get_data()  # type: ignore[assignment]
+    code = category_code(callback_data.value)
+    await state.set_state(Awarding.item)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _("{category}: which item?").format(category=category_label(code, locale)),
+            reply_markup=await item_picker(session, form["village_id"], code, "aitem", locale),
+        )
+
+
+@router.callback_query(Awarding.item, Pick.filter(F.what == "aitem"))
+async def pick_award_item(
+    query: CallbackQuery, callback_data: Pick, session: AsyncSession, state: FSMContext
+) -> None:
+    """Step 6: the reason, which the household will read."""
+    item = await points.get_item(session, callback_data.value)
+    await state.update_data(item_id=item.id)
+    await state.set_state(Awarding.reason)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _("What happened? Write the reason the household will read (when, where)."),
+            reply_markup=keyboard(cancel_row()),
+        )
+
+
+@router.message(Awarding.reason, F.text)
+async def receive_award_reason(
+    message: Message, session: AsyncSession, state: FSMContext, locale: str
+) -> None:
+    """Step 7: confirm."""
+    reason = org.require_text(message.text, points.REASON_MAX)
+    await state.update_data(reason=reason)
+    form: AwardForm = await state.get_data()  # type: ignore[assignment]
+    item = await points.get_item(session, form["item_id"])
+    await state.set_state(Awarding.confirm)
+    await message.answer(
+        _("Record {item} for {who} ({household})?\nReason: {reason}").format(
+            item=hd.quote(item_label(item, locale)),
+            who=hd.quote(form.get("person", "")),
+            household=hd.quote(form.get("household", "")),
+            reason=hd.quote(reason),
+        ),
+        reply_markup=confirm_keyboard(_("✔ Record"), back=False),
+    )
+
+
+@router.callback_query(Awarding.confirm, FlowAction.filter(F.action == "confirm"))
+async def record_award(
+    query: CallbackQuery,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """Record the entry and tell the household (a deduction comes with an Appeal button)."""
+    form: AwardForm = await state.get_data()  # type: ignore[assignment]
+    entry = await points.award(
+        session,
+        actor,
+        household_id=form["household_id"],
+        person_id=form.get("person_id"),
+        item_id=form["item_id"],
+        reason=form["reason"],
+        now=now,
+        tz=settings.tz,
+    )
+    await state.clear()
+    await notify_entry(session, entry)
+    await query.answer(_("Recorded."))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _("Recorded {points:+d} points for {household}. The household is told.").format(
+                points=entry.points, household=hd.quote(form.get("household", ""))
+            )
+        )
+
+
+async def notify_entry(session: AsyncSession, entry: PointEntry) -> None:
+    village = await org.get_village(session, entry.village_id)
+    item = await points.get_item(session, entry.item_id) if entry.item_id else None
+    for member in await points.household_members(session, entry.household_id):
+        locale = locale_of(member)
+        outbox.enqueue(
+            session,
+            member.telegram_id,
+            entry_notice(
+                locale, village.name, entry.points, entry.reason, item.name if item else ""
+            ),
+            reply_markup=appeal_keyboard(entry.id or 0, locale) if entry.points < 0 else None,
+        )
+
+
+# --- appeals -------------------------------------------------------------------------------
+
+
+async def push_appeal(
+    session: AsyncSession, appeal: PointAppeal, entry: PointEntry, village: str
+) -> int:
+    """Send the appeal to the reviewers who did not record the entry; returns how many."""
+    household = await points.household_label(session, entry.household_id)
+    reviewers = await points.appeal_reviewers(session, appeal)
+    for reviewer in reviewers:
+        locale = locale_of(reviewer)
+        markup = keyboard(
+            [
+                button(
+                    tr(locale, "✔ Withdraw the deduction"),
+                    DecideAppeal(appeal_id=appeal.id or 0, uphold=True).pack(),
+                ),
+                button(
+                    tr(locale, "✖ Keep it"),
+                    DecideAppeal(appeal_id=appeal.id or 0, uphold=False).pack(),
+                ),
+            ]
+        )
+        outbox.enqueue(
+            session,
+            reviewer.telegram_id,
+            tr(
+                locale,
+                "{village}: {household} appeals a deduction of {points} points "
+                "({reason}).\nTheir reason: {text}",
+                village=hd.quote(village),
+                household=hd.quote(household),
+                points=entry.points,
+                reason=hd.quote(entry.reason),
+                text=hd.quote(appeal.text),
+            ),
+            reply_markup=markup.model_dump(exclude_none=True),
+        )
+    return len(reviewers)
+
+
+@router.callback_query(DecideAppeal.filter())
+async def decide_appeal(
+    query: CallbackQuery,
+    callback_data: DecideAppeal,
+    session: AsyncSession,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+    locale: str,
+) -> None:
+    """Withdraw the deduction (a correcting entry) or keep it; the appellant is told."""
+    try:
+        appeal, entry, _correction = await points.decide_appeal(
+            session,
+            actor,
+            callback_data.appeal_id,
+            uphold=callback_data.uphold,
+            now=now,
+            tz=settings.tz,
+        )
+    except AlreadyDone as done:
+        await query.answer(tr(locale, done.message), show_alert=True)
+        if isinstance(query.message, Message):
+            await query.message.edit_reply_markup(reply_markup=None)
+        return
+    appellant = await session.get(Person, appeal.person_id)
+    if appellant is not None:
+        appellant_locale = locale_of(appellant)
+        text = (
+            N_("Your appeal is accepted: the deduction of {points} points is withdrawn.")
+            if callback_data.uphold
+            else N_("Your appeal was considered; the deduction of {points} points stands.")
+        )
+        outbox.enqueue(
+            session, appellant.telegram_id, tr(appellant_locale, text, points=entry.points)
+        )
+    await query.answer(_("Done."))
+    await close_card(
+        query, _("✔ Deduction withdrawn.") if callback_data.uphold else _("✖ Deduction kept.")
+    )

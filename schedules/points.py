@@ -1,0 +1,342 @@
+"""The points cycle: 一周一定 (weekly), 一月一公开 (monthly), 一季一奖励 (quarterly),
+一年一清零 (yearly).
+
+Each job looks at every village, works out the latest occurrence of its schedule (the weekly
+time is the village's own), and claims the period per village (`2026-W48/v3`) before doing its
+work, so a period is posted once per group even when the job runs twice, two processes run it,
+or the bot was down across the boundary (the catch-up at start runs the same function).
+A village with nothing to say for a period is claimed and stays quiet.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections import defaultdict
+from datetime import time, timedelta
+from typing import Any
+
+from bot.i18n import locale_of, tr
+from schedules import periods
+from schedules.runtime import Job, JobContext, register
+from storage import jobs as job_runs
+from storage import org, outbox, points
+from storage.models import Role, Village
+
+LINES_MAX = 40  # households or entries in one post; the rest are counted
+
+
+def quote(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def signed(value: int) -> str:
+    return f"{value:+d}"
+
+
+async def due(ctx: JobContext, village: Village, key: str) -> bool:
+    """Claim this village's period, unless it already ran (checked first: claims are cheap,
+    but most ticks find nothing new)."""
+    period = f"{key}/v{village.id}"
+    if await job_runs.ran(ctx.session, ctx.job, period):
+        return False
+    return await ctx.claim(period)
+
+
+async def post_to_groups(
+    ctx: JobContext, village_id: int, text: str, batch: str, **media: Any
+) -> int:
+    chats = await org.bound_chats(ctx.session, village_id)
+    for chat in chats:
+        outbox.enqueue(ctx.session, chat.chat_id, text, batch=batch)
+        if media:
+            outbox.enqueue(ctx.session, chat.chat_id, "", method="sendPhoto", batch=batch, **media)
+    return len(chats)
+
+
+# --- 一周一定 --------------------------------------------------------------------------------
+
+
+def weekly_text(village: Village, week: str, entries: list[points.EntryView], pending: int) -> str:
+    by_household: dict[tuple[str, str], list[points.EntryView]] = defaultdict(list)
+    for view in entries:
+        by_household[(view.household, view.grid)].append(view)
+    lines = [
+        tr(
+            None,
+            "<b>{village} · points confirmed for week {week}</b>",
+            village=quote(village.name),
+            week=week,
+        )
+    ]
+    ordered = sorted(by_household.items(), key=lambda kv: -sum(v.entry.points for v in kv[1]))
+    for (household, grid), views in ordered[:LINES_MAX]:
+        items = "；".join(
+            f"{quote(v.person or household)} {quote(v.entry.reason)} {signed(v.entry.points)}"
+            for v in views
+        )
+        total = sum(v.entry.points for v in views)
+        lines.append(f"• {quote(household)}（{quote(grid)}）{signed(total)}：{items}")
+    if len(ordered) > LINES_MAX:
+        lines.append(tr(None, "…and {count} more households.", count=len(ordered) - LINES_MAX))
+    if pending:
+        lines.append(
+            tr(None, "{count} claims are still being reviewed; they carry over.", count=pending)
+        )
+    lines.append(tr(None, "Questions? Talk to the points group. /leaderboard shows the month."))
+    return "\n".join(lines)
+
+
+async def run_weekly(ctx: JobContext) -> dict[str, Any]:
+    posts = reminders = 0
+    for village in await org.villages_for(ctx.session, None):
+        assert village.id is not None
+        settings = await points.settings_of(ctx.session, village.id)
+        at = time(settings.weekly_hour, settings.weekly_minute)
+        week = periods.latest_weekly(ctx.now_local, settings.weekly_weekday, at)
+        if not await due(ctx, village, week):
+            continue
+        end = points.weekly_occurrence(settings, week, ctx.tz)
+        entries = await points.entries_between(
+            ctx.session, village.id, end - timedelta(days=7), end
+        )
+        pending = await points.count_pending(ctx.session, village.id)
+        batch = f"points_weekly:{week}/v{village.id}"
+        if entries:
+            text = weekly_text(village, week, entries, pending)
+            posts += await post_to_groups(ctx, village.id, text, batch)
+        if pending:
+            for reviewer in await points.village_role_holders(
+                ctx.session, village.id, Role.REVIEWER
+            ):
+                locale = locale_of(reviewer)
+                text = tr(
+                    locale,
+                    "{village}: {count} point claims are waiting. They carry into next week; "
+                    "please decide them with /review.",
+                    village=quote(village.name),
+                    count=pending,
+                )
+                outbox.enqueue(ctx.session, reviewer.telegram_id, text, batch=batch)
+                reminders += 1
+        await ctx.record(f"{week}/v{village.id}", {"entries": len(entries), "pending": pending})
+    return {"claimed": list(ctx.claimed), "posts": posts, "reminders": reminders}
+
+
+# --- 一月一公开 -------------------------------------------------------------------------------
+
+
+def ranked_lines(ranked: list[points.Ranked]) -> list[str]:
+    return [
+        tr(
+            None,
+            "{rank}. {household} ({grid}) — {points} points",
+            rank=r.rank,
+            household=quote(r.label),
+            grid=quote(r.grid),
+            points=r.points,
+        )
+        for r in ranked
+    ]
+
+
+def monthly_text(praise: points.PraiseList, *, exposure: bool, top: int = 10) -> str:
+    from exports.points import month_title  # exports import schedules.periods
+
+    lines = [
+        tr(
+            None,
+            "<b>{village} · points praise list {month}</b>",
+            village=quote(praise.village),
+            month=month_title(praise.month, None),
+        ),
+        "",
+        tr(None, "<b>Households</b>"),
+    ]
+    lines += ranked_lines(praise.top[:top]) or [tr(None, "No points this month.")]
+    if praise.grids:
+        lines += ["", tr(None, "<b>Grids (average per household)</b>")]
+        lines += [
+            tr(
+                None,
+                "{rank}. {grid} — {average} points",
+                rank=g.rank,
+                grid=quote(g.name),
+                average=round(g.average, 1),
+            )
+            for g in praise.grids[:LINES_MAX]
+        ]
+    if exposure and praise.exposure:
+        lines += ["", tr(None, "<b>Exposure list</b>")]
+        lines += [
+            tr(
+                None,
+                "{household} ({grid}): {reason}, {points} points",
+                household=quote(e.household),
+                grid=quote(e.grid),
+                reason=quote(e.reason),
+                points=e.points,
+            )
+            for e in praise.exposure[:LINES_MAX]
+        ]
+    lines += ["", tr(None, "Thank you, everyone. Keep it up!")]
+    return "\n".join(lines)
+
+
+async def run_monthly(ctx: JobContext) -> dict[str, Any]:
+    from exports.points import praise_png  # exports import schedules.periods
+
+    posts = 0
+    due_months: dict[str, list[tuple[Village, points.PointsSettings]]] = defaultdict(list)
+    for village in await org.villages_for(ctx.session, None):
+        assert village.id is not None
+        settings = await points.settings_of(ctx.session, village.id)
+        occurrence = periods.latest_monthly(ctx.now_local, 1, time(settings.monthly_hour))
+        month = periods.shift("monthly", occurrence, -1)
+        if await due(ctx, village, month):
+            due_months[month].append((village, settings))
+    for month, villages in due_months.items():
+        lists = await points.praise_lists(
+            ctx.session, month, ctx.tz, village_ids=[v.id or 0 for v, _s in villages]
+        )
+        for village, settings in villages:
+            praise = lists[village.id or 0]
+            if praise.entries:
+                picture = praise_png(praise, None, exposure=settings.exposure)
+                posts += await post_to_groups(
+                    ctx,
+                    village.id or 0,
+                    monthly_text(praise, exposure=settings.exposure, top=settings.top),
+                    f"points_monthly:{month}/v{village.id}",
+                    photo_b64=base64.b64encode(picture).decode(),
+                    filename=f"praise-{month}.png",
+                )
+            await ctx.record(f"{month}/v{village.id}", {"households": praise.entries})
+    return {"claimed": list(ctx.claimed), "posts": posts}
+
+
+# --- 一季一奖励 -------------------------------------------------------------------------------
+
+
+async def run_quarterly(ctx: JobContext) -> dict[str, Any]:
+    granted = 0
+    for village in await org.villages_for(ctx.session, None):
+        assert village.id is not None
+        settings = await points.settings_of(ctx.session, village.id)
+        occurrence = periods.latest_quarterly(ctx.now_local, 1, time(settings.monthly_hour))
+        quarter = periods.shift("quarterly", occurrence, -1)
+        if not await due(ctx, village, quarter):
+            continue
+        grants = await points.grant_quarter(ctx.session, village.id, quarter, ctx.tz, ctx.now)
+        views = [
+            g for g in await points.grants(ctx.session, village.id) if g.grant.quarter == quarter
+        ]
+        batch = f"points_quarterly:{quarter}/v{village.id}"
+        if views:
+            lines = [
+                tr(
+                    None,
+                    "<b>{village} · rewards for {quarter}</b>",
+                    village=quote(village.name),
+                    quarter=quarter,
+                )
+            ]
+            lines += [
+                tr(
+                    None,
+                    "• {household} ({grid}): {points} points — {reward}",
+                    household=quote(v.household),
+                    grid=quote(v.grid),
+                    points=v.grant.points,
+                    reward=quote(v.grant.reward),
+                )
+                for v in views[:LINES_MAX]
+            ]
+            lines.append(tr(None, "Congratulations! The village will hand the rewards over."))
+            await post_to_groups(ctx, village.id, "\n".join(lines), batch)
+            for admin in await org.village_admins(ctx.session, village.id):
+                text = tr(
+                    locale_of(admin),
+                    "{village}: {count} households earned a reward for {quarter}. "
+                    "Mark each one handed over with /rewards.",
+                    village=quote(village.name),
+                    count=len(views),
+                    quarter=quarter,
+                )
+                outbox.enqueue(ctx.session, admin.telegram_id, text, batch=batch)
+        granted += len(grants)
+        await ctx.record(f"{quarter}/v{village.id}", {"grants": len(grants)})
+    return {"claimed": list(ctx.claimed), "grants": granted}
+
+
+# --- 一年一清零 -------------------------------------------------------------------------------
+
+
+async def run_yearly(ctx: JobContext) -> dict[str, Any]:
+    closed = 0
+    for village in await org.villages_for(ctx.session, None):
+        assert village.id is not None
+        settings = await points.settings_of(ctx.session, village.id)
+        occurrence = periods.latest_yearly(ctx.now_local, 1, 1, time(settings.monthly_hour))
+        year = int(occurrence) - 1
+        if not await due(ctx, village, str(year)):
+            continue
+        ranked = await points.close_year(ctx.session, village.id, year, ctx.tz, ctx.now)
+        if ranked:
+            lines = [
+                tr(
+                    None,
+                    "<b>{village} · final points ranking of {year}</b>",
+                    village=quote(village.name),
+                    year=year,
+                ),
+                *ranked_lines(ranked[: settings.top]),
+                "",
+                tr(
+                    None,
+                    "The {year} points are archived (see /mypoints). "
+                    "Everyone starts {next} at zero. Thank you!",
+                    year=year,
+                    next=year + 1,
+                ),
+            ]
+            await post_to_groups(
+                ctx, village.id, "\n".join(lines), f"points_yearly:{year}/v{village.id}"
+            )
+        closed += 1
+        await ctx.record(f"{year}/v{village.id}", {"households": len(ranked)})
+    return {"claimed": list(ctx.claimed), "closed": closed}
+
+
+WEEKLY = register(
+    Job(
+        name="points_weekly",
+        description="一周一定: each village's week of points, posted at its set time",
+        trigger={"trigger": "cron", "minute": "*/5"},
+        run=run_weekly,
+    )
+)
+MONTHLY = register(
+    Job(
+        name="points_monthly",
+        description="一月一公开: last month's praise list and picture, on the 1st",
+        trigger={"trigger": "cron", "day": 1, "minute": "*/10"},
+        run=run_monthly,
+    )
+)
+QUARTERLY = register(
+    Job(
+        name="points_quarterly",
+        description="一季一奖励: households that reached a reward tier last quarter",
+        trigger={"trigger": "cron", "month": "1,4,7,10", "day": 1, "minute": "*/10"},
+        run=run_quarterly,
+    )
+)
+YEARLY = register(
+    Job(
+        name="points_yearly",
+        description="一年一清零: close last year, archive it and post the final ranking",
+        trigger={"trigger": "cron", "month": 1, "day": 1, "minute": "*/10"},
+        run=run_yearly,
+    )
+)
