@@ -18,8 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import FlowAction, Pick
 from bot.i18n import _, locale_of
 from bot.keyboards import cancel_row, confirm_keyboard, flow_button, keyboard, picker
-from bot.settings import Settings
-from handlers.report_texts import (
+from bot.report_texts import (
     Follow,
     FollowUp,
     Rate,
@@ -31,6 +30,7 @@ from handlers.report_texts import (
     rating_keyboard,
     status_label,
 )
+from bot.settings import Settings
 from storage import org, reports
 from storage.errors import N_
 from storage.models import Person

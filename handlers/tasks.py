@@ -18,8 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import FlowAction, Pick
 from bot.i18n import _, locale_of
 from bot.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
-from bot.settings import Settings
-from handlers.report_texts import (
+from bot.report_texts import (
     TaskAct,
     TaskHand,
     notify_change,
@@ -27,6 +26,7 @@ from handlers.report_texts import (
     task_card,
     worker_keyboard,
 )
+from bot.settings import Settings
 from storage import org, reports
 from storage.errors import N_
 from storage.models import Person

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.i18n import locale_of, tr
-from handlers.report_texts import (
+from bot.report_texts import (
     markup_dict,
     notify_change,
     push_task,
