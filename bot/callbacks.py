@@ -33,7 +33,7 @@ class DecideMembership(CallbackData, prefix="mb"):
 
 class BindGroup(CallbackData, prefix="bind"):
     village_id: int
-    grid_id: int  # 0 = the whole village
+    grid_id: int  # 0 = the whole village; -1 = pick the village first (see handlers/groups.py)
 
 
 # --- consultation and voting ---------------------------------------------------------------

@@ -12,7 +12,7 @@ from aiogram.filters import (
     ChatMemberUpdatedFilter,
     Command,
 )
-from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
+from aiogram.types import CallbackQuery, ChatMemberUpdated, InlineKeyboardMarkup, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,10 +20,12 @@ from bot.callbacks import BindGroup
 from bot.i18n import _
 from bot.keyboards import button, keyboard
 from storage import org
-from storage.permissions import Actor
+from storage.permissions import Actor, OrgPermissions
 
 router = Router(name="groups")
 GROUP_CHATS = {"group", "supergroup"}
+CHOOSE = -1  # a BindGroup button that picks the village; its grid comes next
+MAX_BUTTONS = 60
 
 
 @router.message(Command("bindgroup"), F.chat.type.in_(GROUP_CHATS))
@@ -38,28 +40,61 @@ async def offer_binding(message: Message, session: AsyncSession, actor: Actor | 
             )
         )
         return
-    rows = []
-    for village in villages[:5]:
-        rows.append(
-            [
-                button(
-                    _("{village} (whole village)").format(village=village.name),
-                    BindGroup(village_id=village.id or 0, grid_id=0).pack(),
-                )
+    if len(villages) == 1:
+        markup = await place_choices(session, villages[0].id or 0, villages[0].name)
+        text = _("Which village or grid should this group get posts for?")
+    else:
+        markup = keyboard(
+            *[
+                [button(v.name, BindGroup(village_id=v.id or 0, grid_id=CHOOSE).pack())]
+                for v in villages[:MAX_BUTTONS]
             ]
         )
-        grids = await org.grids_of(session, village.id or 0)
-        rows += [
-            [
-                button(
-                    f"{village.name} · {grid.name}",
-                    BindGroup(village_id=village.id or 0, grid_id=grid.id or 0).pack(),
-                )
-            ]
-            for grid in grids[:20]
+        text = _("Which village should this group get posts for?")
+    await message.reply(text, reply_markup=markup)
+
+
+async def place_choices(session: AsyncSession, village_id: int, name: str) -> InlineKeyboardMarkup:
+    """The whole village, or one of its grids."""
+    grids = await org.grids_of(session, village_id)
+    rows = [
+        [
+            button(
+                _("{village} (whole village)").format(village=name),
+                BindGroup(village_id=village_id, grid_id=0).pack(),
+            )
         ]
-    await message.reply(
-        _("Which village or grid should this group get posts for?"), reply_markup=keyboard(*rows)
+    ]
+    rows += [
+        [
+            button(
+                f"{name} · {grid.name}",
+                BindGroup(village_id=village_id, grid_id=grid.id or 0).pack(),
+            )
+        ]
+        for grid in grids[:MAX_BUTTONS]
+    ]
+    return keyboard(*rows)
+
+
+@router.callback_query(BindGroup.filter(F.grid_id == CHOOSE))
+async def choose_bound_place(
+    query: CallbackQuery, callback_data: BindGroup, session: AsyncSession, actor: Actor | None
+) -> None:
+    """A village was picked: now the whole village or one grid (only its admins may)."""
+    message = query.message
+    if (
+        actor is None
+        or not OrgPermissions.can_bind_group(actor, callback_data.village_id)
+        or not isinstance(message, Message)
+    ):
+        await query.answer(_("Only village admins can bind this group."), show_alert=True)
+        return
+    village = await org.get_village(session, callback_data.village_id)
+    await query.answer()
+    await message.edit_text(
+        _("Which village or grid should this group get posts for?"),
+        reply_markup=await place_choices(session, village.id or 0, village.name),
     )
 
 
