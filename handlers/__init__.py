@@ -6,6 +6,7 @@ from aiogram import Router
 
 from handlers import (
     common,
+    council,
     errors,
     fallback,
     grid,
@@ -18,7 +19,20 @@ from handlers import (
     votes,
 )
 
-FEATURES = (errors, common, village, roles, join, groups, reports, tasks, grid, votes, fallback)
+FEATURES = (
+    errors,
+    common,
+    village,
+    roles,
+    join,
+    groups,
+    reports,
+    tasks,
+    grid,
+    votes,
+    council,
+    fallback,
+)
 
 
 def feature_routers() -> list[Router]:

@@ -3,4 +3,4 @@
 A feature that adds tables adds its module here.
 """
 
-from storage import models, models_reports, models_votes  # noqa: F401
+from storage import models, models_council, models_reports, models_votes  # noqa: F401
