@@ -157,7 +157,8 @@ async def announce_project(
     """A project's status (or a note): to the village's groups, the author and the followers."""
     proposal = await council.get_proposal(session, project.proposal_id)
     if groups:
-        markup = follow_markup([proposal], locale_of(None))
+        finished = project.status in (ProjectStatus.DONE, ProjectStatus.DROPPED)
+        markup = None if finished else follow_markup([proposal], locale_of(None))
         await post_to_groups(
             session,
             project.village_id,
