@@ -54,3 +54,40 @@ class VoteRule(CallbackData, prefix="vr"):
 class ScreenProposal(CallbackData, prefix="ps"):
     proposal_id: int
     accept: bool
+
+
+# --- the monthly council and projects ----------------------------------------------------------
+
+
+class MergeProposal(CallbackData, prefix="pm"):
+    """Screening: merge this new proposal into another (a picker follows)."""
+
+    proposal_id: int
+
+
+class FollowProposal(CallbackData, prefix="pf"):
+    """A resident follows a proposal from its public card (checked in storage.council.follow)."""
+
+    proposal_id: int
+
+
+class CouncilAction(CallbackData, prefix="cc"):
+    """The /council menu of one village: schedule, participants, record, add, remove."""
+
+    action: str
+    village_id: int
+    value: int = 0
+
+
+class RecordItem(CallbackData, prefix="ri"):
+    """After the meeting: decided / deferred / dropped for one agenda item."""
+
+    item_id: int
+    outcome: str
+
+
+class ProjectMove(CallbackData, prefix="pj"):
+    """A project's next status, or `note` for a progress note."""
+
+    project_id: int
+    to: str

@@ -6,6 +6,7 @@ from aiogram import Router
 
 from handlers import (
     common,
+    council,
     errors,
     fallback,
     grid,
@@ -35,6 +36,7 @@ FEATURES = (
     tasks,
     grid,
     votes,
+    council,
     fallback,
 )
 

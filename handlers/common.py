@@ -66,6 +66,7 @@ def help_text(actor: Actor | None) -> str:
     ]
     if actor is not None and actor.villages():
         lines.append(_("/agenda — agenda items, open votes and decisions"))
+        lines.append(_("/projects — decided items and where their work stands"))
     if actor is not None and actor.is_approved_resident:
         lines.append(_("/propose — send a concern or proposal to the village committee"))
     if actor is not None and actor.is_approved_resident:
@@ -111,6 +112,7 @@ def help_text(actor: Actor | None) -> str:
             _("/proposals — answer residents' proposals"),
             _("/vote — put a vote in the village's groups"),
             _("/voterule — one vote per person or per household"),
+            _("/council — the monthly council: day, participants, decisions"),
             _("/gridstats — reports per grid and month"),
             _("/reportsettings — report categories, points item, digest hour"),
         ]

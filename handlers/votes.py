@@ -18,12 +18,12 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import FlowAction, Pick, ScreenProposal, VoteCast, VoteRule
+from bot.callbacks import FlowAction, MergeProposal, Pick, ScreenProposal, VoteCast, VoteRule
 from bot.i18n import _, locale_of, tr
 from bot.keyboards import button, cancel_row, flow_button, keyboard, picker
 from bot.settings import Settings
 from bot.votes_render import card_markup, card_text, local_time
-from storage import org, outbox, votes
+from storage import council, org, outbox, votes
 from storage.errors import N_
 from storage.models import Person
 from storage.models_votes import Proposal, ProposalStatus
@@ -40,6 +40,8 @@ STATUS_NAMES = {
     ProposalStatus.DECLINED: N_("declined"),
     ProposalStatus.VOTING: N_("being voted on"),
     ProposalStatus.DECIDED: N_("decided"),
+    ProposalStatus.MERGED: N_("merged into another proposal"),
+    ProposalStatus.DROPPED: N_("dropped by the council"),
 }
 
 
@@ -419,6 +421,7 @@ class Propose(StatesGroup):
 class ProposeForm(TypedDict, total=False):
     title: str
     body: str
+    photo: str | None  # a Telegram file id
 
 
 @router.message(Command("propose"), F.chat.type == "private")
@@ -461,6 +464,20 @@ async def receive_proposal_body(message: Message, state: FSMContext) -> None:
     await review_proposal(message, state)
 
 
+@router.message(Propose.body, F.photo)
+@router.message(Propose.confirm, F.photo)
+async def receive_proposal_photo(message: Message, state: FSMContext) -> None:
+    """A photo (optional): Telegram keeps the file, we keep its id; a caption is the details."""
+    largest = (message.photo or [])[-1]
+    await state.update_data(photo=largest.file_id)
+    caption = (message.caption or "").strip()
+    if caption and len(caption) <= votes.BODY_MAX:
+        await state.update_data(body=caption)
+    elif await state.get_state() == Propose.body.state:
+        await state.update_data(body="")
+    await review_proposal(message, state)
+
+
 @router.callback_query(Propose.body, FlowAction.filter(F.action == "skip"))
 async def skip_proposal_body(query: CallbackQuery, state: FSMContext) -> None:
     await state.update_data(body="")
@@ -473,10 +490,17 @@ async def review_proposal(message: Message, state: FSMContext) -> None:
     """Step 3: send with the name, or without it for the public."""
     form: ProposeForm = await state.get_data()  # type: ignore[assignment]
     await state.set_state(Propose.confirm)
+    photo = (
+        _("📷 A photo is attached.")
+        if form.get("photo")
+        else _("You can add a photo now (optional).")
+    )
     await message.answer(
         _("Send this proposal?\n<b>{title}</b>\n{body}").format(
             title=hd.quote(form["title"]), body=hd.quote(form.get("body", ""))
-        ),
+        )
+        + "\n\n"
+        + photo,
         reply_markup=keyboard(
             [flow_button(_("✔ Send with my name"), "named")],
             [flow_button(_("✔ Send, keep my name from the public"), "anonymous")],
@@ -506,6 +530,7 @@ async def send_proposal(
         anonymous=callback_data.action == "anonymous",
         year=now.astimezone(settings.tz).year,
         now=now,
+        photo_file_id=form.get("photo"),
     )
     for admin in await org.village_admins(session, proposal.village_id):
         locale = locale_of(admin)
@@ -515,6 +540,7 @@ async def send_proposal(
             proposal_text(proposal, locale, author=person.full_name),
             reply_markup=screen_keyboard(proposal, locale),
         )
+        queue_photo(session, proposal, admin.telegram_id, locale)
     await state.clear()
     await query.answer(_("Sent."))
     if isinstance(query.message, Message):
@@ -538,6 +564,20 @@ def proposal_text(proposal: Proposal, locale: str | None, *, author: str) -> str
     )
 
 
+def queue_photo(session: AsyncSession, proposal: Proposal, chat_id: int, locale: str) -> None:
+    """The proposal's photo, if any; a server that takes no photos gets a line of text."""
+    if proposal.photo_file_id:
+        code = votes.proposal_code(proposal)
+        outbox.enqueue(
+            session,
+            chat_id,
+            code,
+            method="sendPhoto",
+            photo=proposal.photo_file_id,
+            fallback_text=tr(locale, "(a photo of {code})", code=code),
+        )
+
+
 def screen_keyboard(proposal: Proposal, locale: str | None) -> dict:
     pid = proposal.id or 0
     return {
@@ -551,7 +591,13 @@ def screen_keyboard(proposal: Proposal, locale: str | None) -> dict:
                     "text": tr(locale, "✖ Decline"),
                     "callback_data": ScreenProposal(proposal_id=pid, accept=False).pack(),
                 },
-            ]
+            ],
+            [
+                {
+                    "text": tr(locale, "⤵ Merge into another"),
+                    "callback_data": MergeProposal(proposal_id=pid).pack(),
+                }
+            ],
         ]
     }
 
@@ -624,6 +670,21 @@ async def decline_proposal(
     )
 
 
+async def answer_lines(session: AsyncSession, proposal: Proposal) -> list[str]:
+    """A proposal's answer on its page: the reason it was declined, or where it was merged."""
+    if proposal.merged_into_id:
+        into = await votes.get_proposal(session, proposal.merged_into_id)
+        return [
+            "  "
+            + _("merged into {code} {title}").format(
+                code=votes.proposal_code(into), title=hd.quote(into.title)
+            )
+        ]
+    if proposal.answer:
+        return ["  " + _("Reason: {reason}").format(reason=hd.quote(proposal.answer))]
+    return []
+
+
 async def tell_author(session: AsyncSession, proposal: Proposal) -> None:
     author = await session.get(Person, proposal.author_id)
     if author is None:
@@ -665,6 +726,7 @@ async def list_new_proposals(
             proposal_text(proposal, locale, author=author.full_name if author else "?"),
             reply_markup=screen_keyboard(proposal, locale),  # type: ignore[arg-type]
         )
+        queue_photo(session, proposal, message.chat.id, locale)
 
 
 # --- the agenda ----------------------------------------------------------------------------
@@ -677,8 +739,9 @@ async def show_agenda(
     actor: Actor | None,
     person: Person | None,
     settings: Settings,
+    now: datetime,
 ) -> None:
-    """Agenda items, open votes, recent results, and your own proposals."""
+    """The next council, agenda items, open votes, recent results, and your own proposals."""
     villages = sorted(actor.villages()) if actor else []
     if not villages:
         await message.answer(_("Join your village first: open your grid's invite link."))
@@ -687,6 +750,12 @@ async def show_agenda(
     for village_id in villages[:3]:
         village = await org.get_village(session, village_id)
         lines.append(_("<b>{village}</b>").format(village=hd.quote(village.name)))
+        setup = await council.settings_of(session, village_id)
+        lines.append(
+            _("Next council (阳光议事会): {when}").format(
+                when=local_time(council.next_meeting(setup, now, settings.tz), settings.tz)
+            )
+        )
         items = await votes.proposals(session, village_id, [ProposalStatus.ON_AGENDA])
         lines.append(_("On the agenda:") if items else _("On the agenda: nothing yet."))
         lines += [f"• {votes.proposal_code(p)} {hd.quote(p.title)}" for p in items]
@@ -710,8 +779,9 @@ async def show_agenda(
         mine = await votes.proposals_of(session, person.id, limit=5)
         if mine:
             lines.append(_("<b>Your proposals</b>"))
-            lines += [
-                f"• {votes.proposal_code(p)} {hd.quote(p.title)}: {_(STATUS_NAMES[p.status])}"
-                for p in mine
-            ]
+            for p in mine:
+                lines.append(
+                    f"• {votes.proposal_code(p)} {hd.quote(p.title)}: {_(STATUS_NAMES[p.status])}"
+                )
+                lines += await answer_lines(session, p)
     await message.answer("\n".join(lines).strip())

@@ -1,6 +1,6 @@
 """Time-driven jobs. Importing this package registers every job (see `all_jobs()`)."""
 
-from schedules import pending_reminder, points, report_deadlines, task_digest, votes
+from schedules import council, pending_reminder, points, report_deadlines, task_digest, votes
 from schedules.runtime import JOBS, Job, JobContext, Runtime, all_jobs, register
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "JobContext",
     "Runtime",
     "all_jobs",
+    "council",
     "pending_reminder",
     "points",
     "register",

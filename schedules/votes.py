@@ -7,18 +7,20 @@
 * `vote_reminder` (every 10 min): a day before the deadline, claims `v<id>` and writes once to
   every eligible person who has not voted.
 * `vote_close` (every minute, and at start): claims `v<id>` for every open vote past its deadline,
-  closes it, records the result, edits the cards to show it and posts it in the groups. Run
-  twice or after downtime, a vote is closed and posted once.
+  closes it, records the result, edits the cards to show it and posts it in the groups; a vote
+  on an agenda item that passed makes it a planned project (its author and followers are told).
+  Run twice or after downtime, a vote is closed and posted once.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bot.council_render import announce_project
 from bot.i18n import locale_of
 from bot.votes_render import card_markup, card_text, reminder_text, result_text
 from schedules.runtime import Job, JobContext, register
-from storage import outbox, votes
+from storage import council, outbox, votes
 
 
 async def refresh_cards(ctx: JobContext) -> dict[str, Any]:
@@ -86,6 +88,9 @@ async def close_votes(ctx: JobContext) -> dict[str, Any]:
         chats = {card.chat_id for card, _ in await votes.cards_of(ctx.session, vote.id or 0)}
         for chat_id in sorted(chats):
             outbox.enqueue(ctx.session, chat_id, text, batch=f"vote_result:{period}")
+        project = await council.project_from_vote(ctx.session, vote, ctx.now)
+        if project is not None:  # passed: the item is a planned project; its people are told
+            await announce_project(ctx.session, project, groups=False)
         await ctx.record(period, {"turnout": view.voters, "eligible": view.eligible})
         closed[period] = view.voters
     return closed

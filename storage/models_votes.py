@@ -22,17 +22,25 @@ class ProposalStatus(StrEnum):
     DECLINED = "declined"
     VOTING = "voting"
     DECIDED = "decided"
+    MERGED = "merged"  # into another proposal (merged_into_id); keeps its page and answer
+    DROPPED = "dropped"  # by the council
 
     def can_become(self, other: ProposalStatus) -> bool:
         return other in PROPOSAL_TRANSITIONS[self]
 
 
 PROPOSAL_TRANSITIONS: dict[ProposalStatus, frozenset[ProposalStatus]] = {
-    ProposalStatus.NEW: frozenset({ProposalStatus.ON_AGENDA, ProposalStatus.DECLINED}),
-    ProposalStatus.ON_AGENDA: frozenset({ProposalStatus.VOTING, ProposalStatus.DECIDED}),
+    ProposalStatus.NEW: frozenset(
+        {ProposalStatus.ON_AGENDA, ProposalStatus.DECLINED, ProposalStatus.MERGED}
+    ),
+    ProposalStatus.ON_AGENDA: frozenset(
+        {ProposalStatus.VOTING, ProposalStatus.DECIDED, ProposalStatus.DROPPED}
+    ),
     ProposalStatus.VOTING: frozenset({ProposalStatus.DECIDED}),
     ProposalStatus.DECLINED: frozenset(),
     ProposalStatus.DECIDED: frozenset(),
+    ProposalStatus.MERGED: frozenset(),
+    ProposalStatus.DROPPED: frozenset(),
 }
 
 
@@ -71,6 +79,8 @@ class Proposal(SQLModel, table=True):
     answered_by: int | None = Field(default=None, foreign_key="person.id")
     answer: str | None = Field(default=None, max_length=500)
     decided_at: datetime | None = None
+    merged_into_id: int | None = Field(default=None, foreign_key="proposal.id")
+    photo_file_id: str | None = Field(default=None, max_length=255)  # Telegram keeps the file
 
 
 class Vote(SQLModel, table=True):

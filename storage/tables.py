@@ -3,4 +3,10 @@
 A feature that adds tables adds its module here.
 """
 
-from storage import models, models_points, models_reports, models_votes  # noqa: F401
+from storage import (  # noqa: F401 - each module registers its tables
+    models,
+    models_council,
+    models_points,
+    models_reports,
+    models_votes,
+)

@@ -97,8 +97,9 @@ async def submit_proposal(
     anonymous: bool,
     year: int,
     now: datetime,
+    photo_file_id: str | None = None,
 ) -> Proposal:
-    """A resident's concern, numbered P-<year>-<n> within their village."""
+    """A resident's concern (with a photo, if any), numbered P-<year>-<n> within their village."""
     if not VotePermissions.can_propose(actor) or actor.residence is None:
         raise NotAllowed(N_("Only approved residents can send proposals. See /me."))
     title = org.require_text(title, TITLE_MAX)
@@ -123,6 +124,7 @@ async def submit_proposal(
             body=body,
             anonymous=anonymous,
             created_at=now,
+            photo_file_id=photo_file_id,
         )
         try:
             async with session.begin_nested():
