@@ -322,7 +322,7 @@ async def answer_follow_up(
 ) -> None:
     """Is it fixed? Yes closes it and offers a rating; no reopens it for the same grid."""
     view, _reward = await reports.answer_follow_up(
-        session, actor, callback_data.task_id, fixed=callback_data.fixed, now=now
+        session, actor, callback_data.task_id, fixed=callback_data.fixed, now=now, tz=settings.tz
     )
     await notify_change(session, view, exclude=actor.person_id)
     await query.answer(_("Thank you."))

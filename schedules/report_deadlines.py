@@ -56,7 +56,7 @@ async def run(ctx: JobContext) -> dict[str, Any]:
         task = await session.get(reports.Task, task_id)
         if task is None or not await ctx.claim(f"c{task_id}-{task.reopen_count}"):
             continue
-        view = await reports.auto_close(session, task_id, ctx.now)
+        view = await reports.auto_close(session, task_id, ctx.now, ctx.tz)
         if view is not None:
             await notify_change(session, view)
             closed += 1

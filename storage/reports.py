@@ -12,6 +12,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import audit
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models import BoundChat, Grid, Membership, MembershipStatus, Person, Village
+from storage.models_points import EntryKind, ItemStatus, PointEntry, PointItem
 from storage.models_reports import (
     FINISHED,
     OPEN,
@@ -38,6 +40,8 @@ from storage.models_reports import (
 )
 from storage.org import bound_chats, clean_text, get_grid, grids_of, require_text
 from storage.permissions import Actor
+
+DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")  # callers pass the configured zone (BOT_TIMEZONE)
 
 DESCRIPTION_MAX = 500
 LOCATION_MAX = 64
@@ -588,7 +592,13 @@ async def resolve(
 
 
 async def answer_follow_up(
-    session: AsyncSession, actor: Actor, task_id: int, *, fixed: bool, now: datetime
+    session: AsyncSession,
+    actor: Actor,
+    task_id: int,
+    *,
+    fixed: bool,
+    now: datetime,
+    tz: ZoneInfo = DEFAULT_ZONE,
 ) -> tuple[TaskView, ReportReward | None]:
     """The reporter's answer to "is it fixed?": yes closes it, no reopens it for the grid."""
     task = await session.get(Task, task_id)
@@ -601,7 +611,7 @@ async def answer_follow_up(
     if fixed:
         await _move(session, task, (TaskStatus.RESOLVED,), status=TaskStatus.CLOSED, closed_at=now)
         _audit(session, "close", actor.person_id, task, by="reporter")
-        reward = await claim_reward(session, task, now)
+        reward = await claim_reward(session, task, now, tz)
     else:
         await reopen(session, task, now, actor_id=actor.person_id)
     return await task_view(session, task_id), reward
@@ -649,7 +659,9 @@ async def rate(
     return await task_view(session, task_id)
 
 
-async def auto_close(session: AsyncSession, task_id: int, now: datetime) -> TaskView | None:
+async def auto_close(
+    session: AsyncSession, task_id: int, now: datetime, tz: ZoneInfo = DEFAULT_ZONE
+) -> TaskView | None:
     """No answer to "is it fixed?" within 3 days: closed. None when the resident answered."""
     cutoff = now - FOLLOW_UP_WINDOW
     result = await session.exec(  # type: ignore[call-overload]
@@ -665,7 +677,7 @@ async def auto_close(session: AsyncSession, task_id: int, now: datetime) -> Task
         return None
     view = await task_view(session, task_id)
     _audit(session, "close", None, view.task, by="timeout")
-    await claim_reward(session, view.task, now)
+    await claim_reward(session, view.task, now, tz)
     return view
 
 
@@ -938,10 +950,13 @@ async def notice_audience(
 # --- points --------------------------------------------------------------------------------
 
 
-async def claim_reward(session: AsyncSession, task: Task, now: datetime) -> ReportReward | None:
+async def claim_reward(
+    session: AsyncSession, task: Task, now: datetime, tz: ZoneInfo = DEFAULT_ZONE
+) -> ReportReward | None:
     """A report confirmed valid (closed after being resolved) earns its reporter the village's
-    chosen catalogue item, once: the unique row is the proof. None when the village chose no
-    item, or it was awarded before. The points ledger is credited by the caller at merge."""
+    chosen catalogue item, once: the unique row is the proof, and the points ledger gets one
+    entry for the reporter's household. None when the village chose no item, or it was
+    awarded before."""
     if task.kind != TaskKind.REPORT or task.reporter_id is None or task.id is None:
         return None
     settings = await settings_of(session, task.village_id)
@@ -959,7 +974,45 @@ async def claim_reward(session: AsyncSession, task: Task, now: datetime) -> Repo
     except IntegrityError:
         return None
     _audit(session, "reward", None, task, item=settings.reward_item_code)
+    entry = await credit_ledger(session, task, reward, now, tz)
+    reward.ledger_ref = str(entry.id) if entry is not None else None
+    session.add(reward)
     return reward
+
+
+async def credit_ledger(
+    session: AsyncSession, task: Task, reward: ReportReward, now: datetime, tz: ZoneInfo
+) -> PointEntry | None:
+    """The reporter's points for a valid report, through the points ledger. Nothing when the
+    village's item code is not in its catalogue (or retired), or the reporter has no household."""
+    from storage import points  # the points rules import the organisation rules too
+
+    await points.ensure_catalogue(session, task.village_id)
+    item = (
+        await session.exec(
+            select(PointItem).where(
+                PointItem.village_id == task.village_id,
+                PointItem.code == reward.item_code,
+                PointItem.status == ItemStatus.ACTIVE,
+            )
+        )
+    ).first()
+    reporter = await session.get(Person, reward.person_id)
+    if item is None or reporter is None or reporter.household_id is None:
+        return None
+    return await points.add_entry(
+        session,
+        village_id=task.village_id,
+        household_id=reporter.household_id,
+        person_id=reporter.id,
+        item_id=item.id,
+        points=item.points,
+        kind=EntryKind.AWARD,
+        reason=task.number,
+        now=now,
+        tz=tz,
+        recorded_by=None,
+    )
 
 
 # --- figures -------------------------------------------------------------------------------

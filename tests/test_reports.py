@@ -14,6 +14,7 @@ from storage import audit, reports
 from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, RuleError
 from storage.models import MembershipStatus, Role
+from storage.models_points import PointEntry
 from storage.models_reports import Duty, ReportReward, Task, TaskStatus
 from storage.permissions import Actor, Residence, RoleHeld
 from tests.report_world import ReportVillage, actor_of, make_village
@@ -224,7 +225,8 @@ async def test_photos_over_telegrams_size_are_refused(sessions: SessionFactory) 
 
 async def test_a_valid_report_is_rewarded_once(sessions: SessionFactory) -> None:
     v = await setup(sessions)
-    await act(sessions, v.admin, reports.configure, v.village_id, NOW, reward_item_code="隐患上报")
+    # E02 报告安全隐患并协助排除 in the default points catalogue
+    await act(sessions, v.admin, reports.configure, v.village_id, NOW, reward_item_code="E02")
     with pytest.raises(NotAllowed):
         await act(sessions, v.worker_a, reports.configure, v.village_id, NOW, digest_hour=9)
     task_id = await file(sessions, v)
@@ -233,12 +235,18 @@ async def test_a_valid_report_is_rewarded_once(sessions: SessionFactory) -> None
     _view, reward = await act(
         sessions, v.resident, reports.answer_follow_up, task_id, fixed=True, now=NOW
     )
-    assert reward is not None and reward.item_code == "隐患上报"
+    assert reward is not None and reward.item_code == "E02" and reward.ledger_ref
     async with unit_of_work(sessions) as session:
         task = await session.get(Task, task_id)
         assert await reports.claim_reward(session, task, NOW) is None  # type: ignore[arg-type]
         rewards = (await session.exec(select(ReportReward))).all()
+        entries = (await session.exec(select(PointEntry))).all()
     assert len(rewards) == 1 and rewards[0].person_id == v.resident.id
+    # Credited once in the points ledger, for the reporter and their household.
+    assert [(e.person_id, e.reason, e.points > 0) for e in entries] == [
+        (v.resident.id, task.number, True)  # type: ignore[union-attr]
+    ]
+    assert rewards[0].ledger_ref == str(entries[0].id)
 
 
 async def test_no_answer_in_three_days_closes(sessions: SessionFactory) -> None:
