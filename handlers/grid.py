@@ -394,8 +394,8 @@ async def ask_setting_text(
             )
             if adding
             else _(
-                "Send the code of the points catalogue item a valid report earns, "
-                "for example 隐患上报, or - for none."
+                "Send the code of the points catalogue item a valid report earns "
+                "(see /catalogue), for example E02, or - for none."
             )
         )
         await query.message.answer(prompt, reply_markup=keyboard(cancel_row()))
