@@ -197,7 +197,11 @@ async def run_monthly(ctx: JobContext) -> dict[str, Any]:
             due_months[month].append((village, settings))
     for month, villages in due_months.items():
         lists = await points.praise_lists(
-            ctx.session, month, ctx.tz, village_ids=[v.id or 0 for v, _s in villages]
+            ctx.session,
+            month,
+            ctx.tz,
+            village_ids=[v.id or 0 for v, _s in villages],
+            exposure_for={v.id or 0 for v, s in villages if s.exposure},
         )
         for village, settings in villages:
             praise = lists[village.id or 0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import cache
@@ -1054,11 +1055,13 @@ async def praise_lists(
     village_ids: list[int] | None = None,
     top: int = 10,
     exposure_limit: int = 40,
+    exposure_for: Collection[int] | None = None,
 ) -> dict[int, PraiseList]:
     """Every village's (or the given villages') month in five queries, whatever their number.
 
     Top households have a positive total; grids rank by average points per active household;
-    the exposure list is the month's negative entries not withdrawn on appeal, newest first.
+    the exposure list is the month's negative entries not withdrawn on appeal, newest first,
+    built only for the villages in `exposure_for` (all when None; none when empty).
     """
     start, end = periods.month_bounds(month, tz)
     villages_query = select(Village)
@@ -1103,31 +1106,9 @@ async def praise_lists(
     if village_ids is not None:
         grid_query = grid_query.where(col(Grid.village_id).in_(village_ids))
     grid_names = {g.id: g.name for g in (await session.exec(grid_query)).all()}
-    corrections = aliased(PointEntry)
-    withdrawn = select(corrections.corrects_id).where(col(corrections.corrects_id).is_not(None))
-    negatives = await connection.execute(
-        select(
-            PointEntry.village_id,
-            PointEntry.at,
-            Household.label,
-            Grid.name,
-            PointEntry.reason,
-            PointEntry.points,
-        )
-        .join(Household, col(Household.id) == col(PointEntry.household_id))
-        .join(Grid, col(Grid.id) == col(PointEntry.grid_id))
-        .where(
-            *in_month,
-            col(PointEntry.points) < 0,
-            col(PointEntry.kind) != EntryKind.CORRECTION,
-            col(PointEntry.id).not_in(withdrawn),
-        )
-    )
     exposed: dict[int, list[Exposed]] = {}
-    for row in negatives:
-        exposed.setdefault(row[0], []).append(Exposed(*row))
-    for village_id, found in exposed.items():
-        exposed[village_id] = heapq.nlargest(exposure_limit, found, key=lambda e: e.at)
+    if exposure_for is None or exposure_for:
+        exposed = await exposure_lists(connection, in_month, exposure_for, exposure_limit)
     result = {}
     for village_id, village in villages.items():
         assert village_id is not None
@@ -1165,6 +1146,42 @@ async def praise_lists(
             total=sum(points for _g, points in homes.values()),
         )
     return result
+
+
+async def exposure_lists(
+    connection: Any, in_month: list[Any], village_ids: Collection[int] | None, limit: int
+) -> dict[int, list[Exposed]]:
+    """The month's deductions not withdrawn on appeal, newest first, per village."""
+    corrections = aliased(PointEntry)
+    withdrawn = select(corrections.corrects_id).where(col(corrections.corrects_id).is_not(None))
+    conditions = [
+        *in_month,
+        col(PointEntry.points) < 0,
+        col(PointEntry.kind) != EntryKind.CORRECTION,
+        col(PointEntry.id).not_in(withdrawn),
+    ]
+    if village_ids is not None:
+        conditions.append(col(PointEntry.village_id).in_(list(village_ids)))
+    negatives = await connection.execute(
+        select(
+            PointEntry.village_id,
+            PointEntry.at,
+            Household.label,
+            Grid.name,
+            PointEntry.reason,
+            PointEntry.points,
+        )
+        .join(Household, col(Household.id) == col(PointEntry.household_id))
+        .join(Grid, col(Grid.id) == col(PointEntry.grid_id))
+        .where(*conditions)
+    )
+    exposed: dict[int, list[Exposed]] = {}
+    for row in negatives:
+        exposed.setdefault(row[0], []).append(Exposed(*row))
+    return {
+        village_id: heapq.nlargest(limit, found, key=lambda e: e.at)
+        for village_id, found in exposed.items()
+    }
 
 
 # --- settings ------------------------------------------------------------------------------
