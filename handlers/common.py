@@ -58,67 +58,99 @@ async def show_help(message: Message, actor: Actor | None) -> None:
 
 
 def help_text(actor: Actor | None) -> str:
-    lines = [
-        _("<b>What you can do</b>"),
-        _("/me — who you are and where"),
-        _("/language — 中文 / English"),
-        _("/cancel — stop what you are doing"),
+    """The commands, grouped by who may use them; only the groups the person belongs to."""
+    resident = actor is not None and actor.is_approved_resident
+    in_village = actor is not None and bool(actor.villages())
+    reviewer = actor is not None and bool(actor.reviewer_villages())
+    admin = actor is not None and bool(actor.admin_villages())
+    district = actor is not None and actor.is_district_admin
+    worker = actor is not None and bool(actor.worker_grids()) or admin or district
+    sections = [
+        (
+            True,
+            _("<b>For everyone</b>"),
+            [
+                _("/me — who you are and where"),
+                _("/language — 中文 / English"),
+                _("/cancel — stop what you are doing"),
+            ],
+        ),
+        (
+            in_village,
+            _("<b>Village affairs</b>"),
+            [
+                _("/agenda — agenda items, open votes and decisions"),
+                _("/projects — decided items and where their work stands"),
+            ],
+        ),
+        (
+            resident,
+            _("<b>Residents</b>"),
+            [
+                _("/propose — send a concern or proposal to the village committee"),
+                _("/report — report a problem to your grid"),
+                _("/myreports — your reports and their status"),
+                _("/follow — follow a report of the same problem"),
+                _("/claim — claim points for something you did"),
+                _("/myclaims — your claims and their status"),
+                _("/mypoints — your and your household's points"),
+                _("/leaderboard — this month's points ranking"),
+            ],
+        ),
+        (
+            reviewer,
+            _("<b>Points group</b>"),
+            [
+                _("/review — decide the points claims waiting"),
+                _("/award — record points (or a deduction) for a household"),
+                _("/pointsexport — a month of points as an .xlsx for the notice board"),
+            ],
+        ),
+        (
+            worker,
+            _("<b>Grid workers</b>"),
+            [
+                _("/invite — a link for residents to join a grid"),
+                _("/pending — join requests waiting for you"),
+                _("/tasks — your grid's tasks"),
+                _("/newtask — give a grid a duty task"),
+                _("/notice — send a notice to your grid"),
+            ],
+        ),
+        (
+            admin or district,
+            _("<b>Village admins</b>"),
+            [
+                _("/appoint — a one-time link that gives someone a role"),
+                _("/bindgroup — (in a group) get the village's automatic posts there"),
+                _("/proposals — answer residents' proposals"),
+                _("/vote — put a vote in the village's groups"),
+                _("/voterule — one vote per person or per household"),
+                _("/council — the monthly council: day, participants, decisions"),
+                _("/gridstats — reports per grid and month"),
+                _("/reportsettings — report categories, points item, digest hour"),
+            ],
+        ),
+        (
+            admin,
+            _("<b>Points settings</b>"),
+            [
+                _("/catalogue — the points items: add, change, retire"),
+                _("/rewards — quarterly reward tiers and rewards to hand over"),
+                _("/pointsettings — weekly confirmation time, exposure list"),
+                _("/pointsexport — a month of points as an .xlsx for the notice board"),
+            ],
+        ),
+        (
+            district,
+            _("<b>District admins</b>"),
+            [
+                _("/newvillage — set up a village and its grids"),
+            ],
+        ),
     ]
-    if actor is not None and actor.villages():
-        lines.append(_("/agenda — agenda items, open votes and decisions"))
-        lines.append(_("/projects — decided items and where their work stands"))
-    if actor is not None and actor.is_approved_resident:
-        lines.append(_("/propose — send a concern or proposal to the village committee"))
-    if actor is not None and actor.is_approved_resident:
-        lines += [
-            _("/report — report a problem to your grid"),
-            _("/myreports — your reports and their status"),
-            _("/follow — follow a report of the same problem"),
-        ]
-    if actor is not None and actor.is_approved_resident:
-        lines += [
-            _("/claim — claim points for something you did"),
-            _("/myclaims — your claims and their status"),
-            _("/mypoints — your and your household's points"),
-            _("/leaderboard — this month's points ranking"),
-        ]
-    if actor is not None and actor.reviewer_villages():
-        lines += [
-            _("/review — decide the points claims waiting"),
-            _("/award — record points (or a deduction) for a household"),
-        ]
-    if actor is not None and (actor.admin_villages() or actor.reviewer_villages()):
-        lines.append(_("/pointsexport — a month of points as an .xlsx for the notice board"))
-    if actor is not None and actor.admin_villages():
-        lines += [
-            _("/catalogue — the points items: add, change, retire"),
-            _("/rewards — quarterly reward tiers and rewards to hand over"),
-            _("/pointsettings — weekly confirmation time, exposure list"),
-        ]
-    if actor is not None and (
-        actor.worker_grids() or actor.admin_villages() or actor.is_district_admin
-    ):
-        lines += [
-            _("/invite — a link for residents to join a grid"),
-            _("/pending — join requests waiting for you"),
-            _("/tasks — your grid's tasks"),
-            _("/newtask — give a grid a duty task"),
-            _("/notice — send a notice to your grid"),
-        ]
-    if actor is not None and (actor.admin_villages() or actor.is_district_admin):
-        lines += [
-            _("/appoint — a one-time link that gives someone a role"),
-            _("/bindgroup — (in a group) get the village's automatic posts there"),
-            _("/proposals — answer residents' proposals"),
-            _("/vote — put a vote in the village's groups"),
-            _("/voterule — one vote per person or per household"),
-            _("/council — the monthly council: day, participants, decisions"),
-            _("/gridstats — reports per grid and month"),
-            _("/reportsettings — report categories, points item, digest hour"),
-        ]
-    if actor is not None and actor.is_district_admin:
-        lines.append(_("/newvillage — set up a village and its grids"))
-    return "\n".join(lines)
+    blocks = ["\n".join([heading, *lines]) for shown, heading, lines in sections if shown]
+    return "\n\n".join(blocks)
 
 
 @router.message(Command("me"))
