@@ -22,11 +22,11 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, org
+from storage.db import add_unique
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models import Membership, MembershipStatus, Person, RoleAssignment
 from storage.models_council import (
@@ -201,11 +201,8 @@ async def add_member(
         added_at=now,
         added_by=actor.person_id,
     )
-    try:
-        async with session.begin_nested():
-            session.add(member)
-    except IntegrityError:
-        raise AlreadyDone(N_("That person is a participant already.")) from None
+    if not await add_unique(session, member):
+        raise AlreadyDone(N_("That person is a participant already."))
     audit.record(
         session,
         "council.member_add",
@@ -265,14 +262,9 @@ async def merge_targets(session: AsyncSession, proposal: Proposal) -> list[Propo
 async def _add_follower(
     session: AsyncSession, proposal_id: int, person_id: int, now: datetime
 ) -> bool:
-    try:
-        async with session.begin_nested():
-            session.add(
-                ProposalFollower(proposal_id=proposal_id, person_id=person_id, followed_at=now)
-            )
-    except IntegrityError:
-        return False
-    return True
+    return await add_unique(
+        session, ProposalFollower(proposal_id=proposal_id, person_id=person_id, followed_at=now)
+    )
 
 
 async def merge_proposal(
@@ -368,10 +360,7 @@ async def open_meeting(
         starts_at=starts_at.astimezone(UTC),
         noticed_at=now,
     )
-    try:
-        async with session.begin_nested():
-            session.add(meeting)
-    except IntegrityError:
+    if not await add_unique(session, meeting):
         return None
     items = await agenda(session, village_id)
     session.add_all(MeetingItem(meeting_id=meeting.id or 0, proposal_id=p.id or 0) for p in items)
@@ -507,10 +496,7 @@ async def create_project(
         created_at=now,
         updated_at=now,
     )
-    try:
-        async with session.begin_nested():
-            session.add(project)
-    except IntegrityError:
+    if not await add_unique(session, project):
         return None
     session.add(ProjectNote(project_id=project.id or 0, status=ProjectStatus.PLANNED, at=now))
     audit.record(

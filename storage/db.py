@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -94,6 +95,17 @@ async def unit_of_work(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+
+
+async def add_unique(session: AsyncSession, *rows: object) -> bool:
+    """Add rows in a savepoint: False (and nothing added) when a unique constraint says such a
+    row exists already. This is how "once" holds under concurrent updates and repeated jobs."""
+    try:
+        async with session.begin_nested():
+            session.add_all(rows)
+    except IntegrityError:
+        return False
+    return True
 
 
 @asynccontextmanager

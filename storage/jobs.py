@@ -10,22 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import add_unique
 from storage.models import JobRun
 
 
 async def claim_period(session: AsyncSession, job: str, period: str, as_of: datetime) -> bool:
     """Record that `job` runs for `period`; False if that period already ran."""
-    run = JobRun(job=job, period=period, as_of=as_of)
-    try:
-        async with session.begin_nested():
-            session.add(run)
-    except IntegrityError:
-        return False
-    return True
+    return await add_unique(session, JobRun(job=job, period=period, as_of=as_of))
 
 
 async def record_result(

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
+from storage.db import add_unique
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models import (
     BoundChat,
@@ -60,10 +60,7 @@ async def get_or_create_person(
         full_name=clean_text(full_name, NAME_MAX),
         username=(username or None) and username[:64],
     )
-    try:
-        async with session.begin_nested():
-            session.add(person)
-    except IntegrityError:  # created by a concurrent update of the same person
+    if not await add_unique(session, person):  # created by a concurrent update of this person
         person = await person_by_telegram_id(session, telegram_id)
         assert person is not None
     return person

@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from schedules import periods
 from storage import audit, org
+from storage.db import add_unique
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models import (
     Grid,
@@ -566,11 +567,8 @@ async def add_entry(
         claim_id=claim_id,
         corrects_id=corrects_id,
     )
-    try:
-        async with session.begin_nested():
-            session.add(entry)
-    except IntegrityError:
-        raise AlreadyDone(N_("These points are already recorded.")) from None
+    if not await add_unique(session, entry):
+        raise AlreadyDone(N_("These points are already recorded."))
     return entry
 
 
@@ -693,11 +691,8 @@ async def appeal(
         text=text,
         created_at=now,
     )
-    try:
-        async with session.begin_nested():
-            session.add(item)
-    except IntegrityError:
-        raise AlreadyDone(N_("This deduction has already been appealed.")) from None
+    if not await add_unique(session, item):
+        raise AlreadyDone(N_("This deduction has already been appealed."))
     audit.record(
         session,
         "points.appeal",
@@ -1331,12 +1326,8 @@ async def grant_quarter(
             points=ranked.points,
             created_at=now,
         )
-        try:
-            async with session.begin_nested():
-                session.add(grant)
-        except IntegrityError:
-            continue
-        grants.append(grant)
+        if await add_unique(session, grant):
+            grants.append(grant)
     return grants
 
 
@@ -1401,22 +1392,19 @@ async def close_year(
     """
     start, end = periods.year_bounds(str(year), tz)
     ranked = await label(session, rank(await household_sums(session, village_id, start, end)))
-    for r in ranked:
-        try:
-            async with session.begin_nested():
-                session.add(
-                    PointsYear(
-                        village_id=village_id,
-                        year=year,
-                        household_id=r.household_id,
-                        grid_id=r.grid_id,
-                        points=r.points,
-                        rank=r.rank,
-                        closed_at=now,
-                    )
-                )
-        except IntegrityError:
-            continue
+    for r in ranked:  # each household's year once, also when the close runs again
+        await add_unique(
+            session,
+            PointsYear(
+                village_id=village_id,
+                year=year,
+                household_id=r.household_id,
+                grid_id=r.grid_id,
+                points=r.points,
+                rank=r.rank,
+                closed_at=now,
+            ),
+        )
     return ranked
 
 

@@ -20,6 +20,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
+from storage.db import add_unique
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models import BoundChat, Grid, Membership, MembershipStatus, Person, Village
 from storage.models_points import EntryKind, ItemStatus, PointEntry, PointItem
@@ -751,12 +752,9 @@ async def reject(
 async def _add_follower(
     session: AsyncSession, task_id: int, person_id: int, now: datetime
 ) -> bool:
-    try:
-        async with session.begin_nested():
-            session.add(TaskFollower(task_id=task_id, person_id=person_id, followed_at=now))
-    except IntegrityError:
-        return False
-    return True
+    return await add_unique(
+        session, TaskFollower(task_id=task_id, person_id=person_id, followed_at=now)
+    )
 
 
 async def follow(session: AsyncSession, actor: Actor, task_id: int, now: datetime) -> TaskView:
@@ -968,10 +966,7 @@ async def claim_reward(
         item_code=settings.reward_item_code,
         awarded_at=now,
     )
-    try:
-        async with session.begin_nested():
-            session.add(reward)
-    except IntegrityError:
+    if not await add_unique(session, reward):
         return None
     _audit(session, "reward", None, task, item=settings.reward_item_code)
     entry = await credit_ledger(session, task, reward, now, tz)

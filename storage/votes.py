@@ -19,6 +19,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, org, outbox
+from storage.db import add_unique
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models import Membership, MembershipStatus, OutboxMessage, Person, Village
 from storage.models_votes import (
@@ -366,10 +367,7 @@ async def cast(
         option_id=option_id,
         cast_at=now,
     )
-    try:
-        async with session.begin_nested():
-            session.add(ballot)
-    except IntegrityError:
+    if not await add_unique(session, ballot):  # this voter has a ballot: change it
         return await _change(session, vote, option, actor, key, now)
     audit.record(
         session, "vote.cast", actor_id=actor.person_id, village_id=vote.village_id, vote_id=vote_id
