@@ -91,7 +91,7 @@ async def jobs_command(settings: Settings, args: argparse.Namespace) -> int:
         await migrate(engine)
         i18n = PoI18n(default_locale=settings.bot_default_locale)
         i18n.activate()
-        runtime = create_runtime(settings, create_session_factory(engine), Clock(), i18n)
+        runtime = create_runtime(settings, create_session_factory(engine), Clock())
         at = parse_time(args.at, settings) if args.at else None
         print(await runtime.run(args.name, at=at))
         print("Messages it wrote go out with the running bot's delivery loop.")

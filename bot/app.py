@@ -25,7 +25,6 @@ from bot.edits import EditFallback
 from bot.fsm import create_fsm_storage, create_isolation
 from bot.i18n import PoI18n, tr
 from bot.middlewares import setup_middlewares
-from bot.render import Renderer
 from bot.settings import Settings
 from handlers import feature_routers
 from schedules.runtime import Runtime
@@ -136,14 +135,7 @@ async def create_app(
     delivery = Delivery(
         create_bot(settings, answering=False), sessions, clock, limits=limits or Limits()
     )
-    runtime = Runtime(
-        sessions,
-        clock,
-        settings.tz,
-        render=Renderer(i18n),
-        settings=settings,
-        after_commit=delivery.wake,
-    )
+    runtime = create_runtime(settings, sessions, clock, after_commit=delivery.wake)
     dp = create_dispatcher(
         settings=settings, sessions=sessions, clock=clock, i18n=i18n, fsm=fsm, delivery=delivery
     )
@@ -165,18 +157,11 @@ def create_runtime(
     settings: Settings,
     sessions: SessionFactory,
     clock: Clock,
-    i18n: PoI18n,
     *,
     after_commit: Callable[[], object] | None = None,
 ) -> Runtime:
-    return Runtime(
-        sessions,
-        clock,
-        settings.tz,
-        render=Renderer(i18n),
-        settings=settings,
-        after_commit=after_commit,
-    )
+    """The jobs' runtime. Jobs translate with `bot.i18n.tr`: activate an I18n first."""
+    return Runtime(sessions, clock, settings.tz, settings=settings, after_commit=after_commit)
 
 
 async def set_menu(bot: Bot, i18n: PoI18n) -> None:

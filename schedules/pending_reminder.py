@@ -10,8 +10,9 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from bot.i18n import locale_of, tr
 from schedules.periods import day_key, latest_daily
 from schedules.runtime import Job, JobContext, register
 from storage import org, outbox
@@ -22,16 +23,6 @@ AT = time(9, 0)
 WAITING_OVER = org.PENDING_REMINDER_AFTER  # 24 hours
 
 
-class PendingReminderRender(Protocol):
-    """The text helper this job needs from `ctx.render` (the bot passes a translated one)."""
-
-    def pending_reminder(
-        self, locale: str | None, items: list[MembershipView], now: datetime
-    ) -> str:
-        """One HTML message for a worker: `items` are one grid's waiting requests, oldest first."""
-        ...
-
-
 def waited(view: MembershipView, now: datetime) -> timedelta:
     """How long a request has waited (a naive `requested_at`, as SQLite returns, is UTC)."""
     requested = view.membership.requested_at
@@ -40,42 +31,36 @@ def waited(view: MembershipView, now: datetime) -> timedelta:
     return now - requested
 
 
-def _duration(delta: timedelta) -> str:
+def duration(delta: timedelta, locale: str) -> str:
     hours = max(int(delta.total_seconds() // 3600), 0)
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if days else f"{hours} h"
+    if days:
+        return tr(locale, "{days} d {hours} h", days=days, hours=hours)
+    return tr(locale, "{hours} h", hours=hours)
 
 
-class PlainRender:
-    """English text, used when the job runs without the bot's renderer (tests, the CLI)."""
-
-    def pending_reminder(
-        self, locale: str | None, items: list[MembershipView], now: datetime
-    ) -> str:
-        grid = items[0].grid.name
-        village = items[0].village.name
-        lines = [
-            f"<b>Residents waiting for approval in {html.escape(village)} / "
-            f"{html.escape(grid)}</b>",
-            "",
-        ]
-        lines.extend(
-            f"• {html.escape(item.person.full_name or '?')}, "
-            f"{html.escape(item.household.label)}: waiting {_duration(waited(item, now))}"
-            for item in items
+def reminder_text(locale: str, items: list[MembershipView], now: datetime) -> str:
+    """One message for a worker: `items` are one grid's waiting requests, oldest first."""
+    lines = [tr(locale, "<b>Join requests waiting for you ({count})</b>", count=len(items))]
+    lines += [
+        tr(
+            locale,
+            "• {name}, {household} ({grid}), waiting {waited}",
+            name=html.escape(view.person.full_name or "?"),
+            household=html.escape(view.household.label),
+            grid=html.escape(view.grid.name),
+            waited=duration(waited(view, now), locale),
         )
-        lines += [
-            "",
-            "You can approve them from the original request message or via /pending.",
-        ]
-        return "\n".join(lines)
+        for view in items
+    ]
+    lines.append(tr(locale, "Approve or reject them with /pending."))
+    return "\n".join(lines)
 
 
 async def run(ctx: JobContext) -> dict[str, Any]:
     period = day_key(latest_daily(ctx.now_local, AT))
     if not await ctx.claim(period):
         return {"period": period, "skipped": True}
-    render: PendingReminderRender = ctx.render or PlainRender()  # type: ignore[assignment]
     waiting = await org.pending_before(ctx.session, ctx.now - WAITING_OVER)
     by_grid: dict[int, list[MembershipView]] = defaultdict(list)
     for view in waiting:
@@ -83,7 +68,7 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     reminders = 0
     for grid_id, items in by_grid.items():
         for worker in await org.grid_workers(ctx.session, grid_id):
-            text = render.pending_reminder(worker.locale, items, ctx.now)
+            text = reminder_text(locale_of(worker), items, ctx.now)
             outbox.enqueue(ctx.session, worker.telegram_id, text, batch=f"{NAME}:{period}")
             reminders += 1
     result = {"period": period, "reminders": reminders, "pending": len(waiting)}

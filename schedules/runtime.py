@@ -31,12 +31,11 @@ MISFIRE_GRACE_SECONDS = 3600
 
 @dataclass
 class JobContext:
-    """What a job gets: its session (one transaction), the time and the rendering helpers."""
+    """What a job gets: its session (one transaction), the time, and the settings."""
 
     session: AsyncSession
     now: datetime  # aware, UTC
     tz: ZoneInfo
-    render: object | None = None  # the bot's text helpers; opaque here (see each job's Protocol)
     settings: object | None = None
     job: str = ""
     claimed: list[str] = field(default_factory=list)
@@ -93,7 +92,6 @@ class Runtime:
         clock: Clock,
         tz: ZoneInfo,
         *,
-        render: object | None = None,
         settings: object | None = None,
         after_commit: Callable[[], object] | None = None,
         jobs: Mapping[str, Job] | None = None,
@@ -101,7 +99,6 @@ class Runtime:
         self.sessions = sessions
         self.clock = clock
         self.tz = tz
-        self.render = render
         self.settings = settings
         self.after_commit = after_commit
         self.jobs: dict[str, Job] = dict(jobs) if jobs is not None else all_jobs()
@@ -120,7 +117,6 @@ class Runtime:
                     session=session,
                     now=now,
                     tz=self.tz,
-                    render=self.render,
                     settings=self.settings,
                     job=name,
                 )

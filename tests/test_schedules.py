@@ -13,6 +13,7 @@ import pytest
 from sqlmodel import col, select
 
 import schedules
+from bot.i18n import PoI18n
 from schedules import pending_reminder
 from schedules.periods import (
     bounds,
@@ -389,6 +390,7 @@ async def outbox_rows(sessions: SessionFactory) -> list[OutboxMessage]:
 
 
 def reminder_runtime(sessions: SessionFactory, **kwargs: Any) -> Runtime:
+    PoI18n(default_locale="en").activate()  # the reminder is translated; English by default
     return Runtime(
         sessions, Clock(), SHANGHAI, jobs={"pending_reminder": pending_reminder.JOB}, **kwargs
     )
@@ -462,7 +464,7 @@ async def test_pending_reminder_before_nine_belongs_to_yesterday(
     assert (run.job, run.period, run.result["reminders"]) == ("pending_reminder", "2026-11-28", 1)
 
 
-async def test_pending_reminder_uses_the_given_renderer(sessions: SessionFactory) -> None:
+async def test_pending_reminder_speaks_the_workers_language(sessions: SessionFactory) -> None:
     org = await build_village(sessions)
     async with unit_of_work(sessions) as session:
         worker = (await session.exec(select(Person).where(Person.telegram_id == 1002))).one()
@@ -470,21 +472,12 @@ async def test_pending_reminder_uses_the_given_renderer(sessions: SessionFactory
         session.add(worker)
     await add_resident(sessions, org, 2001, "Wang", "B", requested_at=local(2026, 11, 20, 12, 0))
 
-    class Render:
-        def __init__(self) -> None:
-            self.calls: list[tuple[str | None, list[str]]] = []
-
-        def pending_reminder(self, locale: str | None, items: list[Any], now: datetime) -> str:
-            self.calls.append((locale, [item.person.full_name for item in items]))
-            return f"{len(items)} 位居民等待审核"
-
-    render = Render()
-    result = await reminder_runtime(sessions, render=render).run(
-        "pending_reminder", at=local(2026, 11, 29, 9, 0)
-    )
+    result = await reminder_runtime(sessions).run("pending_reminder", at=local(2026, 11, 29, 9, 0))
     assert result["reminders"] == 1
-    assert render.calls == [("zh", ["Wang"])]
-    assert (await outbox_rows(sessions))[0].payload["text"] == "1 位居民等待审核"
+    text = (await outbox_rows(sessions))[0].payload["text"]
+    assert "等您审核的入网申请（1）" in text
+    assert "Wang" in text and "已等待 8 天 21 小时" in text
+    assert "/pending" in text and "waiting" not in text
 
 
 async def test_pending_reminder_with_nobody_waiting(sessions: SessionFactory) -> None:
