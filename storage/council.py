@@ -26,7 +26,7 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, org
-from storage.db import add_unique
+from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models import Membership, MembershipStatus, Person, RoleAssignment
 from storage.models_council import (
@@ -408,9 +408,9 @@ async def items_to_record(
 
 
 async def item_view(session: AsyncSession, item_id: int) -> ItemView:
-    item = await session.get(MeetingItem, item_id)
-    if item is None:
-        raise NotFound(N_("That agenda item no longer exists."))
+    item = await get_or_missing(
+        session, MeetingItem, item_id, N_("That agenda item no longer exists.")
+    )
     meeting = await session.get(Meeting, item.meeting_id)
     assert meeting is not None
     return ItemView(item, meeting, await get_proposal(session, item.proposal_id))
@@ -536,10 +536,7 @@ async def project_from_vote(session: AsyncSession, vote: Vote, now: datetime) ->
 
 
 async def get_project(session: AsyncSession, project_id: int) -> Project:
-    project = await session.get(Project, project_id)
-    if project is None:
-        raise NotFound(N_("That project no longer exists."))
-    return project
+    return await get_or_missing(session, Project, project_id, N_("That project no longer exists."))
 
 
 async def change_project(

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -20,9 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.errors import NotFound
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 SessionFactory = async_sessionmaker[AsyncSession]
+Row = TypeVar("Row")
 POOL_SIZE = 10
 POOL_OVERFLOW = 20
 # Updates handled at once: each holds a connection until it commits, so stay inside the pool.
@@ -95,6 +99,16 @@ async def unit_of_work(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+
+
+async def get_or_missing(
+    session: AsyncSession, model: type[Row], ident: object, missing: str
+) -> Row:
+    """The row with this primary key, or NotFound with `missing` (a stale or forged button)."""
+    row = await session.get(model, ident)
+    if row is None:
+        raise NotFound(missing)
+    return row
 
 
 async def add_unique(session: AsyncSession, *rows: object) -> bool:

@@ -16,7 +16,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
-from storage.db import add_unique
+from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models import (
     BoundChat,
@@ -170,17 +170,11 @@ async def village_by_name(session: AsyncSession, name: str) -> Village | None:
 
 
 async def get_village(session: AsyncSession, village_id: int) -> Village:
-    village = await session.get(Village, village_id)
-    if village is None:
-        raise NotFound(N_("That village no longer exists."))
-    return village
+    return await get_or_missing(session, Village, village_id, N_("That village no longer exists."))
 
 
 async def get_grid(session: AsyncSession, grid_id: int) -> Grid:
-    grid = await session.get(Grid, grid_id)
-    if grid is None:
-        raise NotFound(N_("That grid no longer exists."))
-    return grid
+    return await get_or_missing(session, Grid, grid_id, N_("That grid no longer exists."))
 
 
 async def grids_of(session: AsyncSession, village_id: int) -> list[Grid]:

@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from schedules import periods
 from storage import audit, org
-from storage.db import add_unique
+from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models import (
     Grid,
@@ -124,10 +124,9 @@ async def catalogue(
 
 
 async def get_item(session: AsyncSession, item_id: int) -> PointItem:
-    item = await session.get(PointItem, item_id)
-    if item is None:
-        raise NotFound(N_("That item is not in the catalogue."))
-    return item
+    return await get_or_missing(
+        session, PointItem, item_id, N_("That item is not in the catalogue.")
+    )
 
 
 def check_points(value: int | str) -> int:
@@ -549,9 +548,9 @@ async def add_entry(
     corrects_id: int | None = None,
 ) -> PointEntry:
     """Append one entry; the unique claim/correction columns make a repeat fail."""
-    household = await session.get(Household, household_id)
-    if household is None:
-        raise NotFound(N_("That household no longer exists."))
+    household = await get_or_missing(
+        session, Household, household_id, N_("That household no longer exists.")
+    )
     entry = PointEntry(
         village_id=village_id,
         grid_id=household.grid_id,
@@ -656,10 +655,7 @@ async def household_label(session: AsyncSession, household_id: int) -> str:
 
 
 async def get_entry(session: AsyncSession, entry_id: int) -> PointEntry:
-    entry = await session.get(PointEntry, entry_id)
-    if entry is None:
-        raise NotFound(N_("Those points no longer exist."))
-    return entry
+    return await get_or_missing(session, PointEntry, entry_id, N_("Those points no longer exist."))
 
 
 # --- appeals -------------------------------------------------------------------------------
@@ -741,9 +737,9 @@ async def decide_appeal(
     tz: ZoneInfo,
 ) -> tuple[PointAppeal, PointEntry, PointEntry | None]:
     """Uphold (a correction entry cancels the deduction) or dismiss, once."""
-    item = await session.get(PointAppeal, appeal_id)
-    if item is None:
-        raise NotFound(N_("That appeal no longer exists."))
+    item = await get_or_missing(
+        session, PointAppeal, appeal_id, N_("That appeal no longer exists.")
+    )
     entry = await get_entry(session, item.entry_id)
     if not Can.can_decide_appeal(actor, item.village_id, entry.recorded_by, entry.household_id):
         raise NotAllowed(
@@ -1285,9 +1281,7 @@ async def add_tier(
 async def retire_tier(
     session: AsyncSession, actor: Actor, tier_id: int, now: datetime
 ) -> RewardTier:
-    tier = await session.get(RewardTier, tier_id)
-    if tier is None:
-        raise NotFound(N_("That reward no longer exists."))
+    tier = await get_or_missing(session, RewardTier, tier_id, N_("That reward no longer exists."))
     if not Can.can_manage(actor, tier.village_id):
         raise NotAllowed(N_("Only village admins can set up rewards."))
     changed = await session.exec(  # type: ignore[call-overload]
@@ -1356,9 +1350,9 @@ async def grants(
 async def hand_over(
     session: AsyncSession, actor: Actor, grant_id: int, now: datetime
 ) -> RewardGrant:
-    grant = await session.get(RewardGrant, grant_id)
-    if grant is None:
-        raise NotFound(N_("That reward no longer exists."))
+    grant = await get_or_missing(
+        session, RewardGrant, grant_id, N_("That reward no longer exists.")
+    )
     if not Can.can_manage(actor, grant.village_id):
         raise NotAllowed(N_("Only village admins can set up rewards."))
     changed = await session.exec(  # type: ignore[call-overload]

@@ -20,7 +20,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit
-from storage.db import add_unique
+from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models import BoundChat, Grid, Membership, MembershipStatus, Person, Village
 from storage.models_points import EntryKind, ItemStatus, PointEntry, PointItem
@@ -354,9 +354,7 @@ class TaskView:
 
 
 async def task_view(session: AsyncSession, task_id: int) -> TaskView:
-    task = await session.get(Task, task_id)
-    if task is None:
-        raise NotFound(N_("That task no longer exists."))
+    task = await get_or_missing(session, Task, task_id, N_("That task no longer exists."))
     await session.refresh(task)
     village = await session.get(Village, task.village_id)
     grid = await session.get(Grid, task.grid_id)
@@ -478,9 +476,7 @@ async def file_report(
 async def _load_for_action(
     session: AsyncSession, actor: Actor, task_id: int, *, finish: bool = False
 ) -> Task:
-    task = await session.get(Task, task_id)
-    if task is None:
-        raise NotFound(N_("That task no longer exists."))
+    task = await get_or_missing(session, Task, task_id, N_("That task no longer exists."))
     await session.refresh(task)
     allowed = (
         ReportPermissions.can_finish(actor, task)
@@ -602,9 +598,7 @@ async def answer_follow_up(
     tz: ZoneInfo = DEFAULT_ZONE,
 ) -> tuple[TaskView, ReportReward | None]:
     """The reporter's answer to "is it fixed?": yes closes it, no reopens it for the grid."""
-    task = await session.get(Task, task_id)
-    if task is None:
-        raise NotFound(N_("That task no longer exists."))
+    task = await get_or_missing(session, Task, task_id, N_("That task no longer exists."))
     await session.refresh(task)
     if not ReportPermissions.can_answer_follow_up(actor, task):
         raise NotAllowed(N_("Only the person who reported it can answer this."))
@@ -641,9 +635,7 @@ async def reopen(
 async def rate(
     session: AsyncSession, actor: Actor, task_id: int, stars: int, now: datetime
 ) -> TaskView:
-    task = await session.get(Task, task_id)
-    if task is None:
-        raise NotFound(N_("That task no longer exists."))
+    task = await get_or_missing(session, Task, task_id, N_("That task no longer exists."))
     if not ReportPermissions.can_answer_follow_up(actor, task):
         raise NotAllowed(N_("Only the person who reported it can answer this."))
     if not 1 <= stars <= 5:

@@ -19,7 +19,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, org, outbox
-from storage.db import add_unique
+from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models import Membership, MembershipStatus, OutboxMessage, Person, Village
 from storage.models_votes import (
@@ -144,10 +144,9 @@ async def submit_proposal(
 
 
 async def get_proposal(session: AsyncSession, proposal_id: int) -> Proposal:
-    proposal = await session.get(Proposal, proposal_id)
-    if proposal is None:
-        raise NotFound(N_("That proposal no longer exists."))
-    return proposal
+    return await get_or_missing(
+        session, Proposal, proposal_id, N_("That proposal no longer exists.")
+    )
 
 
 async def _move_proposal(
@@ -310,10 +309,7 @@ async def create_vote(
 
 
 async def get_vote(session: AsyncSession, vote_id: int) -> Vote:
-    vote = await session.get(Vote, vote_id)
-    if vote is None:
-        raise NotFound(N_("That vote no longer exists."))
-    return vote
+    return await get_or_missing(session, Vote, vote_id, N_("That vote no longer exists."))
 
 
 async def options_of(session: AsyncSession, vote_id: int) -> list[VoteOption]:
