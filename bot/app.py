@@ -25,6 +25,7 @@ from bot.edits import EditFallback
 from bot.fsm import create_fsm_storage, create_isolation
 from bot.i18n import PoI18n, tr
 from bot.middlewares import setup_middlewares
+from bot.response_types import KeepResponseTypes
 from bot.settings import Settings
 from handlers import feature_routers
 from schedules.runtime import Runtime
@@ -83,6 +84,7 @@ def create_bot(settings: Settings, *, answering: bool = True) -> Bot:
         session=AiohttpSession(api=api),
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
+    bot.session.middleware(KeepResponseTypes())
     if answering:
         bot.session.middleware(EditFallback())
     return bot

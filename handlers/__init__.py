@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from aiogram import Router
+from aiogram.dispatcher.event.handler import FilterObject
 
 from handlers import (
     common,
@@ -54,5 +59,30 @@ def feature_routers() -> list[Router]:
 def copy_router(template: Router) -> Router:
     router = Router(name=template.name)
     for event, observer in template.observers.items():
+        for handler in observer.handlers:
+            for check in handler.filters or ():
+                run_inline(check)
         router.observers[event].handlers.extend(observer.handlers)
     return router
+
+
+def run_inline(check: FilterObject) -> None:
+    """Evaluates a synchronous filter (a bare `State`, an `F` expression) in the event loop.
+
+    aiogram hands every synchronous filter to a worker thread, in case it blocks. Ours are
+    in-memory comparisons, and the thread hop cost more than the rest of a wizard step (about
+    50 hops per update in bench/report_flow.py). The filter keeps its arguments; only how it is
+    awaited changes. Handlers are shared between copies, so this runs once per filter.
+    """
+    if check.awaitable:
+        return
+    check.callback = _awaitable(check.callback)
+    check.awaitable = True
+
+
+def _awaitable(function: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(function)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        return function(*args, **kwargs)
+
+    return run
