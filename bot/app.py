@@ -38,6 +38,7 @@ from storage.db import (
     migrate,
 )
 from storage.errors import N_
+from storage.profiles import Profiles
 
 log = logging.getLogger("linli")
 
@@ -110,7 +111,7 @@ def create_dispatcher(
         clock=clock,
         i18n=i18n,
         isolation=isolation,
-        district_admins=settings.bot_superadmins,
+        profiles=Profiles(district_admins=settings.bot_superadmins),
         on_outbox=delivery.wake if delivery else None,
     )
     dp.include_routers(*feature_routers())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,13 +16,24 @@ from aiogram.fsm.storage.base import (
 )
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import SessionFactory, active_session, joined_or_own
+from storage.db import SessionFactory, active_session, after_commit, before_commit, unit_of_work
 from storage.models import FsmRecord, utcnow
 
 _KEEP: Any = object()
-_ATTEMPTS = 3
+_PENDING = "fsm_pending"  # session.info: key -> state and data written during this update
+# Conversations remembered in memory (idle people included); past this, the oldest quarter goes
+CACHE_LIMIT = 50_000
+
+# A conversation as stored: state and the data as JSON text (so what comes back from memory is
+# a fresh copy, exactly as it would come back from the database).
+Record = tuple[str | None, str]
+_EMPTY: Record = (None, "{}")
 
 
 def _state_name(state: str | State | None) -> str | None:
@@ -31,62 +43,102 @@ def _state_name(state: str | State | None) -> str | None:
 class DatabaseStorage(BaseStorage):
     """aiogram FSM storage over the `fsm_record` table.
 
-    Inside an update it joins the update's transaction, so a flow's state commits (or rolls
-    back) together with what the step changed; elsewhere each call is one short transaction.
+    Inside an update, what a step writes is gathered and saved once, in the update's own
+    transaction, just before it commits (so it commits or rolls back with what the step
+    changed). What has been committed is also kept in memory: most updates then read no row.
+    Only this process writes these rows while it serves updates (several webhook workers need
+    REDIS_URL, and then RedisStorage is used instead), so memory cannot go stale.
+    Outside an update each call is one short transaction.
     """
 
-    def __init__(self, sessions: SessionFactory, *, key_builder: KeyBuilder | None = None) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        *,
+        key_builder: KeyBuilder | None = None,
+        cache_limit: int = CACHE_LIMIT,
+    ) -> None:
         self.sessions = sessions
         self.key_builder = key_builder or DefaultKeyBuilder(
             with_destiny=True, with_business_connection_id=True
         )
+        self.cache_limit = cache_limit
+        self._committed: dict[str, Record] = {}
 
     async def set_state(self, key: StorageKey, state: str | State | None = None) -> None:
         await self._write(self.key_builder.build(key), state=_state_name(state))
 
     async def get_state(self, key: StorageKey) -> str | None:
-        record = await self._read(self.key_builder.build(key))
-        return record.state if record is not None else None
+        return (await self._read(self.key_builder.build(key)))[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        await self._write(self.key_builder.build(key), data=dict(data))
+        await self._write(self.key_builder.build(key), data=json.dumps(dict(data)))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        record = await self._read(self.key_builder.build(key))
-        return dict(record.data or {}) if record is not None else {}
+        return dict(json.loads((await self._read(self.key_builder.build(key)))[1]))
 
     async def close(self) -> None:
         """Nothing to close: the engine belongs to the application."""
 
-    async def _read(self, key: str) -> FsmRecord | None:
+    async def _read(self, key: str) -> Record:
         session = active_session.get()
-        if session is not None:  # a plain read in the update's transaction (no savepoint)
-            return await session.get(FsmRecord, key, populate_existing=True)
-        async with self.sessions() as own:
-            return await own.get(FsmRecord, key)
+        if session is not None:
+            pending = session.info.get(_PENDING)
+            if pending and key in pending:
+                return pending[key]
+        if key in self._committed:
+            return self._committed[key]
+        if session is not None:  # a plain read in the update's transaction
+            record = await session.get(FsmRecord, key, populate_existing=True)
+        else:
+            async with self.sessions() as own:
+                record = await own.get(FsmRecord, key)
+        found = (record.state, json.dumps(record.data or {})) if record is not None else _EMPTY
+        self._remember({key: found})
+        return found
 
     async def _write(self, key: str, *, state: Any = _KEEP, data: Any = _KEEP) -> None:
-        """Upsert one record (a row with no state and no data is deleted)."""
-        for attempt in range(_ATTEMPTS):
-            try:
-                async with joined_or_own(self.sessions) as session:
-                    record = await session.get(FsmRecord, key, with_for_update=True)
-                    new_state = (record.state if record else None) if state is _KEEP else state
-                    new_data = (record.data if record else {}) if data is _KEEP else data
-                    if new_state is None and not new_data:
-                        if record is not None:
-                            await session.delete(record)
-                        return
-                    if record is None:
-                        record = FsmRecord(key=key)
-                    record.state = new_state
-                    record.data = dict(new_data or {})
-                    record.updated_at = utcnow()
-                    session.add(record)
-                return
-            except IntegrityError:  # a concurrent first write of the same key; read it again
-                if attempt == _ATTEMPTS - 1:
-                    raise
+        old_state, old_data = await self._read(key)
+        new = (old_state if state is _KEEP else state, old_data if data is _KEEP else data)
+        session = active_session.get()
+        if session is None:
+            async with unit_of_work(self.sessions) as own:
+                await self._save(own, {key: new})
+            self._remember({key: new})
+            return
+        pending = session.info.get(_PENDING)
+        if pending is None:
+            pending = session.info[_PENDING] = {}
+            before_commit(session, self._flush)
+        pending[key] = new
+
+    async def _flush(self, session: AsyncSession) -> None:
+        pending: dict[str, Record] = session.info.pop(_PENDING, {})
+        await self._save(session, pending)
+        after_commit(session, lambda: self._remember(pending))
+
+    @staticmethod
+    async def _save(session: AsyncSession, records: dict[str, Record]) -> None:
+        """Upsert each record; a record with no state and no data is deleted."""
+        dialect = session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        for key, (state, data) in records.items():
+            values = json.loads(data)
+            if state is None and not values:
+                await session.exec(delete(FsmRecord).where(col(FsmRecord.key) == key))
+                continue
+            row = {"state": state, "data": values, "updated_at": utcnow()}
+            await session.exec(
+                insert(FsmRecord)
+                .values(key=key, **row)
+                .on_conflict_do_update(index_elements=[FsmRecord.key], set_=row)
+            )
+
+    def _remember(self, records: dict[str, Record]) -> None:
+        if len(self._committed) + len(records) > self.cache_limit:
+            for old in list(self._committed)[: max(len(self._committed) // 4, len(records))]:
+                del self._committed[old]
+        self._committed.update(records)
 
 
 def create_isolation(redis_url: str | None) -> BaseEventIsolation:

@@ -13,9 +13,9 @@ from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.types import Chat, TelegramObject, User
 from aiogram.utils.i18n import I18n
 
-from storage import org
 from storage.clock import Clock
-from storage.db import SessionFactory, active_session
+from storage.db import SessionFactory, active_session, commit, rollback
+from storage.profiles import Profiles
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -79,9 +79,9 @@ class DatabaseMiddleware(BaseMiddleware):
             token = active_session.set(session)
             try:
                 result = await handler(event, data)
-                await session.commit()
+                await commit(session)
             except BaseException:
-                await session.rollback()
+                await rollback(session)
                 raise
             finally:
                 active_session.reset(token)
@@ -91,32 +91,31 @@ class DatabaseMiddleware(BaseMiddleware):
 
 
 class PersonMiddleware(BaseMiddleware):
-    """Loads the person behind the update (created on first private contact) and their roles."""
+    """Loads the person behind the update (created on first private contact), their roles and
+    home, from the process's memory of them when it has it (see storage.profiles)."""
 
-    def __init__(self, district_admins: tuple[int, ...]) -> None:
-        self.district_admins = district_admins
+    def __init__(self, profiles: Profiles) -> None:
+        self.profiles = profiles
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
-        data["person"] = data["actor"] = None
+        data["person"] = data["actor"] = data["profile"] = None
         if user is not None and not user.is_bot:
             session = data["session"]
-            if (
+            # a message in a group makes no row for every member who talks there
+            create = (
                 chat is None
                 or chat.type == "private"
                 or data.get("event_update_type") != "message"
-            ):
-                person = await org.get_or_create_person(
-                    session, user.id, full_name=user.full_name, username=user.username
-                )
-            else:  # a message in a group: no row for every member who talks there
-                person = await org.person_by_telegram_id(session, user.id)
-            if person is not None:
-                data["person"] = person
-                data["actor"] = await org.load_actor(
-                    session, person, district_admins=self.district_admins
-                )
+            )
+            profile = await self.profiles.get(
+                session, user.id, create=create, full_name=user.full_name, username=user.username
+            )
+            if profile is not None:
+                data["profile"] = profile
+                data["person"] = await profile.attach(session)
+                data["actor"] = profile.actor
         return await handler(event, data)
 
 
@@ -150,7 +149,7 @@ def setup_middlewares(
     clock: Clock,
     i18n: I18n,
     isolation: BaseEventIsolation,
-    district_admins: tuple[int, ...],
+    profiles: Profiles,
     on_outbox: Callable[[], None] | None = None,
 ) -> None:
     """The dispatcher must be built with `disable_fsm=True`: its FSM middleware is placed here,
@@ -161,7 +160,7 @@ def setup_middlewares(
         IsolationMiddleware(dp.fsm, isolation),
         DatabaseMiddleware(sessions, clock, on_outbox),
         dp.fsm,
-        PersonMiddleware(district_admins),
+        PersonMiddleware(profiles),
         LocaleMiddleware(i18n),
     ):
         dp.update.outer_middleware(middleware)

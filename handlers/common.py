@@ -7,7 +7,6 @@ from aiogram.filters import Command, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.text_decorations import html_decoration as hd
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import FlowAction, Language
 from bot.i18n import _
@@ -16,6 +15,7 @@ from bot.texts import role_name, status_name
 from storage import org
 from storage.models import Person
 from storage.permissions import Actor
+from storage.profiles import Profile
 
 router = Router(name="common")
 
@@ -154,36 +154,33 @@ def help_text(actor: Actor | None) -> str:
 
 
 @router.message(Command("me"))
-async def show_me(
-    message: Message, session: AsyncSession, person: Person | None, actor: Actor | None
-) -> None:
+async def show_me(message: Message, profile: Profile | None) -> None:
     """Who you are, where you live in the bot, and your roles."""
-    if person is None or person.id is None or actor is None:
+    if profile is None:
         await message.answer(_("I do not know you yet. Send me /start in a private chat."))
         return
-    lines = [_("<b>{name}</b>").format(name=hd.quote(person.full_name or "—"))]
-    if actor.residence is not None:  # loaded with the person: no second lookup
-        view = await org.membership_view(session, actor.residence.membership_id)
+    person = profile.person
+    lines = [_("<b>{name}</b>").format(name=hd.quote(person["full_name"] or "—"))]
+    if profile.home is not None:
         lines.append(
             _("Home: {village} · {grid} · {household} ({status})").format(
-                village=hd.quote(view.village.name),
-                grid=hd.quote(view.grid.name),
-                household=hd.quote(view.household.label),
-                status=status_name(view.membership.status),
+                village=hd.quote(profile.home.village),
+                grid=hd.quote(profile.home.grid),
+                household=hd.quote(profile.home.household),
+                status=status_name(profile.home.status),
             )
         )
     else:
         lines.append(_("Home: not joined yet. Open your grid's invite link to join."))
-    roles = await org.roles_of(session, person.id) if actor.roles else []
-    for assignment, village, grid in roles:
-        place = hd.quote(village.name) + (f" · {hd.quote(grid.name)}" if grid else "")
+    for held in profile.roles:
+        place = hd.quote(held.village) + (f" · {hd.quote(held.grid)}" if held.grid else "")
         lines.append(
             _("Role: {role}, {place}").format(
-                role=role_name(assignment.role, assignment.worker_kind), place=place
+                role=role_name(held.role, held.worker_kind), place=place
             )
         )
-    if person.phone:
-        lines.append(_("Phone: {phone}").format(phone=hd.quote(person.phone)))
+    if person["phone"]:
+        lines.append(_("Phone: {phone}").format(phone=hd.quote(person["phone"])))
     await message.answer("\n".join(lines))
 
 

@@ -7,7 +7,7 @@ work once. PostgreSQL gets the same from conditional UPDATEs and row locks in th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -95,10 +95,40 @@ async def unit_of_work(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
     async with sessions() as session:
         try:
             yield session
-            await session.commit()
+            await commit(session)
         except BaseException:
-            await session.rollback()
+            await rollback(session)
             raise
+
+
+_BEFORE_COMMIT = "before_commit"
+_AFTER_COMMIT = "after_commit"
+
+
+def before_commit(session: AsyncSession, step: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    """Run `step` in this transaction just before it commits (writes gathered during it)."""
+    session.info.setdefault(_BEFORE_COMMIT, []).append(step)
+
+
+def after_commit(session: AsyncSession, step: Callable[[], None]) -> None:
+    """Run `step` once this transaction has committed (what the process keeps in memory)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(step)
+
+
+async def commit(session: AsyncSession) -> None:
+    """Commit a unit of work with its before- and after-commit steps."""
+    for step in session.info.pop(_BEFORE_COMMIT, ()):
+        await step(session)
+    await session.commit()
+    for done in session.info.pop(_AFTER_COMMIT, ()):
+        done()
+
+
+async def rollback(session: AsyncSession) -> None:
+    """Roll back a unit of work; its before- and after-commit steps are dropped."""
+    session.info.pop(_BEFORE_COMMIT, None)
+    session.info.pop(_AFTER_COMMIT, None)
+    await session.rollback()
 
 
 async def get_or_missing(

@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlmodel import select
 
 from bot.fsm import DatabaseStorage, create_fsm_storage
-from storage.db import SessionFactory
+from storage.db import SessionFactory, active_session, unit_of_work
 from storage.models import FsmRecord
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -170,3 +170,50 @@ async def test_create_fsm_storage_picks_the_backend(sessions: SessionFactory) ->
         assert redis_storage.key_builder.with_destiny
     finally:
         await redis_storage.close()
+
+
+async def test_database_writes_in_an_update_commit_or_roll_back_with_it(
+    sessions: SessionFactory,
+) -> None:
+    """Inside an update, writes wait for its commit: a failed update leaves the state as it was,
+    in memory as in the table, and a committed one is what a restarted bot reads."""
+    storage = DatabaseStorage(sessions)
+    await storage.set_state(ALICE, Join.name)
+
+    class Failed(Exception):
+        pass
+
+    with pytest.raises(Failed):
+        async with unit_of_work(sessions) as session:
+            token = active_session.set(session)
+            try:
+                await storage.set_state(ALICE, Join.household)
+                await storage.update_data(ALICE, {"name": "Wang Fang"})
+                assert await storage.get_state(ALICE) == "Join:household"  # seen in the update
+                raise Failed
+            finally:
+                active_session.reset(token)
+    assert await storage.get_state(ALICE) == "Join:name"
+    assert await storage.get_data(ALICE) == {}
+    assert await DatabaseStorage(sessions).get_state(ALICE) == "Join:name"
+
+    async with unit_of_work(sessions) as session:
+        token = active_session.set(session)
+        try:
+            await storage.set_state(ALICE, Join.household)
+            await storage.update_data(ALICE, {"name": "Wang Fang"})
+        finally:
+            active_session.reset(token)
+    restarted = DatabaseStorage(sessions)
+    assert await restarted.get_state(ALICE) == "Join:household"
+    assert await restarted.get_data(ALICE) == {"name": "Wang Fang"}
+
+
+async def test_database_memory_stays_bounded(sessions: SessionFactory) -> None:
+    storage = DatabaseStorage(sessions, cache_limit=8)
+    for user in range(20):
+        await storage.set_state(StorageKey(bot_id=1, chat_id=user, user_id=user), Join.name)
+    assert len(storage._committed) <= 8
+    for user in range(20):  # the forgotten ones are read again from the table
+        key = StorageKey(bot_id=1, chat_id=user, user_id=user)
+        assert await storage.get_state(key) == "Join:name"
