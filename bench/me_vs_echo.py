@@ -9,7 +9,12 @@ Linli runs as in tests/harness.py: create_app + the delivery loop + dp.start_pol
 fresh migrated database where every user is an approved resident (some also hold a role), so
 `/me` reads the person, the membership view and the roles. A fresh app (and fake server) is
 built for each round, so ThrottlingMiddleware (20 updates per user per 10 s) never drops one:
-each user sends ceil(N/U) plus at most one warm-up update per round.
+each user sends ceil(N/U) plus one warm-up update per round.
+
+Warm-up: before the clock starts, every user sends one `/me` to each bot (a bot that has been
+running a while has seen the people who use it; linli keeps who they are in memory). With
+--cold only WARMUP distinct users warm up, so most timed updates are a person's first one
+since start-up (a fresh process: three more queries each).
 
 Usage: .venv/bin/python -m bench.me_vs_echo [--updates N] [--users U] [--rounds R]
                                             [--database sqlite|postgres] [--tasks-limit K]
@@ -63,7 +68,8 @@ DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 FIRST_USER = 500_000
 THROTTLE_BURST = 20  # ThrottlingMiddleware's default burst per user and 10 s window
 TARGET = 0.6
-WARMUP = 50  # updates before each timed run (from distinct users)
+WARMUP = 50  # with --cold: updates before each timed run (from distinct users)
+COLD = {"on": False}  # set by --cold
 TIMEOUT = 300.0
 
 
@@ -259,8 +265,9 @@ async def measure(
     try:
         async with factory(fake, url):
             start = len(fake.calls)
-            await send_all(fake, users, WARMUP)  # warm-up: distinct users, one update each
-            await wait_sends(fake, start, WARMUP, 60)
+            warmup = WARMUP if COLD["on"] else len(users)
+            await send_all(fake, users, warmup)  # warm-up: distinct users, one update each
+            await wait_sends(fake, start, warmup, 120)
             await fake.wait_idle(0.2)
             start = len(fake.calls)
             began, cpu = time.perf_counter(), time.process_time()
@@ -333,7 +340,8 @@ async def run(args: argparse.Namespace) -> int:
     print()
     print(
         f"database: {args.database}   updates N={args.updates}   users U={args.users}   "
-        f"rounds R={args.rounds} (medians)   tasks limit: {args.tasks_limit}"
+        f"rounds R={args.rounds} (medians)   tasks limit: {args.tasks_limit}   "
+        f"warm-up: {'50 users (cold)' if args.cold else 'every user once'}"
     )
     me_cpu, echo_cpu = statistics.median(cpu["linli"]), statistics.median(cpu["echo"])
     print(f"  {'':<22}{'updates/s':>10}  {'CPU ms/update (this process)':>30}")
@@ -358,6 +366,11 @@ def main() -> int:
         default=CONCURRENT_UPDATES,
         help="tasks_concurrency_limit for both bots' start_polling (default: as bot.py)",
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help=f"warm up with {WARMUP} users only, not every user",
+    )
     parser.add_argument("--profile", help="write a cProfile of the whole run to this file")
     args = parser.parse_args()
     if args.database == "postgres" and not os.environ.get("TEST_DATABASE_URL"):
@@ -366,6 +379,7 @@ def main() -> int:
     logging.getLogger("linli.errors").addHandler(ERRORS)
     logging.getLogger("linli.errors").propagate = False  # counted and summarised, not dumped
     POLLING["tasks_concurrency_limit"] = args.tasks_limit
+    COLD["on"] = args.cold
     if args.profile:
         import cProfile
 

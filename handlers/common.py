@@ -160,7 +160,7 @@ async def show_me(message: Message, profile: Profile | None) -> None:
         await message.answer(_("I do not know you yet. Send me /start in a private chat."))
         return
     person = profile.person
-    lines = [_("<b>{name}</b>").format(name=hd.quote(person["full_name"] or "—"))]
+    lines = [_("<b>{name}</b>").format(name=hd.quote(person.full_name or "—"))]
     if profile.home is not None:
         lines.append(
             _("Home: {village} · {grid} · {household} ({status})").format(
@@ -179,8 +179,8 @@ async def show_me(message: Message, profile: Profile | None) -> None:
                 role=role_name(held.role, held.worker_kind), place=place
             )
         )
-    if person["phone"]:
-        lines.append(_("Phone: {phone}").format(phone=hd.quote(person["phone"])))
+    if person.phone:
+        lines.append(_("Phone: {phone}").format(phone=hd.quote(person.phone)))
     await message.answer("\n".join(lines))
 
 

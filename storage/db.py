@@ -19,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.errors import NotFound
@@ -116,12 +117,22 @@ def after_commit(session: AsyncSession, step: Callable[[], None]) -> None:
 
 
 async def commit(session: AsyncSession) -> None:
-    """Commit a unit of work with its before- and after-commit steps."""
+    """Commit a unit of work with its before- and after-commit steps. A unit that never
+    touched the database (everything it needed was in memory) has nothing to commit."""
     for step in session.info.pop(_BEFORE_COMMIT, ()):
         await step(session)
-    await session.commit()
+    if session.info.get(_CONNECTED) or session.new or session.dirty or session.deleted:
+        await session.commit()
     for done in session.info.pop(_AFTER_COMMIT, ()):
         done()
+
+
+_CONNECTED = "connected"
+
+
+@event.listens_for(Session, "after_begin")
+def _connected(session: Session, _transaction: object, _connection: object) -> None:
+    session.info[_CONNECTED] = True
 
 
 async def rollback(session: AsyncSession) -> None:

@@ -61,7 +61,7 @@ class RoleLine:
 
 @dataclass(frozen=True)
 class Profile:
-    person: dict[str, Any]  # the person's row
+    person: Person  # detached, never attached itself: `attach` gives a session its own copy
     actor: Actor
     home: Home | None
     roles: tuple[RoleLine, ...]
@@ -69,9 +69,7 @@ class Profile:
 
     async def attach(self, session: AsyncSession) -> Person:
         """The person as a row of this session (no query): changes to it are saved."""
-        copy = Person.model_validate(self.person)
-        make_transient_to_detached(copy)
-        return await session.merge(copy, load=False)
+        return await session.merge(self.person, load=False)
 
 
 class Profiles:
@@ -169,8 +167,10 @@ async def load(
         roles=frozenset(RoleHeld(r.role, r.village_id, r.grid_id) for r, _v, _g in roles),
         residence=residence,
     )
+    row = Person.model_validate(person.model_dump())
+    make_transient_to_detached(row)
     return Profile(
-        person=person.model_dump(),
+        person=row,
         actor=actor,
         home=home,
         roles=tuple(
