@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Dispatcher
+from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.types import Chat, TelegramObject, User
@@ -15,7 +16,7 @@ from aiogram.utils.i18n import I18n
 
 from storage.clock import Clock
 from storage.db import SessionFactory, active_session, commit, rollback
-from storage.profiles import Profiles
+from storage.profiles import Profile, Profiles
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -114,8 +115,22 @@ class PersonMiddleware(BaseMiddleware):
             )
             if profile is not None:
                 data["profile"] = profile
-                data["person"] = await profile.attach(session)
                 data["actor"] = profile.actor
+        return await handler(event, data)
+
+
+class AttachPersonMiddleware(BaseMiddleware):
+    """Gives the handler the person as a row of the update's session, when it asks for one.
+
+    An inner middleware: it runs once the handler is chosen, so updates whose handler only
+    reads the profile (most of them) skip the work.
+    """
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        profile: Profile | None = data.get("profile")
+        chosen: HandlerObject | None = data.get("handler")
+        if profile is not None and (chosen is None or chosen.varkw or "person" in chosen.params):
+            data["person"] = await profile.attach(data["session"])
         return await handler(event, data)
 
 
@@ -126,8 +141,10 @@ class LocaleMiddleware(BaseMiddleware):
         self.i18n = i18n
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        person = data.get("person")
-        locale = (person.locale if person is not None else None) or self.i18n.default_locale
+        profile: Profile | None = data.get("profile")
+        locale = (profile.person.locale if profile is not None else None) or (
+            self.i18n.default_locale
+        )
         data["locale"] = locale
         data["i18n"] = self.i18n
         with self.i18n.context(), self.i18n.use_locale(locale):
@@ -164,3 +181,7 @@ def setup_middlewares(
         LocaleMiddleware(i18n),
     ):
         dp.update.outer_middleware(middleware)
+    attach = AttachPersonMiddleware()
+    for observer in dp.observers.values():  # inner middlewares of the root reach every router
+        if observer.event_name not in ("update", "error"):
+            observer.middleware(attach)
