@@ -176,8 +176,8 @@ async def categories(session: AsyncSession, village_id: int) -> list[ReportCateg
             .where(ReportCategory.village_id == village_id)
         )
     ).one()
-    if existing:  # all removed: the village chose an empty list; "other" stays available
-        return found
+    if existing:  # created meanwhile by another update, or all removed (an empty list)
+        return list((await session.exec(query)).all())
     try:
         async with session.begin_nested():
             for position, (code, name, accept, resolve) in enumerate(DEFAULT_CATEGORIES):

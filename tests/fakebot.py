@@ -981,7 +981,8 @@ class FakeBotAPI:
             if remaining <= 0:
                 raise TimeoutError(f"timed out after {timeout}s waiting for {describe()}")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), remaining)
+                async with asyncio.timeout(remaining):  # no task per wake-up, unlike wait_for
+                    await event.wait()
 
     def _notify(self) -> None:
         event, self._changed = self._changed, asyncio.Event()

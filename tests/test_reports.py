@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -165,6 +166,35 @@ async def test_two_reports_at_once_get_different_numbers(sessions: SessionFactor
     ids = await asyncio.gather(*(file(sessions, v) for _ in range(4)))
     numbers = {(await status_of(sessions, i)).number for i in ids}
     assert numbers == {f"R-2026-0000{n}" for n in range(1, 5)}
+
+
+async def test_categories_made_meanwhile_by_another_update_are_seen(
+    sessions: SessionFactory,
+) -> None:
+    """The defaults are made by the first update that asks. One that found none, while another
+    made and committed them before its next look, must still get the six, not an empty list
+    (PostgreSQL reads each statement afresh; the bench met this)."""
+    v = await setup(sessions)
+
+    async def other_update() -> None:
+        async with unit_of_work(sessions) as session:
+            assert len(await reports.categories(session, v.village_id)) == 6
+
+    async with unit_of_work(sessions) as session:
+        looks = 0
+        plain_exec = session.exec
+
+        async def exec_then_race(statement: Any, **kw: Any) -> Any:
+            nonlocal looks
+            result = await plain_exec(statement, **kw)
+            looks += 1
+            if looks == 1 and session.get_bind().dialect.name == "postgresql":
+                await other_update()  # commits between this update's first and second look
+            return result
+
+        session.exec = exec_then_race  # type: ignore[method-assign]
+        found = await reports.categories(session, v.village_id)
+    assert len(found) == 6
 
 
 async def test_a_handed_over_task_leaves_the_old_grid(sessions: SessionFactory) -> None:
