@@ -25,6 +25,7 @@ from bot.edits import EditFallback
 from bot.fsm import create_fsm_storage, create_isolation
 from bot.i18n import PoI18n, tr
 from bot.middlewares import setup_middlewares
+from bot.profile_sync import ProfileSync
 from bot.response_types import KeepResponseTypes
 from bot.settings import Settings
 from handlers import feature_routers
@@ -105,6 +106,10 @@ def create_dispatcher(
     dp.shutdown.register(isolation.close)
     dp["settings"] = settings
     dp["clock"] = clock
+    if settings.redis_url:  # several processes: tell each other whom to forget
+        sync = ProfileSync(settings.redis_url)
+        dp.startup.register(sync.start)
+        dp.shutdown.register(sync.close)
     setup_middlewares(
         dp,
         sessions=sessions,
