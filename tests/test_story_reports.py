@@ -133,6 +133,7 @@ async def test_a_reports_whole_life(world: World) -> None:
     thanks = await resident.tap(ask, "👍", expect="满意")
     rated = await resident.tap(thanks, "⭐⭐⭐⭐⭐")
     assert "⭐⭐⭐⭐⭐" in (rated.text or "")
+    await fake.wait_idle(0.1)  # the reply goes out just before the commit
     async with world.app.sessions() as session:
         task = (
             await session.exec(
