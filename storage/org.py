@@ -8,10 +8,13 @@ so two presses of the same button, or two workers at once, do the work once.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -69,18 +72,65 @@ async def get_or_create_person(
 async def load_actor(
     session: AsyncSession, person: Person, *, district_admins: tuple[int, ...] = ()
 ) -> Actor:
-    """Everything the permission checks need about a person, in two queries."""
+    """Everything the permission checks need about a person."""
+    return (await load_profile(session, person, district_admins=district_admins)).actor
+
+
+# --- who is behind an update (kept in memory between updates by storage.profiles) --------
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where the person lives in the bot, by name (for /me)."""
+
+    village: str
+    grid: str
+    household: str
+    status: MembershipStatus
+
+
+@dataclass(frozen=True)
+class RoleLine:
+    role: Role
+    worker_kind: WorkerKind | None
+    village: str
+    grid: str | None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The person, what the permission checks need (`actor`), their home and roles by name."""
+
+    person: Person  # detached, never attached itself: `attach` gives a session its own copy
+    actor: Actor
+    home: Home | None
+    roles: tuple[RoleLine, ...]
+    loaded_at: float
+
+    async def attach(self, session: AsyncSession) -> Person:
+        """The person as a row of this session (no query): changes to it are saved."""
+        return await session.merge(self.person, load=False)
+
+
+async def load_profile(
+    session: AsyncSession, person: Person, *, district_admins: tuple[int, ...] = ()
+) -> Profile:
+    """A person's profile from the database: two queries beside the person's own row."""
     assert person.id is not None
-    roles = (
+    roles = await roles_of(session, person.id)
+    home_row = (
         await session.exec(
-            select(RoleAssignment).where(
-                RoleAssignment.person_id == person.id, col(RoleAssignment.revoked_at).is_(None)
-            )
+            select(Membership, Village, Grid, Household)
+            .join(Village, col(Village.id) == col(Membership.village_id))
+            .join(Grid, col(Grid.id) == col(Membership.grid_id))
+            .join(Household, col(Household.id) == col(Membership.household_id))
+            .where(*_current(person.id))
+            .order_by(col(Membership.id).desc())
         )
-    ).all()
-    membership = await current_membership(session, person.id)
-    residence = None
-    if membership is not None:
+    ).first()
+    residence = home = None
+    if home_row is not None:
+        membership, village, grid, household = home_row
         assert membership.id is not None
         residence = Residence(
             membership_id=membership.id,
@@ -89,12 +139,24 @@ async def load_actor(
             household_id=membership.household_id,
             status=membership.status,
         )
-    return Actor(
+        home = Home(village.name, grid.name, household.label, membership.status)
+    actor = Actor(
         person_id=person.id,
         telegram_id=person.telegram_id,
         is_district_admin=person.telegram_id in district_admins,
-        roles=frozenset(RoleHeld(r.role, r.village_id, r.grid_id) for r in roles),
+        roles=frozenset(RoleHeld(r.role, r.village_id, r.grid_id) for r, _v, _g in roles),
         residence=residence,
+    )
+    row = Person.model_validate(person.model_dump())
+    make_transient_to_detached(row)
+    return Profile(
+        person=row,
+        actor=actor,
+        home=home,
+        roles=tuple(
+            RoleLine(r.role, r.worker_kind, v.name, g.name if g else None) for r, v, g in roles
+        ),
+        loaded_at=time.monotonic(),
     )
 
 
@@ -424,15 +486,16 @@ async def village_admins(session: AsyncSession, village_id: int) -> list[Person]
 
 async def current_membership(session: AsyncSession, person_id: int) -> Membership | None:
     """The person's pending or approved place, if any."""
-    query = (
-        select(Membership)
-        .where(
-            Membership.person_id == person_id,
-            col(Membership.status).in_([MembershipStatus.PENDING, MembershipStatus.APPROVED]),
-        )
-        .order_by(col(Membership.id).desc())
-    )
+    query = select(Membership).where(*_current(person_id)).order_by(col(Membership.id).desc())
     return (await session.exec(query)).first()
+
+
+def _current(person_id: int) -> tuple[Any, ...]:
+    """A person's pending or approved memberships (the newest is their place)."""
+    return (
+        Membership.person_id == person_id,
+        col(Membership.status).in_([MembershipStatus.PENDING, MembershipStatus.APPROVED]),
+    )
 
 
 async def request_membership(

@@ -16,60 +16,19 @@ from __future__ import annotations
 
 import time
 import weakref
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
-from sqlmodel import col, select
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import org
-from storage.models import (
-    Grid,
-    Household,
-    Membership,
-    MembershipStatus,
-    Person,
-    Role,
-    RoleAssignment,
-    Village,
-    WorkerKind,
-)
-from storage.permissions import Actor, Residence, RoleHeld
+from storage.models import Grid, Household, Membership, Person, RoleAssignment, Village
+from storage.org import Profile
 
 LIMIT = 50_000  # people remembered; past this, the oldest quarter is forgotten
 TTL = 600.0  # seconds: a last line of defence, should a change ever go unnoticed
 EVERYONE = -1  # in a set of touched telegram ids: forget everybody
-
-
-@dataclass(frozen=True)
-class Home:
-    village: str
-    grid: str
-    household: str
-    status: MembershipStatus
-
-
-@dataclass(frozen=True)
-class RoleLine:
-    role: Role
-    worker_kind: WorkerKind | None
-    village: str
-    grid: str | None
-
-
-@dataclass(frozen=True)
-class Profile:
-    person: Person  # detached, never attached itself: `attach` gives a session its own copy
-    actor: Actor
-    home: Home | None
-    roles: tuple[RoleLine, ...]
-    loaded_at: float
-
-    async def attach(self, session: AsyncSession) -> Person:
-        """The person as a row of this session (no query): changes to it are saved."""
-        return await session.merge(self.person, load=False)
 
 
 class Profiles:
@@ -102,7 +61,7 @@ class Profiles:
             if found is None:
                 return None
             person = found
-        profile = await load(session, person, district_admins=self.district_admins)
+        profile = await org.load_profile(session, person, district_admins=self.district_admins)
         if generation == self.generation and not session.new and person not in session.dirty:
             self._keep(profile)
         return profile
@@ -125,59 +84,6 @@ class Profiles:
                 del self._kept[old]
         self._kept[profile.actor.telegram_id] = profile
         self._person_ids[profile.actor.person_id] = profile.actor.telegram_id
-
-
-async def load(
-    session: AsyncSession, person: Person, *, district_admins: tuple[int, ...] = ()
-) -> Profile:
-    """A person's profile from the database: two queries beside the person's own row."""
-    assert person.id is not None
-    roles = await org.roles_of(session, person.id)
-    home_row = (
-        await session.exec(
-            select(Membership, Village, Grid, Household)
-            .join(Village, col(Village.id) == col(Membership.village_id))
-            .join(Grid, col(Grid.id) == col(Membership.grid_id))
-            .join(Household, col(Household.id) == col(Membership.household_id))
-            .where(
-                Membership.person_id == person.id,
-                col(Membership.status).in_(
-                    [MembershipStatus.PENDING, MembershipStatus.APPROVED]
-                ),
-            )
-            .order_by(col(Membership.id).desc())
-        )
-    ).first()
-    residence = home = None
-    if home_row is not None:
-        membership, village, grid, household = home_row
-        assert membership.id is not None
-        residence = Residence(
-            membership_id=membership.id,
-            village_id=membership.village_id,
-            grid_id=membership.grid_id,
-            household_id=membership.household_id,
-            status=membership.status,
-        )
-        home = Home(village.name, grid.name, household.label, membership.status)
-    actor = Actor(
-        person_id=person.id,
-        telegram_id=person.telegram_id,
-        is_district_admin=person.telegram_id in district_admins,
-        roles=frozenset(RoleHeld(r.role, r.village_id, r.grid_id) for r, _v, _g in roles),
-        residence=residence,
-    )
-    row = Person.model_validate(person.model_dump())
-    make_transient_to_detached(row)
-    return Profile(
-        person=row,
-        actor=actor,
-        home=home,
-        roles=tuple(
-            RoleLine(r.role, r.worker_kind, v.name, g.name if g else None) for r, v, g in roles
-        ),
-        loaded_at=time.monotonic(),
-    )
 
 
 # --- noticing changes ----------------------------------------------------------------------
