@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
@@ -921,18 +921,12 @@ def rank(rows: list[tuple[int, int, int]]) -> list[Ranked]:
     return ranked
 
 
-def top_ranked(homes: dict[int, list[int]], top: int) -> list[Ranked]:
-    """The `top` households with a positive total, competition-ranked, from
-    household → [grid, points]; only those become `Ranked` (a village has thousands)."""
-    best = heapq.nsmallest(
-        top,
-        ((-points, household, grid) for household, (grid, points) in homes.items() if points > 0),
-    )
+def top_ranked(best: list[tuple[int, int, int]]) -> list[Ranked]:
+    """Competition-ranked `Ranked` from a heap of a village's best (points, -household, grid)."""
     ranked: list[Ranked] = []
-    for index, (negative, household, grid) in enumerate(best):
-        points = -negative
+    for index, (points, negative, grid) in enumerate(sorted(best, reverse=True)):
         position = ranked[-1].rank if ranked and ranked[-1].points == points else index + 1
-        ranked.append(Ranked(position, household, grid, points))
+        ranked.append(Ranked(position, -negative, grid, points))
     return ranked
 
 
@@ -1055,14 +1049,20 @@ async def praise_lists(
     built only for the villages in `exposure_for` (all when None; none when empty).
     """
     start, end = periods.month_bounds(month, tz)
-    villages_query = select(Village)
-    if village_ids is not None:
-        villages_query = villages_query.where(col(Village.id).in_(village_ids))
-    villages = {v.id: v for v in (await session.exec(villages_query)).all()}
+    connection = await session.connection()  # plain rows, not ORM objects
+    villages_query = select(Village.id, Village.name)
+    grid_query = select(Grid.id, Grid.name)
     in_month = [col(PointEntry.at) >= start, col(PointEntry.at) < end]
     if village_ids is not None:
+        villages_query = villages_query.where(col(Village.id).in_(village_ids))
+        grid_query = grid_query.where(col(Grid.village_id).in_(village_ids))
         in_month.append(col(PointEntry.village_id).in_(village_ids))
-    connection = await session.connection()  # plain rows: thousands of households
+    villages = dict((await connection.execute(villages_query)).all())
+    # One pass over the households' sums (a household counts under the highest grid it
+    # was recorded in that month): per village, grid → [points, households], and a heap of
+    # the best `top` households with a positive total as (points, -household, grid). Few
+    # objects survive the pass: a district has tens of thousands of households.
+    months: dict[int, tuple[dict[int, list[int]], list[tuple[int, int, int]]]] = {}
     sums = await connection.execute(
         select(
             PointEntry.village_id,
@@ -1073,49 +1073,49 @@ async def praise_lists(
         .where(*in_month)
         .group_by(col(PointEntry.village_id), col(PointEntry.household_id))
     )
-    # household → [grid, points] per village
-    merged: dict[int, dict[int, list[int]]] = {}
-    for village_id, household, grid, points in sums:
-        homes = merged.setdefault(village_id, {})
-        if household in homes:
-            homes[household][1] += int(points)
+    rows = sums.all()  # at once: row by row, the fetching costs more than the sums
+    heappush, heapreplace = heapq.heappush, heapq.heapreplace
+    current = None  # SQLite returns a village's households together; PostgreSQL need not
+    for village_id, household, grid, points in rows:
+        if village_id != current:
+            found = months.get(village_id)
+            if found is None:
+                found = months[village_id] = ({}, [])
+            by_grid, best = found
+            current = village_id
+        score = by_grid.get(grid)
+        if score is None:
+            by_grid[grid] = [points, 1]
         else:
-            homes[household] = [grid, int(points)]
-    tops = {vid: top_ranked(homes, top) for vid, homes in merged.items()}
+            score[0] += points
+            score[1] += 1
+        if points > 0 and top > 0:
+            if len(best) < top:
+                heappush(best, (points, -household, grid))
+            elif points >= best[0][0] and (points, -household) > best[0][:2]:
+                heapreplace(best, (points, -household, grid))
+    tops = {vid: top_ranked(best) for vid, (_grids, best) in months.items()}
     household_ids = {r.household_id for found in tops.values() for r in found}
-    labels = (
-        {
-            h.id: h.label
-            for h in (
-                await session.exec(select(Household).where(col(Household.id).in_(household_ids)))
-            ).all()
-        }
-        if household_ids
-        else {}
-    )
-    grid_query = select(Grid)
-    if village_ids is not None:
-        grid_query = grid_query.where(col(Grid.village_id).in_(village_ids))
-    grid_names = {g.id: g.name for g in (await session.exec(grid_query)).all()}
+    labels: dict[int, str] = {}
+    if household_ids:
+        # the ids written into the statement: a few hundred bound parameters cost more
+        ids = bindparam("ids", sorted(household_ids), expanding=True, literal_execute=True)
+        labels_query = select(Household.id, Household.label).where(col(Household.id).in_(ids))
+        labels = dict((await connection.execute(labels_query)).all())
+    grid_names = dict((await connection.execute(grid_query)).all())
     exposed: dict[int, list[Exposed]] = {}
     if exposure_for is None or exposure_for:
         exposed = await exposure_lists(connection, in_month, exposure_for, exposure_limit)
     result = {}
-    for village_id, village in villages.items():
-        assert village_id is not None
-        homes = merged.get(village_id, {})
-        by_grid: dict[int, list[int]] = {}
-        for grid, points in homes.values():
-            score = by_grid.setdefault(grid, [0, 0])
-            score[0] += points
-            score[1] += 1
+    for village_id, name in villages.items():
+        by_grid = months[village_id][0] if village_id in months else {}
         scores = sorted(
             ((gid, p, n) for gid, (p, n) in by_grid.items()),
             key=lambda s: (-(s[1] / s[2]), s[0]),
         )
         result[village_id] = PraiseList(
             village_id=village_id,
-            village=village.name,
+            village=name,
             month=month,
             top=[
                 Ranked(
@@ -1133,8 +1133,8 @@ async def praise_lists(
                 for i, (gid, points, count) in enumerate(scores)
             ],
             exposure=exposed.get(village_id, []),
-            entries=len(homes),
-            total=sum(points for _g, points in homes.values()),
+            entries=sum(count for _gid, _points, count in scores),
+            total=sum(points for _gid, points, _count in scores),
         )
     return result
 
@@ -1166,8 +1166,9 @@ async def exposure_lists(
         .join(Grid, col(Grid.id) == col(PointEntry.grid_id))
         .where(*conditions)
     )
+    rows = negatives.all()  # at once, not row by row
     exposed: dict[int, list[Exposed]] = {}
-    for row in negatives:
+    for row in rows:
         exposed.setdefault(row[0], []).append(Exposed(*row))
     return {
         village_id: heapq.nlargest(limit, found, key=lambda e: e.at)
