@@ -1,5 +1,6 @@
 """The middleware chain, in one place:
-throttling -> one person at a time -> session -> conversation state -> person -> locale."""
+throttling -> one person at a time -> session -> conversation state -> person and locale
+(-> the person as a row of the session, once the handler is chosen and only if it takes it)."""
 
 from __future__ import annotations
 
@@ -93,30 +94,41 @@ class DatabaseMiddleware(BaseMiddleware):
 
 class PersonMiddleware(BaseMiddleware):
     """Loads the person behind the update (created on first private contact), their roles and
-    home, from the process's memory of them when it has it (see storage.profiles)."""
+    home, from the process's memory of them when it has it (see storage.profiles), and speaks
+    their chosen language, else the configured default."""
 
-    def __init__(self, profiles: Profiles) -> None:
+    def __init__(self, profiles: Profiles, i18n: I18n) -> None:
         self.profiles = profiles
+        self.i18n = i18n
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
-        data["person"] = data["actor"] = data["profile"] = None
+        profile = None
         if user is not None and not user.is_bot:
-            session = data["session"]
             # a message in a group makes no row for every member who talks there
             create = (
                 chat is None
                 or chat.type == "private"
-                or data.get("event_update_type") != "message"
+                or getattr(event, "event_type", None) != "message"
             )
             profile = await self.profiles.get(
-                session, user.id, create=create, full_name=user.full_name, username=user.username
+                data["session"],
+                user.id,
+                create=create,
+                full_name=user.full_name,
+                username=user.username,
             )
-            if profile is not None:
-                data["profile"] = profile
-                data["actor"] = profile.actor
-        return await handler(event, data)
+        data["profile"] = profile
+        data["actor"] = profile.actor if profile is not None else None
+        data["person"] = None  # a row of the session, for handlers that take it: see below
+        locale = (profile.person.locale if profile is not None else None) or (
+            self.i18n.default_locale
+        )
+        data["locale"] = locale
+        data["i18n"] = self.i18n
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            return await handler(event, data)
 
 
 class AttachPersonMiddleware(BaseMiddleware):
@@ -134,31 +146,6 @@ class AttachPersonMiddleware(BaseMiddleware):
         return await handler(event, data)
 
 
-class LocaleMiddleware(BaseMiddleware):
-    """Speaks the person's chosen language, else the configured default."""
-
-    def __init__(self, i18n: I18n) -> None:
-        self.i18n = i18n
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        profile: Profile | None = data.get("profile")
-        locale = (profile.person.locale if profile is not None else None) or (
-            self.i18n.default_locale
-        )
-        data["locale"] = locale
-        data["i18n"] = self.i18n
-        with self.i18n.context(), self.i18n.use_locale(locale):
-            return await handler(event, data)
-
-
-class UpdateTypeMiddleware(BaseMiddleware):
-    """Remembers the update's type, so later middlewares can tell a message from a press."""
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        data["event_update_type"] = getattr(event, "event_type", None)
-        return await handler(event, data)
-
-
 def setup_middlewares(
     dp: Dispatcher,
     *,
@@ -172,13 +159,11 @@ def setup_middlewares(
     """The dispatcher must be built with `disable_fsm=True`: its FSM middleware is placed here,
     inside the session, so reading the state joins the update's transaction."""
     for middleware in (
-        UpdateTypeMiddleware(),
         ThrottlingMiddleware(),
         IsolationMiddleware(dp.fsm, isolation),
         DatabaseMiddleware(sessions, clock, on_outbox),
         dp.fsm,
-        PersonMiddleware(profiles),
-        LocaleMiddleware(i18n),
+        PersonMiddleware(profiles, i18n),
     ):
         dp.update.outer_middleware(middleware)
     attach = AttachPersonMiddleware()

@@ -229,6 +229,9 @@ def _normalize(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_HTML_SPECIAL_RE = re.compile("[<&]")
+
+
 def _parse_html(text: str) -> tuple[str, list[tuple[str, int, int]]]:
     """Parse Telegram-flavoured HTML; return (plain text, [(tag, start, end)]).
 
@@ -244,6 +247,13 @@ def _parse_html(text: str) -> tuple[str, list[tuple[str, int, int]]]:
         return _bad(f"can't parse entities: {detail}")
 
     while pos < len(text):
+        special = _HTML_SPECIAL_RE.search(text, pos)  # copy plain text up to the next < or &
+        stop = special.start() if special else len(text)
+        if stop > pos:
+            out.append(text[pos:stop])
+            length += stop - pos
+            pos = stop
+            continue
         char = text[pos]
         if char == "<":
             offset = len(text[:pos].encode())
