@@ -8,8 +8,8 @@ cache of the process (all of them, for a bulk UPDATE or DELETE, or a change to a
 or household). A load that raced with such a change is not kept (the generation check).
 
 Several bot processes (webhook workers) each keep their own, so they need REDIS_URL: each
-process then publishes what it changed and forgets what the others publish
-(`bot.app` wires that up). Jobs and command-line tools do not change these rows.
+process then publishes whom it forgot and forgets whom the others did (`bot/profile_sync.py`).
+Jobs and command-line tools do not change these rows.
 """
 
 from __future__ import annotations
@@ -43,7 +43,12 @@ class Profiles:
         _CACHES.add(self)
 
     async def get(
-        self, session: AsyncSession, telegram_id: int, *, create: bool, full_name: str = "",
+        self,
+        session: AsyncSession,
+        telegram_id: int,
+        *,
+        create: bool,
+        full_name: str = "",
         username: str | None = None,
     ) -> Profile | None:
         """The profile of this Telegram user, from memory or the database. With `create`, a
@@ -81,7 +86,7 @@ class Profiles:
     def _keep(self, profile: Profile) -> None:
         if len(self._kept) >= self.limit:
             for old in list(self._kept)[: self.limit // 4]:
-                del self._kept[old]
+                self._person_ids.pop(self._kept.pop(old).actor.person_id, None)
         self._kept[profile.actor.telegram_id] = profile
         self._person_ids[profile.actor.person_id] = profile.actor.telegram_id
 

@@ -149,3 +149,15 @@ async def test_other_processes_are_told_through_redis(sessions: SessionFactory) 
         await here.close()
         await there.close()
     assert profiles.publish == []
+
+
+async def test_memory_stays_bounded(sessions: SessionFactory) -> None:
+    v = await setup(sessions)
+    cache = Profiles(limit=4)
+    people = [v.admin, v.worker_a, v.worker_b, v.resident, v.neighbour]
+    for someone in people:
+        await profile_of(sessions, cache, someone.telegram_id)
+    assert len(cache._kept) <= 4 and len(cache._person_ids) <= 4
+    for someone in people:  # the forgotten are read again
+        found = await profile_of(sessions, cache, someone.telegram_id)
+        assert found is not None and found.actor.person_id == someone.id
