@@ -30,6 +30,10 @@ SessionFactory = async_sessionmaker[AsyncSession]
 Row = TypeVar("Row")
 POOL_SIZE = 10
 POOL_OVERFLOW = 20
+# SQLite writes one transaction at a time: more connections only wait in SQLite's busy handler
+# (sleeping 1, 2, 5 … 100 ms, unfair under a burst) instead of in the pool's queue (first come,
+# first served), and each is a thread contending for the interpreter.
+SQLITE_POOL_SIZE = 4
 # Updates handled at once: each holds a connection until it commits, so stay inside the pool.
 CONCURRENT_UPDATES = POOL_SIZE + POOL_OVERFLOW // 2
 
@@ -54,8 +58,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         url,
         echo=echo,
         connect_args={"timeout": 30},
-        pool_size=POOL_SIZE,
-        max_overflow=POOL_OVERFLOW,
+        pool_size=SQLITE_POOL_SIZE,
+        max_overflow=SQLITE_POOL_SIZE,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
