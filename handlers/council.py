@@ -37,6 +37,7 @@ from bot.council_render import (
 )
 from bot.i18n import _, locale_of, tr
 from bot.keyboards import button, cancel_row, keyboard, picker
+from bot.replies import edit_after_press, send_after_press
 from bot.settings import Settings
 from storage import council, org, outbox, votes
 from storage.errors import N_
@@ -255,38 +256,35 @@ async def ask_council_day(
     require_admin(actor, callback_data.village_id)
     await state.set_state(CouncilSetup.day)
     await state.set_data(CouncilForm(village_id=callback_data.village_id))
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.answer(
-            _("On which day of each month does the council meet?"),
-            reply_markup=picker("council_day", [(d, str(d)) for d in range(1, 29)], columns=7),
-        )
+    await send_after_press(
+        query,
+        _("On which day of each month does the council meet?"),
+        reply_markup=picker("council_day", [(d, str(d)) for d in range(1, 29)], columns=7),
+    )
 
 
 @router.callback_query(CouncilSetup.day, Pick.filter(F.what == "council_day"))
 async def pick_council_day(query: CallbackQuery, callback_data: Pick, state: FSMContext) -> None:
     await state.update_data(day=callback_data.value)
     await state.set_state(CouncilSetup.hour)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("At what time?"),
-            reply_markup=picker("council_hour", [(h, f"{h:02d}:00") for h in HOURS], columns=5),
-        )
+    await edit_after_press(
+        query,
+        _("At what time?"),
+        reply_markup=picker("council_hour", [(h, f"{h:02d}:00") for h in HOURS], columns=5),
+    )
 
 
 @router.callback_query(CouncilSetup.hour, Pick.filter(F.what == "council_hour"))
 async def pick_council_hour(query: CallbackQuery, callback_data: Pick, state: FSMContext) -> None:
     await state.update_data(hour=callback_data.value)
     await state.set_state(CouncilSetup.notice)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("How many days ahead do the participants get the agenda?"),
-            reply_markup=picker(
-                "council_notice", [(d, str(d)) for d in NOTICE_CHOICES], columns=5
-            ),
-        )
+    await edit_after_press(
+        query,
+        _("How many days ahead do the participants get the agenda?"),
+        reply_markup=picker(
+            "council_notice", [(d, str(d)) for d in NOTICE_CHOICES], columns=5
+        ),
+    )
 
 
 @router.callback_query(CouncilSetup.notice, Pick.filter(F.what == "council_notice"))
@@ -375,12 +373,11 @@ async def ask_member_name(
     require_admin(actor, callback_data.village_id)
     await state.set_state(CouncilSetup.search)
     await state.set_data(CouncilForm(village_id=callback_data.village_id))
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.answer(
-            _("Send part of the person's name (they must have joined the bot)."),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await send_after_press(
+        query,
+        _("Send part of the person's name (they must have joined the bot)."),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(CouncilSetup.search, F.text)
@@ -406,16 +403,15 @@ async def find_member(message: Message, session: AsyncSession, state: FSMContext
 async def pick_member(query: CallbackQuery, callback_data: Pick, state: FSMContext) -> None:
     await state.update_data(person_id=callback_data.value)
     await state.set_state(CouncilSetup.category)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("As what does this person take part?"),
-            reply_markup=picker(
-                "council_category",
-                [(i, _(CATEGORY_NAMES[c])) for i, c in enumerate(CATEGORIES)],
-                columns=1,
-            ),
-        )
+    await edit_after_press(
+        query,
+        _("As what does this person take part?"),
+        reply_markup=picker(
+            "council_category",
+            [(i, _(CATEGORY_NAMES[c])) for i, c in enumerate(CATEGORIES)],
+            columns=1,
+        ),
+    )
 
 
 @router.callback_query(CouncilSetup.category, Pick.filter(F.what == "council_category"))
@@ -508,14 +504,13 @@ async def ask_decision(
     require_admin(actor, view.meeting.village_id)
     await state.set_state(Decision.text)
     await state.set_data(CouncilForm(item_id=callback_data.item_id))
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.answer(
-            _("What did the council decide on {code}? (at most {limit} characters)").format(
-                code=votes.proposal_code(view.proposal), limit=council.DECISION_MAX
-            ),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await send_after_press(
+        query,
+        _("What did the council decide on {code}? (at most {limit} characters)").format(
+            code=votes.proposal_code(view.proposal), limit=council.DECISION_MAX
+        ),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(Decision.text, F.text)
@@ -700,14 +695,13 @@ async def ask_progress_note(
         return
     await state.set_state(Progress.note)
     await state.set_data(CouncilForm(project_id=project.id or 0))
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.answer(
-            _("The progress note, at most {limit} characters (the groups see it):").format(
-                limit=council.NOTE_MAX
-            ),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await send_after_press(
+        query,
+        _("The progress note, at most {limit} characters (the groups see it):").format(
+            limit=council.NOTE_MAX
+        ),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(Progress.note, F.text)

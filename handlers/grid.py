@@ -22,6 +22,7 @@ from bot.callbacks import FlowAction, Pick
 from bot.chart import bar_chart
 from bot.i18n import _, locale_of, tr
 from bot.keyboards import button, cancel_row, confirm_keyboard, keyboard, picker
+from bot.replies import edit_after_press
 from bot.settings import Settings
 from schedules.periods import month_bounds, month_key, shift
 from storage import org, outbox, reports
@@ -115,14 +116,13 @@ async def pick_notice_target(
         return
     await state.update_data(village_id=village_id, grid_id=grid_id, target=target)
     await state.set_state(Notice.text)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Notice to {target}. Please send its text (at most {limit} characters).").format(
-                target=hd.quote(target), limit=NOTICE_MAX
-            ),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await edit_after_press(
+        query,
+        _("Notice to {target}. Please send its text (at most {limit} characters).").format(
+            target=hd.quote(target), limit=NOTICE_MAX
+        ),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(Notice.text, F.text)

@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import DecideMembership, FlowAction, Pick
 from bot.i18n import _, locale_of, tr
 from bot.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
+from bot.replies import edit_after_press
 from storage import org, outbox
 from storage.errors import AlreadyDone
 from storage.models import Person
@@ -187,12 +188,11 @@ async def pick_household(
 async def ask_household_label(query: CallbackQuery, state: FSMContext) -> None:
     """A new household: ask for its label."""
     await state.set_state(Join.household_label)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Please send your household's label, for example 3组 12号."),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await edit_after_press(
+        query,
+        _("Please send your household's label, for example 3组 12号."),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(Join.household_label, F.text)

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import FlowAction, Pick
 from bot.i18n import _, tr
 from bot.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
+from bot.replies import edit_after_press, send_after_press
 from bot.settings import Settings
 from storage import org, points
 from storage.errors import N_
@@ -143,16 +144,15 @@ async def pick_claim_category(
     """Step 2: pick the item."""
     form: ClaimForm = await state.get_data()  # type: ignore[assignment]
     await state.set_state(Claiming.item)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("{category}: which item?").format(
-                category=category_label(category_code(callback_data.value), locale)
-            ),
-            reply_markup=await item_picker(
-                session, form["village_id"], category_code(callback_data.value), "citem", locale
-            ),
-        )
+    await edit_after_press(
+        query,
+        _("{category}: which item?").format(
+            category=category_label(category_code(callback_data.value), locale)
+        ),
+        reply_markup=await item_picker(
+            session, form["village_id"], category_code(callback_data.value), "citem", locale
+        ),
+    )
 
 
 @router.callback_query(Claiming.item, Pick.filter(F.what == "citem"))
@@ -437,15 +437,14 @@ async def start_appeal(
     entry = await points.appealable(session, actor, callback_data.entry_id)
     await state.set_state(Appealing.text)
     await state.set_data({"entry_id": entry.id})
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.answer(
-            _(
-                "Why should the deduction be withdrawn? Write it in one message; "
-                "another member of the points group will decide. You can appeal once."
-            ),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await send_after_press(
+        query,
+        _(
+            "Why should the deduction be withdrawn? Write it in one message; "
+            "another member of the points group will decide. You can appeal once."
+        ),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(Appealing.text, F.text)

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import FlowAction, Pick
 from bot.i18n import _
 from bot.keyboards import button, cancel_row, flow_button, keyboard, picker
+from bot.replies import edit_after_press, send_after_press
 from bot.settings import Settings
 from exports.points import month_xlsx
 from handlers.points import cap_text, category_code, category_label, item_label
@@ -155,14 +156,13 @@ async def pick_catalogue_category(
         session, form["village_id"], category=category_code(callback_data.value)
     )
     await state.set_state(Cataloguing.item)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Which item?"),
-            reply_markup=picker(
-                "kitem", [(i.id or 0, item_label(i, locale)) for i in items], columns=1
-            ),
-        )
+    await edit_after_press(
+        query,
+        _("Which item?"),
+        reply_markup=picker(
+            "kitem", [(i.id or 0, item_label(i, locale)) for i in items], columns=1
+        ),
+    )
 
 
 @router.callback_query(Cataloguing.item, Pick.filter(F.what == "kitem"))
@@ -171,22 +171,21 @@ async def show_catalogue_item(
 ) -> None:
     """One item, with Change points and Retire."""
     item = await points.get_item(session, callback_data.value)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("{code} {item}\n{cap}").format(
-                code=item.code, item=hd.quote(item_label(item, locale)), cap=cap_text(item)
-            ),
-            reply_markup=keyboard(
-                [
-                    button(
-                        _("✏ Change points"), ItemAction(item_id=item.id or 0, action="p").pack()
-                    ),
-                    button(_("🗄 Retire"), ItemAction(item_id=item.id or 0, action="r").pack()),
-                ],
-                cancel_row(),
-            ),
-        )
+    await edit_after_press(
+        query,
+        _("{code} {item}\n{cap}").format(
+            code=item.code, item=hd.quote(item_label(item, locale)), cap=cap_text(item)
+        ),
+        reply_markup=keyboard(
+            [
+                button(
+                    _("✏ Change points"), ItemAction(item_id=item.id or 0, action="p").pack()
+                ),
+                button(_("🗄 Retire"), ItemAction(item_id=item.id or 0, action="r").pack()),
+            ],
+            cancel_row(),
+        ),
+    )
 
 
 @router.callback_query(ItemAction.filter(F.action == "r"))
@@ -224,14 +223,13 @@ async def ask_item_points(
         raise NotAllowed(N_("Only village admins can change the points catalogue."))
     await state.set_state(Cataloguing.points)
     await state.update_data(item_id=item.id)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("New points for {name}? A number, negative for a deduction (now {points}).").format(
-                name=hd.quote(item.name), points=item.points
-            ),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await edit_after_press(
+        query,
+        _("New points for {name}? A number, negative for a deduction (now {points}).").format(
+            name=hd.quote(item.name), points=item.points
+        ),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(Cataloguing.points, F.text)
@@ -273,14 +271,13 @@ async def pick_new_item_category(
     """Step 2: its name."""
     await state.update_data(category=category_code(callback_data.value))
     await state.set_state(Cataloguing.new_name)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Its name, as residents will see it (at most {limit} characters)?").format(
-                limit=points.ITEM_NAME_MAX
-            ),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await edit_after_press(
+        query,
+        _("Its name, as residents will see it (at most {limit} characters)?").format(
+            limit=points.ITEM_NAME_MAX
+        ),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(Cataloguing.new_name, F.text)
@@ -314,12 +311,11 @@ async def pick_new_item_evidence(
     """Step 5: a cap."""
     await state.update_data(evidence=callback_data.action == "yes")
     await state.set_state(Cataloguing.new_cap)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("How often may one person claim it?"),
-            reply_markup=cap_picker(),
-        )
+    await edit_after_press(
+        query,
+        _("How often may one person claim it?"),
+        reply_markup=cap_picker(),
+    )
 
 
 def cap_picker() -> InlineKeyboardMarkup:
@@ -457,12 +453,11 @@ async def start_new_tier(query: CallbackQuery, actor: Actor, state: FSMContext) 
     """A new tier, step 1: the threshold."""
     managed_village(actor)
     await state.set_state(Rewarding.threshold)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.answer(
-            _("From how many points in a quarter? For example 60."),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await send_after_press(
+        query,
+        _("From how many points in a quarter? For example 60."),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(Rewarding.threshold, F.text)
@@ -551,12 +546,11 @@ async def ask_weekday(query: CallbackQuery, actor: Actor, state: FSMContext) -> 
     """The weekly time, step 1: the day."""
     managed_village(actor)
     await state.set_state(Scheduling.weekday)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("On which day is the week confirmed?"),
-            reply_markup=picker("wday", [(i, _(d)) for i, d in enumerate(WEEKDAYS)], columns=4),
-        )
+    await edit_after_press(
+        query,
+        _("On which day is the week confirmed?"),
+        reply_markup=picker("wday", [(i, _(d)) for i, d in enumerate(WEEKDAYS)], columns=4),
+    )
 
 
 @router.callback_query(Scheduling.weekday, Pick.filter(F.what == "wday"))
@@ -564,11 +558,10 @@ async def pick_weekday(query: CallbackQuery, callback_data: Pick, state: FSMCont
     """Step 2: the time."""
     await state.update_data(weekday=callback_data.value)
     await state.set_state(Scheduling.time)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("At what time? For example 20:00."), reply_markup=keyboard(cancel_row())
-        )
+    await edit_after_press(
+        query,
+        _("At what time? For example 20:00."), reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(Scheduling.time, F.text)

@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import FlowAction, Pick
 from bot.i18n import _, locale_of, tr
 from bot.keyboards import button, cancel_row, confirm_keyboard, keyboard, picker
+from bot.replies import edit_after_press, send_after_press
 from bot.settings import Settings
 from handlers.points import (
     appeal_keyboard,
@@ -181,14 +182,13 @@ async def ask_reject_reason(
         return
     await state.set_state(Reviewing.reason)
     await state.update_data(claim_id=claim.id)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.answer(
-            _("Why is claim #{id} rejected? The resident will see your reason.").format(
-                id=claim.id
-            ),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await send_after_press(
+        query,
+        _("Why is claim #{id} rejected? The resident will see your reason.").format(
+            id=claim.id
+        ),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(Reviewing.reason, F.text)
@@ -279,12 +279,11 @@ async def pick_award_grid(
         return
     households = await org.households_of(session, callback_data.value)
     await state.set_state(Awarding.household)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Which household?"),
-            reply_markup=picker("ahh", [(h.id or 0, h.label) for h in households], columns=3),
-        )
+    await edit_after_press(
+        query,
+        _("Which household?"),
+        reply_markup=picker("ahh", [(h.id or 0, h.label) for h in households], columns=3),
+    )
 
 
 @router.callback_query(Awarding.household, Pick.filter(F.what == "ahh"))
@@ -297,15 +296,14 @@ async def pick_award_household(
     members = await points.household_members(session, callback_data.value)
     await state.update_data(household_id=household.id, household=household.label)
     await state.set_state(Awarding.person)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("{household}: for whom?").format(household=hd.quote(household.label)),
-            reply_markup=picker(
-                "aper",
-                [(0, _("The whole household")), *[(p.id or 0, p.full_name) for p in members]],
-            ),
-        )
+    await edit_after_press(
+        query,
+        _("{household}: for whom?").format(household=hd.quote(household.label)),
+        reply_markup=picker(
+            "aper",
+            [(0, _("The whole household")), *[(p.id or 0, p.full_name) for p in members]],
+        ),
+    )
 
 
 @router.callback_query(Awarding.person, Pick.filter(F.what == "aper"))
@@ -324,12 +322,11 @@ async def pick_award_person(
         person=person.full_name if person else form.get("household", ""),
     )
     await state.set_state(Awarding.category)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Which kind of item?"),
-            reply_markup=await category_picker(session, form["village_id"], "acat", locale),
-        )
+    await edit_after_press(
+        query,
+        _("Which kind of item?"),
+        reply_markup=await category_picker(session, form["village_id"], "acat", locale),
+    )
 
 
 @router.callback_query(Awarding.category, Pick.filter(F.what == "acat"))
@@ -344,12 +341,11 @@ async def pick_award_category(
     form: AwardForm = await state.get_data()  # type: ignore[assignment]
     code = category_code(callback_data.value)
     await state.set_state(Awarding.item)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("{category}: which item?").format(category=category_label(code, locale)),
-            reply_markup=await item_picker(session, form["village_id"], code, "aitem", locale),
-        )
+    await edit_after_press(
+        query,
+        _("{category}: which item?").format(category=category_label(code, locale)),
+        reply_markup=await item_picker(session, form["village_id"], code, "aitem", locale),
+    )
 
 
 @router.callback_query(Awarding.item, Pick.filter(F.what == "aitem"))
@@ -360,12 +356,11 @@ async def pick_award_item(
     item = await points.get_item(session, callback_data.value)
     await state.update_data(item_id=item.id)
     await state.set_state(Awarding.reason)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("What happened? Write the reason the household will read (when, where)."),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await edit_after_press(
+        query,
+        _("What happened? Write the reason the household will read (when, where)."),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(Awarding.reason, F.text)

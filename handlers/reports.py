@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import FlowAction, Pick
 from bot.i18n import _, locale_of
 from bot.keyboards import cancel_row, confirm_keyboard, flow_button, keyboard, picker
+from bot.replies import edit_after_press
 from bot.report_texts import (
     Follow,
     FollowUp,
@@ -98,14 +99,13 @@ async def pick_category(
     label = category_name(category.code, category.name)
     await state.update_data(category_id=category.id, category=label)
     await state.set_state(ReportFlow.description)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("{category}. Please describe the problem in a few words (at most {limit}).").format(
-                category=hd.quote(label), limit=reports.DESCRIPTION_MAX
-            ),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await edit_after_press(
+        query,
+        _("{category}. Please describe the problem in a few words (at most {limit}).").format(
+            category=hd.quote(label), limit=reports.DESCRIPTION_MAX
+        ),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(ReportFlow.description, F.text)
@@ -169,19 +169,18 @@ async def receive_place(message: Message, state: FSMContext) -> None:
 async def ask_privacy(query: CallbackQuery, state: FSMContext) -> None:
     """Step 4: may neighbours see who reported it?"""
     await state.set_state(ReportFlow.privacy)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _(
-                "May your name be shown with this report in the village's groups? "
-                "Your grid worker always sees who reported it."
-            ),
-            reply_markup=keyboard(
-                [flow_button(_("Show my name"), "named")],
-                [flow_button(_("🔒 Stay anonymous"), "anonymous")],
-                cancel_row(),
-            ),
-        )
+    await edit_after_press(
+        query,
+        _(
+            "May your name be shown with this report in the village's groups? "
+            "Your grid worker always sees who reported it."
+        ),
+        reply_markup=keyboard(
+            [flow_button(_("Show my name"), "named")],
+            [flow_button(_("🔒 Stay anonymous"), "anonymous")],
+            cancel_row(),
+        ),
+    )
 
 
 @router.callback_query(ReportFlow.privacy, FlowAction.filter(F.action.in_({"named", "anonymous"})))

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import Pick
 from bot.i18n import _, locale_of, tr
 from bot.keyboards import picker
+from bot.replies import edit_after_press
 from bot.texts import role_name
 from storage import org, outbox
 from storage.errors import N_
@@ -136,16 +137,15 @@ async def pick_worker_grid(query: CallbackQuery, callback_data: Pick, state: FSM
     """Step 4: full-time or part-time."""
     await state.update_data(grid_id=callback_data.value)
     await state.set_state(Appoint.kind)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Full-time or part-time?"),
-            reply_markup=picker(
-                "kind",
-                [(i, role_name(Role.GRID_WORKER, kind)) for i, kind in enumerate(KIND_CHOICES)],
-                columns=1,
-            ),
-        )
+    await edit_after_press(
+        query,
+        _("Full-time or part-time?"),
+        reply_markup=picker(
+            "kind",
+            [(i, role_name(Role.GRID_WORKER, kind)) for i, kind in enumerate(KIND_CHOICES)],
+            columns=1,
+        ),
+    )
 
 
 @router.callback_query(Appoint.kind, Pick.filter(F.what == "kind"))

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import FlowAction, Pick
 from bot.i18n import _, locale_of
 from bot.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
+from bot.replies import edit_after_press, send_after_press
 from bot.report_texts import (
     TaskAct,
     TaskHand,
@@ -139,11 +140,10 @@ async def ask_note(
         )
     await state.set_state(step)
     await state.set_data(TaskNoteForm(task_id=task_id))
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.answer(
-            prompt.format(number=task.number), reply_markup=keyboard(cancel_row())
-        )
+    await send_after_press(
+        query,
+        prompt.format(number=task.number), reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.callback_query(TaskAct.filter(F.action == "res"))
@@ -318,12 +318,11 @@ async def offer_hand_over(
         for g in grids[:20]
     ]
     rows.append([button(_("⬆ Village admins"), TaskHand(task_id=task.id or 0, grid_id=0).pack())])
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.answer(
-            _("Hand {number} over to:").format(number=task.number),
-            reply_markup=keyboard(*rows, cancel_row()),
-        )
+    await send_after_press(
+        query,
+        _("Hand {number} over to:").format(number=task.number),
+        reply_markup=keyboard(*rows, cancel_row()),
+    )
 
 
 @router.callback_query(TaskHand.filter())
@@ -468,14 +467,13 @@ async def pick_duty(query: CallbackQuery, callback_data: Pick, state: FSMContext
         return
     await state.update_data(duty=duties[callback_data.value].value)
     await state.set_state(NewTask.description)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("What is to be done? (at most {limit} characters)").format(
-                limit=reports.DESCRIPTION_MAX
-            ),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await edit_after_press(
+        query,
+        _("What is to be done? (at most {limit} characters)").format(
+            limit=reports.DESCRIPTION_MAX
+        ),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(NewTask.description, F.text)
@@ -509,12 +507,11 @@ async def pick_due(
     extra = []
     if ReportPermissions.can_administer(actor, village_id):
         extra = [flow_button(_("All grids"), "all")]
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("For which grid?"),
-            reply_markup=picker("tgrid", [(g.id or 0, g.name) for g in grids], extra=extra),
-        )
+    await edit_after_press(
+        query,
+        _("For which grid?"),
+        reply_markup=picker("tgrid", [(g.id or 0, g.name) for g in grids], extra=extra),
+    )
 
 
 @router.callback_query(NewTask.grids, Pick.filter(F.what == "tgrid"))
@@ -535,17 +532,16 @@ async def review_duty_task(
         where = hd.quote((await org.get_grid(session, grid_ids[0])).name)
     due = datetime.fromisoformat(form["due"]).astimezone(settings.tz)
     await state.set_state(NewTask.confirm)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Create this task?\n{duty}: {description}\nFor: {where}\nDue: {due}").format(
-                duty=_(DUTY_NAMES[Duty(form["duty"])]),
-                description=hd.quote(form["description"]),
-                where=where,
-                due=due.strftime("%Y-%m-%d %H:%M"),
-            ),
-            reply_markup=confirm_keyboard(_("✔ Create"), back=False),
-        )
+    await edit_after_press(
+        query,
+        _("Create this task?\n{duty}: {description}\nFor: {where}\nDue: {due}").format(
+            duty=_(DUTY_NAMES[Duty(form["duty"])]),
+            description=hd.quote(form["description"]),
+            where=where,
+            due=due.strftime("%Y-%m-%d %H:%M"),
+        ),
+        reply_markup=confirm_keyboard(_("✔ Create"), back=False),
+    )
 
 
 @router.callback_query(NewTask.confirm, FlowAction.filter(F.action == "confirm"))

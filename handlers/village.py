@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import FlowAction
 from bot.i18n import _
 from bot.keyboards import cancel_row, confirm_keyboard, flow_button, keyboard
+from bot.replies import edit_after_press
 from storage import org
 from storage.permissions import Actor, OrgPermissions
 
@@ -94,14 +95,13 @@ async def review_new_village(query: CallbackQuery, state: FSMContext) -> None:
         await query.answer(_("Send at least one grid name first."), show_alert=True)
         return
     await state.set_state(NewVillage.confirm)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Create this village?\n<b>{village}</b>\nGrids: {names}").format(
-                village=hd.quote(form["name"]), names=hd.quote("、".join(form["grids"]))
-            ),
-            reply_markup=confirm_keyboard(_("✔ Create")),
-        )
+    await edit_after_press(
+        query,
+        _("Create this village?\n<b>{village}</b>\nGrids: {names}").format(
+            village=hd.quote(form["name"]), names=hd.quote("、".join(form["grids"]))
+        ),
+        reply_markup=confirm_keyboard(_("✔ Create")),
+    )
 
 
 @router.callback_query(NewVillage.confirm, FlowAction.filter(F.action == "back"))
@@ -109,12 +109,11 @@ async def back_to_grids(query: CallbackQuery, state: FSMContext) -> None:
     """Back: add or retype grids."""
     await state.update_data(grids=[])
     await state.set_state(NewVillage.grids)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Send the grid names again: one per line, or one per message."),
-            reply_markup=keyboard([flow_button(_("Done"), "done")], cancel_row()),
-        )
+    await edit_after_press(
+        query,
+        _("Send the grid names again: one per line, or one per message."),
+        reply_markup=keyboard([flow_button(_("Done"), "done")], cancel_row()),
+    )
 
 
 @router.callback_query(NewVillage.confirm, FlowAction.filter(F.action == "confirm"))

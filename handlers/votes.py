@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import FlowAction, MergeProposal, Pick, ScreenProposal, VoteCast, VoteRule
 from bot.i18n import _, locale_of, tr
 from bot.keyboards import button, cancel_row, flow_button, keyboard, picker
+from bot.replies import edit_after_press, send_after_press
 from bot.settings import Settings
 from bot.votes_render import card_markup, card_text, local_time
 from storage import council, org, outbox, votes
@@ -269,14 +270,13 @@ async def use_standard_options(
 @router.callback_query(NewVote.options, FlowAction.filter(F.action == "own"))
 async def ask_own_options(query: CallbackQuery, state: FSMContext) -> None:
     await state.set_state(NewVote.own_options)
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _(
-                "Send the options, one per line: {low} to {high}, each at most {limit} characters."
-            ).format(low=votes.OPTIONS_MIN, high=votes.OPTIONS_MAX, limit=votes.OPTION_MAX),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await edit_after_press(
+        query,
+        _(
+            "Send the options, one per line: {low} to {high}, each at most {limit} characters."
+        ).format(low=votes.OPTIONS_MIN, high=votes.OPTIONS_MAX, limit=votes.OPTION_MAX),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(NewVote.own_options, F.text)
@@ -643,14 +643,13 @@ async def ask_decline_reason(
         return
     await state.set_state(Decline.reason)
     await state.set_data({"proposal_id": proposal.id})
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.answer(
-            _("Why is {code} declined? The reason is shown to its author.").format(
-                code=votes.proposal_code(proposal)
-            ),
-            reply_markup=keyboard(cancel_row()),
-        )
+    await send_after_press(
+        query,
+        _("Why is {code} declined? The reason is shown to its author.").format(
+            code=votes.proposal_code(proposal)
+        ),
+        reply_markup=keyboard(cancel_row()),
+    )
 
 
 @router.message(Decline.reason, F.text)
