@@ -8,6 +8,10 @@ users the same way (first-use costs: compiled SQL, parsed-answer classes, the fi
 connections), as a bot that has been running a while has. Prints updates/s of both, the CPU
 time of this process per update, and the ratio (target >= 0.4).
 
+Then where the time goes: what one report asks of the Bot API and of the database (counted in
+the timed run), what one Bot API call and one short transaction cost on their own (measured
+here), and the best ratio those alone would allow: a floor that no handler code can go under.
+
 The outbox is paced without Telegram's 1 message/s per chat here, so the figure is the bot's
 own work, not the pace Telegram imposes.
 
@@ -32,6 +36,7 @@ from aiogram import Bot, Dispatcher, Router  # noqa: E402
 from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
 from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
 from aiogram.types import Message  # noqa: E402
+from sqlalchemy import event, text  # noqa: E402
 
 from bot.app import create_app, start_background  # noqa: E402
 from bot.delivery import Limits  # noqa: E402
@@ -57,6 +62,8 @@ WORKER_ID = 5_000
 FIRST_RESIDENT = 10_000
 WARMUP = 5  # residents served before the clock starts, by both bots
 CPU: dict[str, float] = {}  # CPU ms per update of this process (bot, fake server, driver)
+PER_REPORT: dict[str, float] = {}  # Bot API calls, SQL statements and transactions per report
+UNIT: dict[str, float] = {}  # CPU ms of one Bot API call, of one short transaction
 
 
 async def polling(dp: Dispatcher, bot: Bot) -> asyncio.Task[None]:
@@ -96,13 +103,64 @@ async def echo_run(users: int) -> float:
         warm = [api.user(FIRST_RESIDENT + users + n, f"W{n}") for n in range(WARMUP)]
         await asyncio.gather(*(talk(u) for u in warm))
         people = [api.user(FIRST_RESIDENT + n, f"U{n}") for n in range(users)]
+        calls = bot_calls(api)
         started, cpu = time.monotonic(), time.process_time()
         await asyncio.gather(*(talk(u) for u in people))
         elapsed = time.monotonic() - started
         CPU["echo"] = (time.process_time() - cpu) / (users * STEPS) * 1000
+        PER_REPORT["echo calls"] = (bot_calls(api) - calls) / users
+        UNIT["api call"] = await api_call_cost(bot, FIRST_RESIDENT)
         await stop(dp, task)
         await bot.session.close()
     return users * STEPS / elapsed
+
+
+def bot_calls(api: FakeBotAPI) -> int:
+    """Bot API calls the bot has made so far, long polls aside."""
+    return sum(1 for call in api.calls if call.method.lower() != "getupdates")
+
+
+async def api_call_cost(bot: Bot, chat_id: int, rounds: int = 300) -> float:
+    """CPU ms of one sendMessage to the fake server and back (client and server together)."""
+    for _ in range(20):
+        await bot.send_message(chat_id, "warm")
+    cpu = time.process_time()
+    for _ in range(rounds):
+        await bot.send_message(chat_id, "cost")
+    return (time.process_time() - cpu) / rounds * 1000
+
+
+async def transaction_cost(sessions: object, rounds: int = 300) -> float:
+    """CPU ms of one unit of work that runs one trivial statement (pool, BEGIN, COMMIT)."""
+
+    async def once() -> None:
+        async with unit_of_work(sessions) as session:  # type: ignore[arg-type]
+            connection = await session.connection()
+            await connection.execute(text("SELECT 1"))
+
+    for _ in range(20):
+        await once()
+    cpu = time.process_time()
+    for _ in range(rounds):
+        await once()
+    return (time.process_time() - cpu) / rounds * 1000
+
+
+class Counting:
+    """SQL statements and transactions on an engine while `on` is set."""
+
+    def __init__(self, engine: object) -> None:
+        self.on = False
+        self.statements = self.transactions = 0
+        sync = engine.sync_engine  # type: ignore[attr-defined]
+        event.listen(sync, "before_cursor_execute", self._statement)
+        event.listen(sync, "begin", self._begin)
+
+    def _statement(self, _connection: object, _cursor: object, statement: str, *_: object) -> None:
+        self.statements += self.on and not statement.startswith("BEGIN")  # SQLite's own BEGIN
+
+    def _begin(self, *_args: object) -> None:
+        self.transactions += self.on
 
 
 async def seed(sessions: object, users: int) -> None:
@@ -194,12 +252,19 @@ async def report_run(users: int, database_url: str) -> float:
         await asyncio.gather(*(report(u) for u in warm))
         await pushes_arrive(api, WARMUP)
         people = [api.user(FIRST_RESIDENT + n, f"R{n}") for n in range(users)]
+        counting, calls = Counting(app.engine), bot_calls(api)
+        counting.on = True
         started, cpu = time.monotonic(), time.process_time()
         await asyncio.gather(*(report(u) for u in people))
         await pushes_arrive(api, WARMUP + users)
         elapsed = time.monotonic() - started
         CPU["report"] = (time.process_time() - cpu) / (users * STEPS) * 1000
+        counting.on = False
         pushes = len(api.sent(WORKER_ID)) - WARMUP
+        PER_REPORT["report calls"] = (bot_calls(api) - calls) / users
+        PER_REPORT["statements"] = counting.statements / users
+        PER_REPORT["transactions"] = counting.transactions / users
+        UNIT["transaction"] = await transaction_cost(app.sessions)
         await stop(app.dp, task)
         await app.close()
     if pushes < users:
@@ -221,7 +286,28 @@ async def main(users: int, backend: str) -> int:
         " (to the worker's push)"
     )
     print(f"ratio: {ratio:.2f} (target >= 0.4)")
+    explain(users)
     return 0 if ratio >= 0.4 else 1
+
+
+def explain(users: int) -> None:
+    """Where a report's time goes, and the best ratio its Bot API calls and transactions allow."""
+    echo_calls, calls = PER_REPORT["echo calls"], PER_REPORT["report calls"]
+    api, transaction = UNIT["api call"], UNIT["transaction"]
+    # What echo spends on an update besides its one call: long polling and dispatching.
+    dispatch = max(CPU["echo"] - api * echo_calls / STEPS, 0.0)
+    floor = (STEPS * dispatch + calls * api + PER_REPORT["transactions"] * transaction) / STEPS
+    print(
+        f"per report ({STEPS} updates): {calls:.1f} Bot API calls (echo: {echo_calls:.1f}),"
+        f" {PER_REPORT['transactions']:.1f} transactions, {PER_REPORT['statements']:.1f} SQL"
+        " statements"
+    )
+    print(f"one Bot API call: {api:.2f} ms CPU; one transaction: {transaction:.2f} ms CPU")
+    print(
+        f"floor: {floor:.2f} ms CPU per update for those calls and transactions alone, so the"
+        f" ratio can be at most {CPU['echo'] / floor:.2f}; the rest"
+        f" ({max(CPU['report'] - floor, 0):.2f} ms) is the statements' own work and the bot's"
+    )
 
 
 if __name__ == "__main__":

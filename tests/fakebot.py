@@ -205,6 +205,10 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+# Methods that may send, change or remove a message (the others wake no message waiter).
+_TOUCH_MESSAGES = ("send", "edit", "delete", "forward", "copy", "stop")
+
+
 def _as_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
@@ -661,6 +665,9 @@ class FakeBotAPI:
         self._events: list[tuple[str, Any]] = []  # ("call", ApiCall) | ("msg", SentMessage)
         self._events_base = 0  # absolute position of _events[0] (reset_records drops events)
         self._changed = asyncio.Event()
+        # Waiters for one chat's messages wake only when that chat may have changed, so many
+        # users waiting at once do not all wake on every call.
+        self._chat_changed: dict[int, asyncio.Event] = {}
         self._last_activity = time.monotonic()
         self._inflight = 0
 
@@ -905,7 +912,7 @@ class FakeBotAPI:
             ]
             return f"a message to {chat_id}; the bot has sent it: {seen[-10:]}"
 
-        return await self._wait(find, timeout, describe)
+        return await self._wait(find, timeout, describe, chat_id=chat_id)
 
     async def assert_no_message(
         self,
@@ -979,11 +986,20 @@ class FakeBotAPI:
             await asyncio.sleep(0.02 if busy else max(seconds - quiet, 0.01))
 
     async def _wait(
-        self, find: Callable[[], Any], timeout: float, describe: Callable[[], str]
+        self,
+        find: Callable[[], Any],
+        timeout: float,
+        describe: Callable[[], str],
+        *,
+        chat_id: int | None = None,
     ) -> Any:
         deadline = time.monotonic() + timeout
         while True:
-            event = self._changed  # grab before checking, so no change can slip through
+            # grab the event before checking, so no change can slip through
+            if chat_id is None:
+                event = self._changed
+            else:
+                event = self._chat_changed.setdefault(chat_id, asyncio.Event())
             found = find()
             if found is not None:
                 return found
@@ -994,9 +1010,19 @@ class FakeBotAPI:
                 async with asyncio.timeout(remaining):  # no task per wake-up, unlike wait_for
                     await event.wait()
 
-    def _notify(self) -> None:
+    def _notify(self, chat_id: int | None = None, *, messages: bool = True) -> None:
+        """Wake the general waiters and, when messages may have changed, the waiters of chat_id
+        (of every chat when it is None)."""
         event, self._changed = self._changed, asyncio.Event()
         event.set()
+        if not messages:
+            return
+        if chat_id is None:
+            waiting, self._chat_changed = self._chat_changed, {}
+            for chat_event in waiting.values():
+                chat_event.set()
+        elif (chat_event := self._chat_changed.pop(chat_id, None)) is not None:
+            chat_event.set()
 
     # ---------------------------------------------------------------- updates
 
@@ -1035,7 +1061,7 @@ class FakeBotAPI:
             return update_id
         self._pending.append(update)
         self._last_activity = time.monotonic()
-        self._notify()
+        self._notify(messages=False)
         return update_id
 
     def _learn_chats(self, obj: Any) -> None:
@@ -1111,7 +1137,7 @@ class FakeBotAPI:
         self._events.append(("call", call))
         if method.lower() != "getupdates":
             self._last_activity = call.at
-        self._notify()
+        self._notify(messages=False)  # nothing has been sent or edited yet
         return call
 
     async def _execute(
@@ -1143,7 +1169,7 @@ class FakeBotAPI:
             if not long_poll:
                 self._inflight -= 1
                 self._last_activity = time.monotonic()
-            self._notify()
+            self._notify(call.chat_id, messages=call.method.lower().startswith(_TOUCH_MESSAGES))
         return call.status, body
 
     async def _run(
