@@ -14,7 +14,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.i18n import locale_of, tr
+from bot.i18n import _, locale_of, tr
 from bot.keyboards import button, keyboard
 from storage import org, outbox, reports
 from storage.errors import N_
@@ -56,6 +56,11 @@ def when(moment: datetime | None, tz: ZoneInfo) -> str:
 
 def status_label(status: TaskStatus | str, locale: str | None) -> str:
     return tr(locale, STATUS_NAMES[TaskStatus(status)])
+
+
+def category_name(code: str, name: str) -> str:
+    """A category as the person talking reads it: the six defaults are translated."""
+    return _(DEFAULT_NAMES[code]) if code in DEFAULT_NAMES else name
 
 
 def category_label(view: TaskView, locale: str | None) -> str:

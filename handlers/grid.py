@@ -9,26 +9,28 @@ from datetime import datetime
 from typing import TypedDict
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import FlowAction, Pick
 from bot.chart import bar_chart
 from bot.i18n import _, locale_of, tr
-from bot.keyboards import button, cancel_row, confirm_keyboard, keyboard, picker
+from bot.keyboards import Button, button, cancel_row, confirm_keyboard, keyboard, picker
 from bot.replies import edit_after_press
+from bot.report_texts import category_name
 from bot.settings import Settings
 from schedules.periods import month_bounds, month_key, shift
 from storage import org, outbox, reports
 from storage.models import OutboxStatus, Person
+from storage.models_reports import ReportCategory
 from storage.permissions import Actor
-from storage.reports import DEFAULT_NAMES, ReportPermissions
+from storage.reports import ReportPermissions
 
 router = Router(name="grid")
 NOTICE_MAX = 1500
@@ -297,6 +299,13 @@ class SettingAct(CallbackData, prefix="rs"):
     value: int = 0
 
 
+class CategoryAct(CallbackData, prefix="rc"):
+    village_id: int
+    category_id: int
+    action: str  # open, accept, resolve, remove (asks), removeok (does)
+    value: int = 0
+
+
 @router.message(Command("reportsettings"), F.chat.type == "private")
 async def show_report_settings(message: Message, session: AsyncSession, actor: Actor) -> None:
     """The village's categories, the points item a valid report earns, the digest hour."""
@@ -305,21 +314,27 @@ async def show_report_settings(message: Message, session: AsyncSession, actor: A
         await message.answer(_("Only this village's admins can change its report settings."))
         return
     for village in villages[:3]:
-        await send_settings(message, session, village.id or 0)
+        text, markup = await settings_view(session, village.id or 0)
+        await message.answer(text, reply_markup=markup)
 
 
-async def send_settings(message: Message, session: AsyncSession, village_id: int) -> None:
+async def settings_view(
+    session: AsyncSession, village_id: int
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The settings card: each category opens its own card (times, removal)."""
     village = await org.get_village(session, village_id)
     current = await reports.settings_of(session, village_id)
     found = await reports.categories(session, village_id)
-    names = "、".join(
-        _(DEFAULT_NAMES[c.code]) if c.code in DEFAULT_NAMES else hd.quote(c.name) for c in found
-    )
+    names = "、".join(hd.quote(category_name(c.code, c.name)) for c in found)
     rows = [
         [
             button(
-                "✖ " + (_(DEFAULT_NAMES[c.code]) if c.code in DEFAULT_NAMES else c.name),
-                SettingAct(village_id=village_id, action="del", value=c.id or 0).pack(),
+                _("⚙ {category} · {accept} h / {resolve} h").format(
+                    category=category_name(c.code, c.name),
+                    accept=c.accept_hours,
+                    resolve=c.resolve_hours,
+                ),
+                CategoryAct(village_id=village_id, category_id=c.id or 0, action="open").pack(),
             )
         ]
         for c in found
@@ -339,39 +354,175 @@ async def send_settings(message: Message, session: AsyncSession, village_id: int
             for hour in (7, 8, 9, 17)
         ]
     )
-    await message.answer(
-        _(
-            "<b>Report settings of {village}</b>\nCategories: {names}\n"
-            "Points item for a valid report: {item}\nWorkers' daily digest at: {hour}:00"
-        ).format(
-            village=hd.quote(village.name),
-            names=names,
-            item=hd.quote(current.reward_item_code or _("none")),
-            hour=current.digest_hour,
-        ),
-        reply_markup=keyboard(*rows),
+    text = _(
+        "<b>Report settings of {village}</b>\nCategories: {names}\n"
+        "Points item for a valid report: {item}\nWorkers' daily digest at: {hour}:00"
+    ).format(
+        village=hd.quote(village.name),
+        names=names,
+        item=hd.quote(current.reward_item_code or _("none")),
+        hour=current.digest_hour,
     )
+    text += "\n" + _("Tap a category to change its times to accept and to resolve, or remove it.")
+    return text, keyboard(*rows)
 
 
-@router.callback_query(SettingAct.filter(F.action.in_({"del", "hour"})))
-async def change_setting(
+@router.callback_query(SettingAct.filter(F.action == "hour"))
+async def change_digest_hour(
     query: CallbackQuery,
     callback_data: SettingAct,
     session: AsyncSession,
     actor: Actor,
     now: datetime,
 ) -> None:
-    if callback_data.action == "del":
-        await reports.remove_category(
-            session, actor, callback_data.village_id, callback_data.value, now
-        )
-    else:
-        await reports.configure(
-            session, actor, callback_data.village_id, now, digest_hour=callback_data.value
-        )
+    """The hour of the workers' daily digest."""
+    await reports.configure(
+        session, actor, callback_data.village_id, now, digest_hour=callback_data.value
+    )
+    text, markup = await settings_view(session, callback_data.village_id)
     await query.answer(_("Saved."))
     if isinstance(query.message, Message):
-        await send_settings(query.message, session, callback_data.village_id)
+        await query.message.edit_text(text, reply_markup=markup)
+
+
+def hours_label(hours: int) -> str:
+    if hours % 24 == 0 and hours >= 48:
+        return _("{days} days").format(days=hours // 24)
+    return _("{hours} h").format(hours=hours)
+
+
+def category_card(category: ReportCategory) -> tuple[str, InlineKeyboardMarkup]:
+    """One category: its two times as choices (the current one ticked), and removal."""
+    village_id, category_id = category.village_id, category.id or 0
+
+    def choices(action: str, options: tuple[int, ...], current: int) -> list[Button]:
+        return [
+            button(
+                ("✓ " if hours == current else "") + hours_label(hours),
+                CategoryAct(
+                    village_id=village_id, category_id=category_id, action=action, value=hours
+                ).pack(),
+            )
+            for hours in options
+        ]
+
+    text = _(
+        "<b>{category}</b>\nTime to accept: {accept} (first row of times)\n"
+        "Time to resolve: {resolve} (second row)\n\n"
+        "A task not accepted in time is pushed again to the grid and to you; one not resolved "
+        "in time comes to you. New times apply to reports filed from now on."
+    ).format(
+        category=hd.quote(category_name(category.code, category.name)),
+        accept=hours_label(category.accept_hours),
+        resolve=hours_label(category.resolve_hours),
+    )
+    markup = keyboard(
+        choices("accept", reports.ACCEPT_HOURS_CHOICES, category.accept_hours),
+        choices("resolve", reports.RESOLVE_HOURS_CHOICES, category.resolve_hours),
+        [
+            button(
+                _("🗑 Remove this category"),
+                CategoryAct(
+                    village_id=village_id, category_id=category_id, action="remove"
+                ).pack(),
+            )
+        ],
+        [button(_("◀ Back"), SettingAct(village_id=village_id, action="back").pack())],
+    )
+    return text, markup
+
+
+async def check_configure(query: CallbackQuery, actor: Actor, village_id: int) -> bool:
+    """Re-check on every press: only the village's admins change its settings."""
+    if ReportPermissions.can_configure(actor, village_id):
+        return True
+    await query.answer(
+        _("Only this village's admins can change its report settings."), show_alert=True
+    )
+    return False
+
+
+@router.callback_query(SettingAct.filter(F.action == "back"))
+async def back_to_settings(
+    query: CallbackQuery, callback_data: SettingAct, session: AsyncSession, actor: Actor
+) -> None:
+    if not await check_configure(query, actor, callback_data.village_id):
+        return
+    text, markup = await settings_view(session, callback_data.village_id)
+    await edit_after_press(query, text, reply_markup=markup)
+
+
+@router.callback_query(CategoryAct.filter(F.action == "open"))
+async def open_category(
+    query: CallbackQuery, callback_data: CategoryAct, session: AsyncSession, actor: Actor
+) -> None:
+    """A category's card."""
+    if not await check_configure(query, actor, callback_data.village_id):
+        return
+    category = await reports.get_category(
+        session, callback_data.village_id, callback_data.category_id
+    )
+    text, markup = category_card(category)
+    await edit_after_press(query, text, reply_markup=markup)
+
+
+@router.callback_query(CategoryAct.filter(F.action.in_({"accept", "resolve"})))
+async def change_category_hours(
+    query: CallbackQuery,
+    callback_data: CategoryAct,
+    session: AsyncSession,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """A new time to accept or to resolve; the card shows it at once."""
+    hours = {f"{callback_data.action}_hours": callback_data.value}
+    category = await reports.set_category_hours(
+        session, actor, callback_data.village_id, callback_data.category_id, now, **hours
+    )
+    text, markup = category_card(category)
+    await query.answer(_("Saved."))
+    if isinstance(query.message, Message):
+        with contextlib.suppress(TelegramBadRequest):  # pressed the ticked one: nothing changed
+            await query.message.edit_text(text, reply_markup=markup)
+
+
+@router.callback_query(CategoryAct.filter(F.action == "remove"))
+async def ask_remove_category(
+    query: CallbackQuery, callback_data: CategoryAct, session: AsyncSession, actor: Actor
+) -> None:
+    """Removing asks first: a slip of the finger should not take a category away."""
+    if not await check_configure(query, actor, callback_data.village_id):
+        return
+    category = await reports.get_category(
+        session, callback_data.village_id, callback_data.category_id
+    )
+    again = callback_data.model_copy(update={"action": "removeok"}).pack()
+    back = callback_data.model_copy(update={"action": "open"}).pack()
+    await edit_after_press(
+        query,
+        _(
+            "Remove the category {category}? Residents will no longer see it; reports filed "
+            "under it keep it."
+        ).format(category=hd.quote(category_name(category.code, category.name))),
+        reply_markup=keyboard([button(_("🗑 Yes, remove it"), again)], [button(_("◀ Back"), back)]),
+    )
+
+
+@router.callback_query(CategoryAct.filter(F.action == "removeok"))
+async def remove_category(
+    query: CallbackQuery,
+    callback_data: CategoryAct,
+    session: AsyncSession,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    await reports.remove_category(
+        session, actor, callback_data.village_id, callback_data.category_id, now
+    )
+    text, markup = await settings_view(session, callback_data.village_id)
+    await query.answer(_("Removed."))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text, reply_markup=markup)
 
 
 @router.callback_query(SettingAct.filter(F.action.in_({"add", "reward"})))
@@ -409,7 +560,8 @@ async def receive_category(
     await reports.add_category(session, actor, data["village_id"], message.text or "", now)
     await state.clear()
     await message.answer(_("Saved."))
-    await send_settings(message, session, data["village_id"])
+    text, markup = await settings_view(session, data["village_id"])
+    await message.answer(text, reply_markup=markup)
 
 
 @router.message(Setting.reward, F.text)
@@ -423,4 +575,5 @@ async def receive_reward_item(
     )
     await state.clear()
     await message.answer(_("Saved."))
-    await send_settings(message, session, data["village_id"])
+    text, markup = await settings_view(session, data["village_id"])
+    await message.answer(text, reply_markup=markup)

@@ -24,6 +24,7 @@ from bot.report_texts import (
     FollowUp,
     Rate,
     category_label,
+    category_name,
     follow_keyboard,
     notify_change,
     public_card,
@@ -36,7 +37,7 @@ from storage import org, reports
 from storage.errors import N_
 from storage.models import Person
 from storage.permissions import Actor
-from storage.reports import DEFAULT_NAMES, ReportPermissions
+from storage.reports import ReportPermissions
 
 router = Router(name="reports")
 GROUP_CHATS = {"group", "supergroup"}
@@ -59,10 +60,6 @@ class ReportForm(TypedDict, total=False):
     longitude: float | None
     photos: list[list]
     anonymous: bool
-
-
-def category_name(code: str, name: str) -> str:
-    return _(DEFAULT_NAMES[code]) if code in DEFAULT_NAMES else name
 
 
 @router.message(Command("report"), F.chat.type == "private")

@@ -261,6 +261,49 @@ async def remove_category(
     return category
 
 
+ACCEPT_HOURS_CHOICES = (2, 4, 8, 24, 48)
+RESOLVE_HOURS_CHOICES = (24, 48, 72, 168, 336)
+HOURS_MAX = 24 * 30
+
+
+async def set_category_hours(
+    session: AsyncSession,
+    actor: Actor,
+    village_id: int,
+    category_id: int,
+    now: datetime,
+    *,
+    accept_hours: int | None = None,
+    resolve_hours: int | None = None,
+) -> ReportCategory:
+    """Change a category's time to accept or to resolve. Tasks filed from now on use it;
+    tasks filed before keep the deadlines they were given."""
+    if not ReportPermissions.can_configure(actor, village_id):
+        raise NotAllowed(N_("Only this village's admins can change its report settings."))
+    category = await get_category(session, village_id, category_id)
+    accept = category.accept_hours if accept_hours is None else accept_hours
+    resolve = category.resolve_hours if resolve_hours is None else resolve_hours
+    if not (1 <= accept <= HOURS_MAX and 1 <= resolve <= HOURS_MAX):
+        raise RuleError(N_("Between 1 hour and {days} days, please."), days=HOURS_MAX // 24)
+    if resolve < accept:
+        raise RuleError(N_("The time to resolve cannot be shorter than the time to accept."))
+    if (accept, resolve) == (category.accept_hours, category.resolve_hours):
+        return category
+    category.accept_hours, category.resolve_hours = accept, resolve
+    session.add(category)
+    audit.record(
+        session,
+        "report.category_hours",
+        actor_id=actor.person_id,
+        village_id=village_id,
+        code=category.code,
+        accept_hours=accept,
+        resolve_hours=resolve,
+    )
+    await session.flush()
+    return category
+
+
 async def settings_of(session: AsyncSession, village_id: int) -> ReportSettings:
     found = await session.get(ReportSettings, village_id)
     return found or ReportSettings(village_id=village_id)

@@ -197,6 +197,47 @@ async def test_categories_made_meanwhile_by_another_update_are_seen(
     assert len(found) == 6
 
 
+async def test_a_categorys_times_change_for_reports_filed_afterwards(
+    sessions: SessionFactory,
+) -> None:
+    v = await setup(sessions)
+    earlier = await file(sessions, v)
+    async with sessions() as session:
+        hazard = (await reports.categories(session, v.village_id))[0]
+    assert (hazard.accept_hours, hazard.resolve_hours) == (4, 48)
+    change = reports.set_category_hours
+    # Only the village's admins; the rules of the two times hold; nothing changes on a refusal.
+    with pytest.raises(NotAllowed):
+        await act(sessions, v.worker_a, change, v.village_id, hazard.id, NOW, accept_hours=8)
+    with pytest.raises(RuleError, match="shorter"):
+        await act(sessions, v.admin, change, v.village_id, hazard.id, NOW, accept_hours=72)
+    with pytest.raises(RuleError, match="Between"):
+        await act(sessions, v.admin, change, v.village_id, hazard.id, NOW, resolve_hours=0)
+    with pytest.raises(NotAllowed):  # a forged button with another village's id
+        await act(sessions, v.admin, change, v.village_id + 1000, hazard.id, NOW, accept_hours=8)
+    with pytest.raises(RuleError, match="no longer available"):
+        await act(sessions, v.admin, change, v.village_id, 10**6, NOW, accept_hours=8)
+
+    await act(sessions, v.admin, change, v.village_id, hazard.id, NOW, accept_hours=8)
+    await act(sessions, v.admin, change, v.village_id, hazard.id, NOW, resolve_hours=336)
+    await act(sessions, v.admin, change, v.village_id, hazard.id, NOW, resolve_hours=336)
+    later = await file(sessions, v, now=NOW + timedelta(hours=1))
+
+    before, after = await status_of(sessions, earlier), await status_of(sessions, later)
+    assert reports.aware(before.accept_due_at) == NOW + timedelta(hours=4)
+    assert reports.aware(before.resolve_due_at) == NOW + timedelta(hours=48)
+    assert reports.aware(after.accept_due_at) == NOW + timedelta(hours=1 + 8)
+    assert reports.aware(after.resolve_due_at) == NOW + timedelta(hours=1 + 336)
+    async with sessions() as session:
+        found = await audit.entries(session, action="report.category_hours")
+        changes = [e.detail for e in found if e.village_id == v.village_id]
+    # The same time pressed twice is recorded once.
+    assert changes == [
+        {"code": "hazard", "accept_hours": 8, "resolve_hours": 48},
+        {"code": "hazard", "accept_hours": 8, "resolve_hours": 336},
+    ]
+
+
 async def test_a_handed_over_task_leaves_the_old_grid(sessions: SessionFactory) -> None:
     v = await setup(sessions)
     task_id = await file(sessions, v)

@@ -15,7 +15,7 @@ from exports.reports import GEOREPORT_FIELDS, export_village
 from storage import reports
 from storage.db import unit_of_work
 from storage.models import BoundChat
-from storage.models_reports import ReportReward, Task, TaskStatus
+from storage.models_reports import ReportCategory, ReportReward, Task, TaskStatus
 from tests.fakebot import SentMessage
 from tests.harness import Talker, World
 from tests.report_world import make_village
@@ -250,6 +250,51 @@ async def test_a_reports_whole_life(world: World) -> None:
     assert "张三" not in json.dumps(requests, ensure_ascii=False)
     for message in fake.sent(group.id):
         assert not ("张三" in (message.text or "") and number in (message.text or ""))
+
+
+async def test_report_settings_change_a_categorys_times_and_remove_it(world: World) -> None:
+    clock = world.clock
+    base = 810_000 + next(_bases) * 100
+    async with unit_of_work(world.app.sessions) as session:
+        v = await make_village(session, clock.now(), base)
+    admin = patient(world.person(v.admin.telegram_id, "Admin"))
+    resident = patient(world.person(v.resident.telegram_id, "Zhang"))
+
+    settings = await admin.say("/reportsettings", expect="报事设置")
+    hazard = next(t for t in settings.buttons() if "隐患" in t)
+    assert hazard == "⚙ 隐患 · 4小时 / 48小时"
+    card = await admin.tap(settings, hazard, expect="接单时限")
+    assert "接单时限：4 小时" in (card.text or "") and "✓ 4 小时" in card.buttons()
+    card = await admin.tap(card, "8 小时", expect="接单时限：8 小时")
+    assert "✓ 8 小时" in card.buttons() and "✓ 4 小时" not in card.buttons()
+    card = await admin.tap(card, "14 天", expect="办结时限：14 天")
+
+    # Every press is checked again: a resident's forged press changes nothing.
+    forged = next(d for d in card.button_data().values() if d.endswith(":accept:2"))
+    toast = await resident.tap_for_toast(card, data=forged)
+    assert "只有本村管理员" in toast
+
+    # Removing asks first; the second press of a stale "yes" is refused kindly.
+    ask = await admin.tap(card, "🗑 删除此类别", expect="确定删除")
+    yes = ask.button_data()["🗑 确定删除"]
+    after = await admin.tap(ask, "🗑 确定删除", expect="报事设置")
+    assert not any("隐患" in t for t in after.buttons())
+    toast = await admin.tap_for_toast(ask, data=yes)
+    assert "已不可用" in toast
+    menu = await resident.say("/report", expect="报事")
+    assert "隐患" not in " ".join(menu.buttons())
+    await tap_data(resident, menu, "fl:cancel")
+
+    async with world.app.sessions() as session:
+        found = (
+            await session.exec(
+                select(ReportCategory).where(
+                    ReportCategory.village_id == v.village_id, ReportCategory.code == "hazard"
+                )
+            )
+        ).one()
+    assert (found.accept_hours, found.resolve_hours) == (8, 336)
+    assert found.removed_at is not None
 
 
 async def _admin_actor(session, v):  # type: ignore[no-untyped-def]
