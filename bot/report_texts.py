@@ -35,6 +35,11 @@ class TaskHand(CallbackData, prefix="th"):
     grid_id: int  # 0 = up to the village admins
 
 
+class TaskCategory(CallbackData, prefix="tk"):
+    task_id: int
+    category_id: int  # 0 = back to the task's own buttons
+
+
 class FollowUp(CallbackData, prefix="fu"):
     task_id: int
     fixed: bool
@@ -157,6 +162,8 @@ def worker_keyboard(task: Task, locale: str | None) -> InlineKeyboardMarkup | No
         rows = [[act(N_("✅ Resolve"), "res"), act(N_("↪ Hand over"), "hand")]]
     else:
         return None
+    if report:
+        rows[-1].append(act(N_("🏷 Kind"), "kind"))
     return keyboard(*rows)  # type: ignore[arg-type]
 
 

@@ -21,7 +21,9 @@ from bot.keyboards import button, cancel_row, confirm_keyboard, flow_button, key
 from bot.replies import edit_after_press, send_after_press
 from bot.report_texts import (
     TaskAct,
+    TaskCategory,
     TaskHand,
+    category_name,
     notify_change,
     push_task,
     task_card,
@@ -142,7 +144,8 @@ async def ask_note(
     await state.set_data(TaskNoteForm(task_id=task_id))
     await send_after_press(
         query,
-        prompt.format(number=task.number), reply_markup=keyboard(cancel_row()),
+        prompt.format(number=task.number),
+        reply_markup=keyboard(cancel_row()),
     )
 
 
@@ -348,6 +351,60 @@ async def hand_over(
                 number=view.task.number, target=target
             )
         )
+
+
+@router.callback_query(TaskAct.filter(F.action == "kind"))
+async def offer_categories(
+    query: CallbackQuery, callback_data: TaskAct, session: AsyncSession, actor: Actor
+) -> None:
+    """The card's buttons become the village's kinds of problem; its text stays."""
+    task = await session.get(reports.Task, callback_data.task_id)
+    if task is None or not ReportPermissions.can_act(actor, task):
+        await query.answer(
+            _("Only this grid's workers and the village admins can act on it."), show_alert=True
+        )
+        return
+    found = await reports.categories(session, task.village_id)
+    choices = [
+        button(
+            ("✓ " if c.id == task.category_id else "") + category_name(c.code, c.name),
+            TaskCategory(task_id=task.id or 0, category_id=c.id or 0).pack(),
+        )
+        for c in found
+    ]
+    rows = [choices[i : i + 2] for i in range(0, len(choices), 2)]
+    back = button(_("◀ Back"), TaskCategory(task_id=task.id or 0, category_id=0).pack())
+    await query.answer(_("Which kind of problem is it? Its deadlines follow the kind."))
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=keyboard(*rows, [back]))
+
+
+@router.callback_query(TaskCategory.filter())
+async def change_category(
+    query: CallbackQuery,
+    callback_data: TaskCategory,
+    session: AsyncSession,
+    actor: Actor,
+    person: Person,
+    settings: Settings,
+) -> None:
+    """Filed under the picked kind, with its deadlines; the card shows both at once."""
+    if callback_data.category_id:
+        view = await reports.change_category(
+            session, actor, callback_data.task_id, callback_data.category_id
+        )
+        await query.answer(_("Saved. The deadlines are the new kind's."))
+    else:
+        task = await session.get(reports.Task, callback_data.task_id)
+        if task is None or not ReportPermissions.can_act(actor, task):
+            await query.answer(
+                _("Only this grid's workers and the village admins can act on it."),
+                show_alert=True,
+            )
+            return
+        view = await reports.task_view(session, callback_data.task_id)
+        await query.answer()
+    await refresh_card(query, view, person, settings)
 
 
 # --- /tasks --------------------------------------------------------------------------------

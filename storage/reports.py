@@ -717,6 +717,38 @@ async def auto_close(
     return view
 
 
+async def change_category(
+    session: AsyncSession, actor: Actor, task_id: int, category_id: int
+) -> TaskView:
+    """A worker files an open report under another kind (a report made in a group arrives as
+    其他). Its times to accept and to resolve become the new kind's, counted from when it was
+    filed or last reopened, so a hazard gets a hazard's deadlines."""
+    task = await _load_for_action(session, actor, task_id)
+    if task.kind != TaskKind.REPORT:
+        raise RuleError(N_("Only a report has a kind to change."))
+    category = await get_category(session, task.village_id, category_id)
+    if category.id == task.category_id:
+        raise AlreadyDone(N_("It is filed under that kind already."))
+    start = aware(task.reopened_at) or aware(task.created_at)
+    assert start is not None
+    same_kind = (
+        col(Task.category_id).is_(None)
+        if task.category_id is None
+        else col(Task.category_id) == task.category_id
+    )
+    await _move(
+        session,
+        task,
+        OPEN,
+        extra_where=[same_kind],  # two workers changing it at once: the first one counts
+        category_id=category.id,
+        accept_due_at=start + timedelta(hours=category.accept_hours),
+        resolve_due_at=start + timedelta(hours=category.resolve_hours),
+    )
+    _audit(session, "category", actor.person_id, task, code=category.code)
+    return await task_view(session, task_id)
+
+
 async def hand_over(
     session: AsyncSession, actor: Actor, task_id: int, grid_id: int | None, now: datetime
 ) -> TaskView:

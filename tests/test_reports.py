@@ -35,7 +35,7 @@ async def file(sessions: SessionFactory, v: ReportVillage, **extra: object) -> i
         view = await reports.file_report(
             session,
             actor,
-            category_id=hazard.id or 0,
+            category_id=extra.pop("category_id", hazard.id or 0),  # type: ignore[arg-type]
             description="桥头护栏断了",
             location="村东桥头",
             now=extra.pop("now", NOW),  # type: ignore[arg-type]
@@ -236,6 +236,56 @@ async def test_a_categorys_times_change_for_reports_filed_afterwards(
         {"code": "hazard", "accept_hours": 8, "resolve_hours": 48},
         {"code": "hazard", "accept_hours": 8, "resolve_hours": 336},
     ]
+
+
+async def test_a_worker_files_a_report_under_another_kind_with_its_deadlines(
+    sessions: SessionFactory,
+) -> None:
+    v = await setup(sessions)
+    async with unit_of_work(sessions) as session:  # the first ask makes the six defaults
+        kinds = {c.code: c for c in await reports.categories(session, v.village_id)}
+    hazard, other = kinds["hazard"], kinds["other"]
+    task_id = await file(sessions, v, category_id=other.id)  # as a report made in a group
+    filed = await status_of(sessions, task_id)
+    assert reports.aware(filed.accept_due_at) == NOW + timedelta(hours=24)
+
+    change = reports.change_category
+    with pytest.raises(NotAllowed):  # the other grid's worker; the reporter
+        await act(sessions, v.worker_b, change, task_id, hazard.id)
+    with pytest.raises(NotAllowed):
+        await act(sessions, v.resident, change, task_id, hazard.id)
+    with pytest.raises(AlreadyDone):
+        await act(sessions, v.worker_a, change, task_id, other.id)
+    with pytest.raises(RuleError, match="no longer available"):
+        await act(sessions, v.worker_a, change, task_id, 10**6)
+
+    view = await act(sessions, v.worker_a, change, task_id, hazard.id)
+    assert view.category is not None and view.category.code == "hazard"
+    task = await status_of(sessions, task_id)
+    # A hazard's times, counted from when it was filed.
+    assert reports.aware(task.accept_due_at) == NOW + timedelta(hours=4)
+    assert reports.aware(task.resolve_due_at) == NOW + timedelta(hours=48)
+    async with sessions() as session:
+        found = await audit.entries(session, village_id=v.village_id, action="task.category")
+    assert [e.detail["code"] for e in found] == ["hazard"]
+
+    # A finished report keeps its kind; a duty task has none.
+    await act(sessions, v.worker_a, reports.reject, task_id, "不在本村", NOW)
+    with pytest.raises(AlreadyDone):
+        await act(sessions, v.worker_a, change, task_id, other.id)
+    duty = await act(
+        sessions,
+        v.admin,
+        reports.create_duty_tasks,
+        village_id=v.village_id,
+        grid_ids=[v.grid_a.id],
+        duty=Duty.HAZARDS,
+        description="排查隐患",
+        due_at=NOW + timedelta(days=3),
+        now=NOW,
+    )
+    with pytest.raises(RuleError, match="Only a report"):
+        await act(sessions, v.admin, change, duty[0].id, hazard.id)
 
 
 async def test_a_handed_over_task_leaves_the_old_grid(sessions: SessionFactory) -> None:

@@ -297,6 +297,47 @@ async def test_report_settings_change_a_categorys_times_and_remove_it(world: Wor
     assert found.removed_at is not None
 
 
+async def test_a_group_report_refiled_as_a_hazard_gets_a_hazards_deadlines(world: World) -> None:
+    fake, clock = world.fake, world.clock
+    base = 810_000 + next(_bases) * 100
+    async with unit_of_work(world.app.sessions) as session:
+        v = await make_village(session, clock.now(), base)
+    resident = patient(world.person(v.resident.telegram_id, "Zhang"))
+    worker = patient(world.person(v.worker_a.telegram_id, "Wang"))
+    other = patient(world.person(v.worker_b.telegram_id, "Li"))
+    group = fake.group(-2_000_000 - base, "一网格群")
+    async with unit_of_work(world.app.sessions) as session:
+        session.add(BoundChat(chat_id=group.id, village_id=v.village_id, grid_id=v.grid_a.id))
+    mark = fake.mark()
+    await resident.user.send("/report", chat=group)
+    how = await fake.wait_for_message(group.id, has("回复"), after=mark)
+    mark = fake.mark()
+    await resident.user.send("桥下电线垂到水面了", chat=group, reply_to=how)
+    push = await fake.wait_for_message(worker.id, has("桥下电线"), after=mark)
+    assert "其他" in (push.text or "")
+    filed_at = clock.now()
+
+    kinds = await worker.tap(push, "🏷 改类别")
+    assert kinds.message_id == push.message_id and "桥下电线" in (kinds.text or "")
+    assert "✓ 其他" in kinds.buttons()
+    hazard_data = next(d for t, d in kinds.button_data().items() if t == "隐患")
+    toast = await other.tap_for_toast(kinds, data=hazard_data)  # another grid's worker
+    assert "只有本网格" in toast
+    card = await worker.tap(kinds, "隐患", expect="隐患")
+    assert "✔ 受理" in card.buttons()  # the card's own buttons are back
+    due = (filed_at + timedelta(hours=4)).astimezone(world.app.settings.tz)
+    assert f"{due:%H:%M}" in (card.text or "")
+    toast = await worker.tap_for_toast(kinds, data=hazard_data)  # a second press
+    assert "已经是这个类别" in toast
+
+    async with world.app.sessions() as session:
+        task = (
+            await session.exec(select(Task).where(Task.description == "桥下电线垂到水面了"))
+        ).one()
+    filed = reports.aware(task.created_at)
+    assert filed is not None and reports.aware(task.accept_due_at) == filed + timedelta(hours=4)
+
+
 async def _admin_actor(session, v):  # type: ignore[no-untyped-def]
     from storage import org
 
