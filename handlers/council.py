@@ -281,9 +281,7 @@ async def pick_council_hour(query: CallbackQuery, callback_data: Pick, state: FS
     await edit_after_press(
         query,
         _("How many days ahead do the participants get the agenda?"),
-        reply_markup=picker(
-            "council_notice", [(d, str(d)) for d in NOTICE_CHOICES], columns=5
-        ),
+        reply_markup=picker("council_notice", [(d, str(d)) for d in NOTICE_CHOICES], columns=5),
     )
 
 

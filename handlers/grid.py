@@ -442,6 +442,16 @@ async def check_configure(query: CallbackQuery, actor: Actor, village_id: int) -
     return False
 
 
+async def category_to_configure(
+    query: CallbackQuery, session: AsyncSession, actor: Actor, callback_data: CategoryAct
+) -> ReportCategory | None:
+    """The pressed category, if this person may configure its village (checked on every
+    press); None when they were told they may not."""
+    if not await check_configure(query, actor, callback_data.village_id):
+        return None
+    return await reports.get_category(session, callback_data.village_id, callback_data.category_id)
+
+
 @router.callback_query(SettingAct.filter(F.action == "back"))
 async def back_to_settings(
     query: CallbackQuery, callback_data: SettingAct, session: AsyncSession, actor: Actor
@@ -457,11 +467,9 @@ async def open_category(
     query: CallbackQuery, callback_data: CategoryAct, session: AsyncSession, actor: Actor
 ) -> None:
     """A category's card."""
-    if not await check_configure(query, actor, callback_data.village_id):
+    category = await category_to_configure(query, session, actor, callback_data)
+    if category is None:
         return
-    category = await reports.get_category(
-        session, callback_data.village_id, callback_data.category_id
-    )
     text, markup = category_card(category)
     await edit_after_press(query, text, reply_markup=markup)
 
@@ -491,11 +499,9 @@ async def ask_remove_category(
     query: CallbackQuery, callback_data: CategoryAct, session: AsyncSession, actor: Actor
 ) -> None:
     """Removing asks first: a slip of the finger should not take a category away."""
-    if not await check_configure(query, actor, callback_data.village_id):
+    category = await category_to_configure(query, session, actor, callback_data)
+    if category is None:
         return
-    category = await reports.get_category(
-        session, callback_data.village_id, callback_data.category_id
-    )
     again = callback_data.model_copy(update={"action": "removeok"}).pack()
     back = callback_data.model_copy(update={"action": "open"}).pack()
     await edit_after_press(

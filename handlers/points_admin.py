@@ -178,9 +178,7 @@ async def show_catalogue_item(
         ),
         reply_markup=keyboard(
             [
-                button(
-                    _("✏ Change points"), ItemAction(item_id=item.id or 0, action="p").pack()
-                ),
+                button(_("✏ Change points"), ItemAction(item_id=item.id or 0, action="p").pack()),
                 button(_("🗄 Retire"), ItemAction(item_id=item.id or 0, action="r").pack()),
             ],
             cancel_row(),
@@ -560,7 +558,8 @@ async def pick_weekday(query: CallbackQuery, callback_data: Pick, state: FSMCont
     await state.set_state(Scheduling.time)
     await edit_after_press(
         query,
-        _("At what time? For example 20:00."), reply_markup=keyboard(cancel_row()),
+        _("At what time? For example 20:00."),
+        reply_markup=keyboard(cancel_row()),
     )
 
 

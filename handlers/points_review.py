@@ -184,9 +184,7 @@ async def ask_reject_reason(
     await state.update_data(claim_id=claim.id)
     await send_after_press(
         query,
-        _("Why is claim #{id} rejected? The resident will see your reason.").format(
-            id=claim.id
-        ),
+        _("Why is claim #{id} rejected? The resident will see your reason.").format(id=claim.id),
         reply_markup=keyboard(cancel_row()),
     )
 

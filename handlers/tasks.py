@@ -83,6 +83,19 @@ async def refresh_card(
         )
 
 
+async def task_to_act_on(
+    query: CallbackQuery, session: AsyncSession, actor: Actor, task_id: int
+) -> reports.Task | None:
+    """The task, if this person may act on it; else they are told so, and None."""
+    task = await session.get(reports.Task, task_id)
+    if task is None or not ReportPermissions.can_act(actor, task):
+        await query.answer(
+            _("Only this grid's workers and the village admins can act on it."), show_alert=True
+        )
+        return None
+    return task
+
+
 @router.callback_query(TaskAct.filter(F.action == "acc"))
 async def accept_task(
     query: CallbackQuery,
@@ -309,11 +322,8 @@ async def offer_hand_over(
     query: CallbackQuery, callback_data: TaskAct, session: AsyncSession, actor: Actor
 ) -> None:
     """Hand over: to which grid, or up to the village admins."""
-    task = await session.get(reports.Task, callback_data.task_id)
-    if task is None or not ReportPermissions.can_act(actor, task):
-        await query.answer(
-            _("Only this grid's workers and the village admins can act on it."), show_alert=True
-        )
+    task = await task_to_act_on(query, session, actor, callback_data.task_id)
+    if task is None:
         return
     grids = [g for g in await org.grids_of(session, task.village_id) if g.id != task.grid_id]
     rows = [
@@ -358,11 +368,8 @@ async def offer_categories(
     query: CallbackQuery, callback_data: TaskAct, session: AsyncSession, actor: Actor
 ) -> None:
     """The card's buttons become the village's kinds of problem; its text stays."""
-    task = await session.get(reports.Task, callback_data.task_id)
-    if task is None or not ReportPermissions.can_act(actor, task):
-        await query.answer(
-            _("Only this grid's workers and the village admins can act on it."), show_alert=True
-        )
+    task = await task_to_act_on(query, session, actor, callback_data.task_id)
+    if task is None:
         return
     found = await reports.categories(session, task.village_id)
     choices = [
@@ -395,12 +402,7 @@ async def change_category(
         )
         await query.answer(_("Saved. The deadlines are the new kind's."))
     else:
-        task = await session.get(reports.Task, callback_data.task_id)
-        if task is None or not ReportPermissions.can_act(actor, task):
-            await query.answer(
-                _("Only this grid's workers and the village admins can act on it."),
-                show_alert=True,
-            )
+        if await task_to_act_on(query, session, actor, callback_data.task_id) is None:
             return
         view = await reports.task_view(session, callback_data.task_id)
         await query.answer()
