@@ -128,7 +128,7 @@ def help_text(actor: Actor | None) -> str:
                 _("/voterule — one vote per person or per household"),
                 _("/council — the monthly council: day, participants, decisions"),
                 _("/gridstats — reports per grid and month"),
-                _("/reportsettings — report categories, points item, digest hour"),
+                _("/reportsettings — categories and their deadlines, points item, digest hour"),
             ],
         ),
         (
