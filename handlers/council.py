@@ -218,8 +218,8 @@ async def council_text(
     items = await council.agenda(session, village_id)
     lines = [
         _("<b>Council (阳光议事会) of {village}</b>").format(village=hd.quote(name)),
-        _("Meets monthly on day {day} at {hour:02d}:{minute:02d}; next: {next}.").format(
-            day=setup.day,
+        _("Meets monthly on {day} at {hour:02d}:{minute:02d}; next: {next}.").format(
+            day=day_label(setup.day),
             hour=setup.hour,
             minute=setup.minute,
             next=when(council.next_meeting(setup, now, settings.tz), settings.tz),
@@ -232,6 +232,11 @@ async def council_text(
         _("On the agenda now: {count}").format(count=len(items)),
     ]
     return "\n".join(lines)
+
+
+def day_label(day: int) -> str:
+    """Day 29 to 31 fall on a shorter month's last day; 31 is offered as "the last day"."""
+    return _("the last day") if day == 31 else _("day {day}").format(day=day)
 
 
 def council_keyboard(village_id: int) -> object:
@@ -259,7 +264,12 @@ async def ask_council_day(
     await send_after_press(
         query,
         _("On which day of each month does the council meet?"),
-        reply_markup=picker("council_day", [(d, str(d)) for d in range(1, 29)], columns=7),
+        reply_markup=picker(
+            "council_day",
+            [(d, str(d)) for d in range(1, 29)],
+            columns=7,
+            extra=[button(_("Last day of the month"), Pick(what="council_day", value=31).pack())],
+        ),
     )
 
 
@@ -311,10 +321,10 @@ async def save_council_schedule(
     if isinstance(query.message, Message):
         await query.message.edit_text(
             _(
-                "Saved: the council meets on day {day} of each month at {hour:02d}:00; next on "
+                "Saved: the council meets on {day} of each month at {hour:02d}:00; next on "
                 "{next}. The agenda goes out {days} days ahead."
             ).format(
-                day=setup.day,
+                day=day_label(setup.day),
                 hour=setup.hour,
                 next=when(council.next_meeting(setup, now, settings.tz), settings.tz),
                 days=setup.notice_days,

@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from storage import council
 from storage.db import unit_of_work
 from storage.models import Person, Role, RoleAssignment
 from tests.fakebot import SentMessage
 from tests.harness import Talker, World
+from tests.report_world import make_village
 from tests.test_story_votes import settled, setup_village
 
 START = datetime(2031, 3, 10, 2, 0, tzinfo=UTC)  # the 10th, 10:00 in Shanghai
@@ -197,3 +199,26 @@ async def test_a_proposal_goes_from_the_mailbox_to_a_finished_project(world: Wor
     finally:
         await fake.wait_idle(0.3)
         world.clock.travel_to(datetime.now(UTC) + saved)
+
+
+async def test_a_council_set_to_the_last_day_of_each_month(world: World) -> None:
+    """Days 1–28 or "the last day": a short month meets on its last day, not never."""
+    async with unit_of_work(world.app.sessions) as session:
+        v = await make_village(session, world.clock.now(), 870_000)
+    admin = world.person(v.admin.telegram_id, "Admin")
+    card = await admin.say("/council", expect="阳光议事会")
+    assert "每月15日 19:00 召开" in (card.text or "")  # the default
+    day = next(t for t, d in card.button_data().items() if d.startswith("cc:day:"))
+    days = await admin.tap(card, day, expect="几号")
+    assert "28" in days.buttons() and "29" not in days.buttons()
+    hours = await admin.tap(days, "每月最后一天", expect="几点")
+    await world.fake.wait_idle(0.1)  # the state commits just after the answer
+    notice = await admin.tap(hours, "19:00", expect="提前几天")
+    await world.fake.wait_idle(0.1)
+    saved = await admin.tap(notice, "3", expect="已保存")
+    assert "每月最后一天 19:00 召开议事会" in (saved.text or "")
+    async with world.app.sessions() as session:
+        setup = await council.settings_of(session, v.village_id)
+    assert setup.day == 31
+    february = council.meeting_start(setup, 2031, 2, world.app.settings.tz)
+    assert (february.month, february.day) == (2, 28)
