@@ -330,6 +330,7 @@ async def test_a_group_report_refiled_as_a_hazard_gets_a_hazards_deadlines(world
     toast = await worker.tap_for_toast(kinds, data=hazard_data)  # a second press
     assert "已经是这个类别" in toast
 
+    await world.fake.wait_idle(0.1)
     async with world.app.sessions() as session:
         task = (
             await session.exec(select(Task).where(Task.description == "桥下电线垂到水面了"))

@@ -217,6 +217,7 @@ async def test_a_council_set_to_the_last_day_of_each_month(world: World) -> None
     await world.fake.wait_idle(0.1)
     saved = await admin.tap(notice, "3", expect="已保存")
     assert "每月最后一天 19:00 召开议事会" in (saved.text or "")
+    await world.fake.wait_idle(0.1)  # the answer goes out just before the commit
     async with world.app.sessions() as session:
         setup = await council.settings_of(session, v.village_id)
     assert setup.day == 31
