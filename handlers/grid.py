@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TypedDict
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -348,7 +348,7 @@ async def settings_view(
     rows.append(
         [
             button(
-                f"⏰ {hour}:00",
+                ("✓ " if hour == current.digest_hour else "⏰ ") + f"{hour}:00",
                 SettingAct(village_id=village_id, action="hour", value=hour).pack(),
             )
             for hour in (7, 8, 9, 17)
@@ -381,6 +381,12 @@ async def change_digest_hour(
     )
     text, markup = await settings_view(session, callback_data.village_id)
     await query.answer(_("Saved."))
+    await show_edited(query, text, markup)
+
+
+async def show_edited(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
+    """Put the card in its new state (a press of the choice already ticked leaves it as it is:
+    bot/edits.py takes "message is not modified" as done)."""
     if isinstance(query.message, Message):
         await query.message.edit_text(text, reply_markup=markup)
 
@@ -489,9 +495,7 @@ async def change_category_hours(
     )
     text, markup = category_card(category)
     await query.answer(_("Saved."))
-    if isinstance(query.message, Message):
-        with contextlib.suppress(TelegramBadRequest):  # pressed the ticked one: nothing changed
-            await query.message.edit_text(text, reply_markup=markup)
+    await show_edited(query, text, markup)
 
 
 @router.callback_query(CategoryAct.filter(F.action == "remove"))
@@ -527,8 +531,7 @@ async def remove_category(
     )
     text, markup = await settings_view(session, callback_data.village_id)
     await query.answer(_("Removed."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=markup)
+    await show_edited(query, text, markup)
 
 
 @router.callback_query(SettingAct.filter(F.action.in_({"add", "reward"})))

@@ -261,6 +261,14 @@ async def test_report_settings_change_a_categorys_times_and_remove_it(world: Wor
     resident = patient(world.person(v.resident.telegram_id, "Zhang"))
 
     settings = await admin.say("/reportsettings", expect="报事设置")
+    assert "✓ 8:00" in settings.buttons()  # the digest hour, ticked
+    settings = await admin.tap(settings, "⏰ 9:00", expect="9:00")
+    assert "✓ 9:00" in settings.buttons() and "⏰ 8:00" in settings.buttons()
+    await world.fake.wait_idle(0.1)
+    mark = world.fake.mark()
+    toast = await admin.tap_for_toast(settings, "✓ 9:00")  # the same again changes nothing
+    assert toast == "已保存。"
+    await world.fake.assert_no_message(admin.id, has("出了点问题"), after=mark)
     hazard = next(t for t in settings.buttons() if "隐患" in t)
     assert hazard == "⚙ 隐患 · 4小时 / 48小时"
     card = await admin.tap(settings, hazard, expect="接单时限")
