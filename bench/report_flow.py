@@ -15,8 +15,10 @@ here), and the best ratio those alone would allow: a floor that no handler code 
 The outbox is paced without Telegram's 1 message/s per chat here, so the figure is the bot's
 own work, not the pace Telegram imposes.
 
-Usage: .venv/bin/python bench/report_flow.py [residents] [sqlite|postgres]  (default 40,
-sqlite; postgres needs TEST_DATABASE_URL, and a fresh database is made and dropped)
+Usage: .venv/bin/python bench/report_flow.py [residents] [sqlite|postgres] [redis]  (default
+40, sqlite; postgres needs TEST_DATABASE_URL, and a fresh database is made and dropped; redis
+runs the bot as several webhook workers would: conversations and per-person locks in Redis at
+REDIS_URL, default redis://127.0.0.1:6379/0)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -208,7 +211,7 @@ async def pushes_arrive(api: FakeBotAPI, count: int, timeout: float = 60) -> Non
         await asyncio.sleep(0.01)
 
 
-async def report_run(users: int, database_url: str) -> float:
+async def report_run(users: int, database_url: str, redis_url: str | None = None) -> float:
     """Updates per second of linli's report flow, until the worker has every push."""
     async with FakeBotAPI() as api:
         settings = Settings(
@@ -216,7 +219,7 @@ async def report_run(users: int, database_url: str) -> float:
             bot_token=TOKEN,
             telegram_api_base=api.base_url,
             database_url=database_url,
-            redis_url=None,
+            redis_url=redis_url,
         )  # type: ignore[arg-type]
         fast = Limits(per_second=10_000, per_group_per_minute=10_000, private_interval=0)
         app = await create_app(settings, limits=fast)
@@ -272,14 +275,15 @@ async def report_run(users: int, database_url: str) -> float:
     return users * STEPS / elapsed
 
 
-async def main(users: int, backend: str) -> int:
+async def main(users: int, backend: str, redis_url: str | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     echo = await echo_run(users)
     with tempfile.TemporaryDirectory() as folder:
         async with fresh_database(backend, Path(folder)) as url:
-            flow = await report_run(users, url)
+            flow = await report_run(users, url, redis_url)
     ratio = flow / echo
-    print(f"database: {backend}  residents: {users}  updates each: {STEPS}")
+    where = f"  conversations in Redis ({redis_url})" if redis_url else ""
+    print(f"database: {backend}  residents: {users}  updates each: {STEPS}{where}")
     print(f"echo bot:    {echo:7.1f} updates/s   {CPU['echo']:6.2f} ms CPU per update")
     print(
         f"report flow: {flow:7.1f} updates/s   {CPU['report']:6.2f} ms CPU per update"
@@ -312,4 +316,10 @@ def explain(users: int) -> None:
 
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 40
-    sys.exit(asyncio.run(main(count, sys.argv[2] if len(sys.argv) > 2 else "sqlite")))
+    backend = sys.argv[2] if len(sys.argv) > 2 else "sqlite"
+    redis = (
+        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        if "redis" in sys.argv[3:]
+        else None
+    )
+    sys.exit(asyncio.run(main(count, backend, redis)))
