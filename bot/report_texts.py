@@ -40,6 +40,10 @@ class TaskCategory(CallbackData, prefix="tk"):
     category_id: int  # 0 = back to the task's own buttons
 
 
+class MyReport(CallbackData, prefix="mr"):
+    task_id: int  # 0 = back to the list
+
+
 class FollowUp(CallbackData, prefix="fu"):
     task_id: int
     fixed: bool
@@ -112,6 +116,48 @@ def task_card(view: TaskView, locale: str | None, tz: ZoneInfo) -> str:
         lines.append(tr(locale, "Resolve by: {time}", time=when(task.resolve_due_at, tz)))
     if task.note:
         lines.append(tr(locale, "Note: {note}", note=hd.quote(task.note)))
+    return "\n".join(lines)
+
+
+# The steps of a report's history (storage.reports.history), as the reporter reads them.
+HISTORY_NAMES = {
+    "filed": N_("filed"),
+    "accept": N_("accepted"),
+    "start": N_("in progress"),
+    "resolve": N_("resolved"),
+    "reopen": N_("reopened"),
+    "close": N_("closed"),
+    "hand_over": N_("handed over"),
+    "duplicate": N_("marked as a duplicate"),
+    "reject": N_("rejected"),
+    "category": N_("kind changed"),
+    "rate": N_("rated"),
+}
+
+
+def reporter_card(
+    view: TaskView, steps: list[tuple[datetime, str]], locale: str | None, tz: ZoneInfo
+) -> str:
+    """The reporter's own page of a report: where it stands, who has it, what happened when."""
+    task = view.task
+    lines = [
+        f"<b>{task.number}</b> · {category_label(view, locale)} · "
+        f"{status_label(task.status, locale)}",
+        f"{hd.quote(view.village.name)} · {hd.quote(view.grid.name)}",
+    ]
+    if task.location:
+        lines.append(tr(locale, "Place: {place}", place=hd.quote(task.location)))
+    lines.append(hd.quote(task.description))
+    if view.owner is not None:
+        lines.append(tr(locale, "Owner: {name}", name=hd.quote(view.owner.full_name or "—")))
+    if task.status in WAITING:
+        lines.append(tr(locale, "Accept by: {time}", time=when(task.accept_due_at, tz)))
+    elif task.status in (TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS):
+        lines.append(tr(locale, "Resolve by: {time}", time=when(task.resolve_due_at, tz)))
+    if task.note:
+        lines.append(tr(locale, "Note: {note}", note=hd.quote(task.note)))
+    lines.append("")
+    lines.extend(f"{when(moment, tz)} {tr(locale, HISTORY_NAMES[step])}" for moment, step in steps)
     return "\n".join(lines)
 
 

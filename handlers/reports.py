@@ -11,17 +11,18 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import FlowAction, Pick
 from bot.i18n import _, locale_of
-from bot.keyboards import cancel_row, confirm_keyboard, flow_button, keyboard, picker
+from bot.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
 from bot.replies import edit_after_press
 from bot.report_texts import (
     Follow,
     FollowUp,
+    MyReport,
     Rate,
     category_label,
     category_name,
@@ -30,6 +31,7 @@ from bot.report_texts import (
     public_card,
     push_task,
     rating_keyboard,
+    reporter_card,
     status_label,
 )
 from bot.settings import Settings
@@ -41,6 +43,7 @@ from storage.reports import ReportPermissions
 
 router = Router(name="reports")
 GROUP_CHATS = {"group", "supergroup"}
+MY_REPORT_BUTTONS = 10
 
 
 class ReportFlow(StatesGroup):
@@ -246,11 +249,17 @@ async def submit_report(
 
 @router.message(Command("myreports"), F.chat.type == "private")
 async def list_my_reports(message: Message, session: AsyncSession, person: Person) -> None:
-    """The resident's reports with their status."""
+    """The resident's reports with their status; each opens its own page."""
+    text, markup = await my_reports(session, person)
+    await message.answer(text, reply_markup=markup)
+
+
+async def my_reports(
+    session: AsyncSession, person: Person
+) -> tuple[str, InlineKeyboardMarkup | None]:
     found = await reports.reports_of(session, person.id or 0)
     if not found:
-        await message.answer(_("You have not reported anything yet. Use /report."))
-        return
+        return _("You have not reported anything yet. Use /report."), None
     lines = [_("<b>Your reports</b>")]
     for task in found:
         view = await reports.task_view(session, task.id or 0)
@@ -258,7 +267,42 @@ async def list_my_reports(message: Message, session: AsyncSession, person: Perso
             f"{task.number} · {category_label(view, None)} · {status_label(task.status, None)}"
             f" — {hd.quote(task.description[:40])}"
         )
-    await message.answer("\n".join(lines))
+    lines.append(_("Tap one to see where it stands and what happened when."))
+    buttons = [
+        button(
+            f"{task.number} · {status_label(task.status, None)}",
+            MyReport(task_id=task.id or 0).pack(),
+        )
+        for task in found[:MY_REPORT_BUTTONS]
+    ]
+    return "\n".join(lines), keyboard(*(buttons[i : i + 2] for i in range(0, len(buttons), 2)))
+
+
+@router.callback_query(MyReport.filter())
+async def show_my_report(
+    query: CallbackQuery,
+    callback_data: MyReport,
+    session: AsyncSession,
+    actor: Actor,
+    person: Person,
+    settings: Settings,
+) -> None:
+    """A report's page for the person who filed it (or its grid's workers); ◀ back to the list."""
+    if not callback_data.task_id:
+        text, markup = await my_reports(session, person)
+        await edit_after_press(query, text, reply_markup=markup)
+        return
+    view = await reports.task_view(session, callback_data.task_id)
+    if not ReportPermissions.can_view(actor, view.task):
+        await query.answer(_("Only the person who reported it can see this."), show_alert=True)
+        return
+    steps = await reports.history(session, view.task)
+    back = button(_("◀ Back"), MyReport(task_id=0).pack())
+    await edit_after_press(
+        query,
+        reporter_card(view, steps, locale_of(person), settings.tz),
+        reply_markup=keyboard([back]),
+    )
 
 
 @router.message(Command("follow"), F.chat.type == "private")

@@ -22,7 +22,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import audit
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
-from storage.models import BoundChat, Grid, Membership, MembershipStatus, Person, Village
+from storage.models import (
+    AuditEntry,
+    BoundChat,
+    Grid,
+    Membership,
+    MembershipStatus,
+    Person,
+    Village,
+)
 from storage.models_points import EntryKind, ItemStatus, PointEntry, PointItem
 from storage.models_reports import (
     FINISHED,
@@ -934,6 +942,35 @@ async def tasks_for(
     if which == "overdue":
         tasks = [t for t in tasks if is_overdue(t, now)]
     return tasks[:limit]
+
+
+HISTORY_ACTIONS = (
+    "accept", "start", "resolve", "reopen", "close", "hand_over", "duplicate", "reject",
+    "category", "rate",
+)  # fmt: skip
+
+
+async def history(session: AsyncSession, task: Task) -> list[tuple[datetime, str]]:
+    """What happened to a report, in order, from its audit trail: ("filed" first, then
+    "accept", "resolve", "reopen", ... each time it happened)."""
+    assert task.id is not None and task.created_at is not None
+    query = (
+        select(AuditEntry)
+        .where(
+            AuditEntry.village_id == task.village_id,
+            AuditEntry.target_person_id == task.reporter_id,
+            col(AuditEntry.action).in_([f"task.{a}" for a in HISTORY_ACTIONS]),
+        )
+        .order_by(col(AuditEntry.at), col(AuditEntry.id))
+    )
+    entries = (await session.exec(query)).all()
+    steps = [(aware(task.created_at), "filed")]
+    steps += [
+        (aware(e.at), e.action.removeprefix("task."))
+        for e in entries
+        if e.detail.get("task_id") == task.id
+    ]
+    return steps  # type: ignore[return-value]
 
 
 async def reports_of(session: AsyncSession, person_id: int, limit: int = 20) -> list[Task]:

@@ -147,6 +147,17 @@ async def test_a_reports_whole_life(world: World) -> None:
     assert len(rewards) == 1 and rewards[0].item_code == "隐患上报"
     mine = await resident.say("/myreports", expect=number)
     assert "已办结" in (mine.text or "")
+    # Its own page: who had it and what happened when, in order; strangers' presses refused.
+    open_page = mine.button_data()[f"{number} · 已办结"]
+    page = await resident.tap(mine, f"{number} · 已办结", expect="已提交")
+    steps = [line[12:] for line in (page.text or "").split("\n") if line[:2].isdigit()]
+    twice = ["已受理", "已处理"]  # resolved, "not fixed", resolved again
+    assert steps == ["已提交", *twice, "重新打开", *twice, "已办结", "已评价"]
+    assert "负责人：王网格员" in (page.text or "") and "已更换护栏" in (page.text or "")
+    toast = await neighbour.tap_for_toast(page, data=open_page)
+    assert "只有报事人" in toast
+    back = await resident.tap(page, "◀ 返回", expect="点下面的编号")
+    assert back.message_id == mine.message_id
 
     # A report made in the grid's group by replying to the bot; its public page names nobody
     # who asked to stay anonymous; a neighbour follows it.
