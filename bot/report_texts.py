@@ -82,14 +82,29 @@ def category_label(view: TaskView, locale: str | None) -> str:
     return hd.quote(view.category.name)
 
 
-def task_card(view: TaskView, locale: str | None, tz: ZoneInfo) -> str:
-    """The full card, for the grid's workers and admins: the reporter is always named."""
+def head_lines(view: TaskView, locale: str | None) -> list[str]:
+    """Number, kind and status; village and grid: the top of every card of a task."""
     task = view.task
-    lines = [
+    return [
         f"<b>{task.number}</b> · {category_label(view, locale)} · "
         f"{status_label(task.status, locale)}",
         f"{hd.quote(view.village.name)} · {hd.quote(view.grid.name)}",
     ]
+
+
+def summary_lines(view: TaskView, locale: str | None) -> list[str]:
+    """The top of a card, then the place and what the problem is."""
+    lines = head_lines(view, locale)
+    if view.task.location:
+        lines.append(tr(locale, "Place: {place}", place=hd.quote(view.task.location)))
+    lines.append(hd.quote(view.task.description))
+    return lines
+
+
+def task_card(view: TaskView, locale: str | None, tz: ZoneInfo) -> str:
+    """The full card, for the grid's workers and admins: the reporter is always named."""
+    task = view.task
+    lines = head_lines(view, locale)
     if task.kind == TaskKind.REPORT and view.reporter is not None:
         reporter = hd.quote(view.reporter.full_name or "—")
         if view.reporter.phone:
@@ -140,14 +155,7 @@ def reporter_card(
 ) -> str:
     """The reporter's own page of a report: where it stands, who has it, what happened when."""
     task = view.task
-    lines = [
-        f"<b>{task.number}</b> · {category_label(view, locale)} · "
-        f"{status_label(task.status, locale)}",
-        f"{hd.quote(view.village.name)} · {hd.quote(view.grid.name)}",
-    ]
-    if task.location:
-        lines.append(tr(locale, "Place: {place}", place=hd.quote(task.location)))
-    lines.append(hd.quote(task.description))
+    lines = summary_lines(view, locale)
     if view.owner is not None:
         lines.append(tr(locale, "Owner: {name}", name=hd.quote(view.owner.full_name or "—")))
     if task.status in WAITING:
@@ -164,14 +172,7 @@ def reporter_card(
 def public_card(view: TaskView, locale: str | None) -> str:
     """The public page (a bound group): the reporter's name only if they did not ask otherwise."""
     task = view.task
-    lines = [
-        f"<b>{task.number}</b> · {category_label(view, locale)} · "
-        f"{status_label(task.status, locale)}",
-        f"{hd.quote(view.village.name)} · {hd.quote(view.grid.name)}",
-    ]
-    if task.location:
-        lines.append(tr(locale, "Place: {place}", place=hd.quote(task.location)))
-    lines.append(hd.quote(task.description))
+    lines = summary_lines(view, locale)
     if task.anonymous or view.reporter is None:
         lines.append(tr(locale, "Reported by: a resident (anonymous)"))
     else:
