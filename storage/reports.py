@@ -744,15 +744,20 @@ async def change_category(
         if task.category_id is None
         else col(Task.category_id) == task.category_id
     )
-    await _move(
-        session,
-        task,
-        OPEN,
-        extra_where=[same_kind],  # two workers changing it at once: the first one counts
-        category_id=category.id,
-        accept_due_at=start + timedelta(hours=category.accept_hours),
-        resolve_due_at=start + timedelta(hours=category.resolve_hours),
-    )
+    try:
+        await _move(
+            session,
+            task,
+            OPEN,
+            extra_where=[same_kind],  # two workers changing it at once: the first one counts
+            category_id=category.id,
+            accept_due_at=start + timedelta(hours=category.accept_hours),
+            resolve_due_at=start + timedelta(hours=category.resolve_hours),
+        )
+    except AlreadyDone:
+        if task.status in OPEN:  # still open: somebody else changed its kind first
+            raise AlreadyDone(N_("Someone changed its kind a moment ago.")) from None
+        raise
     _audit(session, "category", actor.person_id, task, code=category.code)
     return await task_view(session, task_id)
 

@@ -288,6 +288,36 @@ async def test_a_worker_files_a_report_under_another_kind_with_its_deadlines(
         await act(sessions, v.admin, change, duty[0].id, hazard.id)
 
 
+async def test_a_change_of_kind_racing_another_one(sessions: SessionFactory) -> None:
+    """Two people change a report's kind at once. PostgreSQL: the second read the old kind and
+    is refused once the first commits. SQLite runs one writer at a time, so the second starts
+    after the first and its change is a later one of its own."""
+    v = await setup(sessions)
+    async with unit_of_work(sessions) as session:
+        kinds = {c.code: c for c in await reports.categories(session, v.village_id)}
+    task_id = await file(sessions, v, category_id=kinds["other"].id)
+
+    async def second_change() -> str:
+        try:
+            await act(sessions, v.admin, reports.change_category, task_id, kinds["help"].id)
+        except AlreadyDone as refused:
+            return refused.message
+        return "changed"
+
+    async with unit_of_work(sessions) as session:
+        worker = await actor_of(session, v.worker_a)
+        await reports.change_category(session, worker, task_id, kinds["hazard"].id)
+        second = asyncio.create_task(second_change())
+        await asyncio.sleep(0.5)  # it has read the task and waits for this transaction
+    outcome = await second
+    task = await status_of(sessions, task_id)
+    if sessions.kw["bind"].dialect.name == "postgresql":
+        assert outcome == "Someone changed its kind a moment ago."
+        assert task.category_id == kinds["hazard"].id
+    else:
+        assert outcome == "changed" and task.category_id == kinds["help"].id
+
+
 async def test_a_handed_over_task_leaves_the_old_grid(sessions: SessionFactory) -> None:
     v = await setup(sessions)
     task_id = await file(sessions, v)
