@@ -11,6 +11,7 @@ from aiogram.utils.text_decorations import html_decoration as hd
 from bot.callbacks import FlowAction, Language
 from bot.i18n import _
 from bot.keyboards import button, keyboard
+from bot.replies import edit_after_press
 from bot.texts import role_name, status_name
 from storage import org
 from storage.models import Person
@@ -33,9 +34,7 @@ async def cancel_command(message: Message, state: FSMContext) -> None:
 async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:
     """The Cancel button of any wizard."""
     await state.clear()
-    await query.answer(_("Cancelled."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(_("Cancelled. Nothing was saved."))
+    await edit_after_press(query, _("Cancelled. Nothing was saved."), toast=_("Cancelled."))
 
 
 @router.message(CommandStart(magic=F.args.is_(None)), F.chat.type == "private")
@@ -206,6 +205,4 @@ async def set_language(
         text = (
             _("Language set: English.") if callback_data.code == "en" else _("Language set: 中文.")
         )
-        await query.answer(text)
-        if isinstance(query.message, Message):
-            await query.message.edit_text(text)
+        await edit_after_press(query, text, toast=text)

@@ -162,13 +162,13 @@ async def merge_proposal(
             ),
         )
     await state.clear()
-    await query.answer(_("Merged."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("{code} is merged into {target}; its author is told and follows {target}.").format(
-                code=votes.proposal_code(merged), target=votes.proposal_code(into)
-            )
-        )
+    await edit_after_press(
+        query,
+        _("{code} is merged into {target}; its author is told and follows {target}.").format(
+            code=votes.proposal_code(merged), target=votes.proposal_code(into)
+        ),
+        toast=_("Merged."),
+    )
 
 
 # --- following -----------------------------------------------------------------------------
@@ -317,19 +317,19 @@ async def save_council_schedule(
         now=now,
     )
     await state.clear()
-    await query.answer(_("Saved."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _(
-                "Saved: the council meets on {day} of each month at {hour:02d}:00; next on "
-                "{next}. The agenda goes out {days} days ahead."
-            ).format(
-                day=day_label(setup.day),
-                hour=setup.hour,
-                next=when(council.next_meeting(setup, now, settings.tz), settings.tz),
-                days=setup.notice_days,
-            )
-        )
+    await edit_after_press(
+        query,
+        _(
+            "Saved: the council meets on {day} of each month at {hour:02d}:00; next on "
+            "{next}. The agenda goes out {days} days ahead."
+        ).format(
+            day=day_label(setup.day),
+            hour=setup.hour,
+            next=when(council.next_meeting(setup, now, settings.tz), settings.tz),
+            days=setup.notice_days,
+        ),
+        toast=_("Saved."),
+    )
 
 
 @router.callback_query(CouncilAction.filter(F.action == "members"))
@@ -439,17 +439,17 @@ async def add_member(
     )
     person = await session.get(Person, member.person_id)
     await state.clear()
-    await query.answer(_("Added."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _(
-                "{name} takes part in the council as {category}. They get the agenda before "
-                "each meeting."
-            ).format(
-                name=hd.quote(person.full_name if person else "?"),
-                category=_(CATEGORY_NAMES[category]),
-            )
-        )
+    await edit_after_press(
+        query,
+        _(
+            "{name} takes part in the council as {category}. They get the agenda before "
+            "each meeting."
+        ).format(
+            name=hd.quote(person.full_name if person else "?"),
+            category=_(CATEGORY_NAMES[category]),
+        ),
+        toast=_("Added."),
+    )
 
 
 # --- recording decisions --------------------------------------------------------------------
@@ -561,9 +561,7 @@ async def record_outcome(
             code=code
         )
     )
-    await query.answer(_("Recorded."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(text)
+    await edit_after_press(query, text, toast=_("Recorded."))
 
 
 def outcome_text(recorded: council.Recorded, locale: str | None) -> str:

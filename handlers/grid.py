@@ -170,17 +170,15 @@ async def send_notice(
         heading = tr(None, "📢 Notice from {name}", name=sender)
         outbox.enqueue(session, chat.chat_id, f"<b>{heading}</b>\n\n{body}", batch=batch)
     await state.clear()
-    await query.answer(_("Sent."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _(
-                "The notice is on its way to {residents} residents and {groups} groups, at "
-                "Telegram's pace. Press the button to see how many were delivered."
-            ).format(residents=len(audience.residents), groups=len(audience.chats)),
-            reply_markup=keyboard(
-                [button(_("📊 Delivery status"), NoticeStatus(batch=batch).pack())]
-            ),
-        )
+    await edit_after_press(
+        query,
+        _(
+            "The notice is on its way to {residents} residents and {groups} groups, at "
+            "Telegram's pace. Press the button to see how many were delivered."
+        ).format(residents=len(audience.residents), groups=len(audience.chats)),
+        reply_markup=keyboard([button(_("📊 Delivery status"), NoticeStatus(batch=batch).pack())]),
+        toast=_("Sent."),
+    )
 
 
 @router.callback_query(NoticeStatus.filter())
@@ -380,15 +378,8 @@ async def change_digest_hour(
         session, actor, callback_data.village_id, now, digest_hour=callback_data.value
     )
     text, markup = await settings_view(session, callback_data.village_id)
-    await query.answer(_("Saved."))
-    await show_edited(query, text, markup)
-
-
-async def show_edited(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
-    """Put the card in its new state (a press of the choice already ticked leaves it as it is:
-    bot/edits.py takes "message is not modified" as done)."""
-    if isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=markup)
+    # the choice already ticked leaves the card as it is (bot/edits.py)
+    await edit_after_press(query, text, toast=_("Saved."), reply_markup=markup)
 
 
 def hours_label(hours: int) -> str:
@@ -494,8 +485,8 @@ async def change_category_hours(
         session, actor, callback_data.village_id, callback_data.category_id, now, **hours
     )
     text, markup = category_card(category)
-    await query.answer(_("Saved."))
-    await show_edited(query, text, markup)
+    # the choice already ticked leaves the card as it is (bot/edits.py)
+    await edit_after_press(query, text, toast=_("Saved."), reply_markup=markup)
 
 
 @router.callback_query(CategoryAct.filter(F.action == "remove"))
@@ -530,8 +521,7 @@ async def remove_category(
         session, actor, callback_data.village_id, callback_data.category_id, now
     )
     text, markup = await settings_view(session, callback_data.village_id)
-    await query.answer(_("Removed."))
-    await show_edited(query, text, markup)
+    await edit_after_press(query, text, toast=_("Removed."), reply_markup=markup)
 
 
 @router.callback_query(SettingAct.filter(F.action.in_({"add", "reward"})))

@@ -279,14 +279,14 @@ async def submit_join(
     await state.clear()
     view = await org.membership_view(session, membership.id or 0)
     await push_membership_request(session, view)
-    await query.answer(_("Sent."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _(
-                "Your request to join {village} · {grid} is sent. A grid worker will check it; "
-                "I will tell you here when it is decided."
-            ).format(village=hd.quote(form["village"]), grid=hd.quote(form["grid"]))
-        )
+    await edit_after_press(
+        query,
+        _(
+            "Your request to join {village} · {grid} is sent. A grid worker will check it; "
+            "I will tell you here when it is decided."
+        ).format(village=hd.quote(form["village"]), grid=hd.quote(form["grid"])),
+        toast=_("Sent."),
+    )
 
 
 # --- deciding ------------------------------------------------------------------------------
@@ -376,13 +376,13 @@ async def decide_request(
             **place,
         )
     outbox.enqueue(session, resident.telegram_id, text)
-    await query.answer(_("Done."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            request_text(view, locale_of(person))
-            + "\n\n"
-            + note.format(name=hd.quote(person.full_name))
-        )
+    await edit_after_press(
+        query,
+        request_text(view, locale_of(person))
+        + "\n\n"
+        + note.format(name=hd.quote(person.full_name)),
+        toast=_("Done."),
+    )
 
 
 @router.message(Command("pending"), F.chat.type == "private")

@@ -252,14 +252,14 @@ async def submit_claim(
         tz=settings.tz,
     )
     await state.clear()
-    await query.answer(_("Sent."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _(
-                "Your claim #{id} ({points:+d}) is with the points group. I will tell you when "
-                "it is decided. See /myclaims."
-            ).format(id=claim.id, points=claim.points)
-        )
+    await edit_after_press(
+        query,
+        _(
+            "Your claim #{id} ({points:+d}) is with the points group. I will tell you when "
+            "it is decided. See /myclaims."
+        ).format(id=claim.id, points=claim.points),
+        toast=_("Sent."),
+    )
 
 
 # --- /myclaims -----------------------------------------------------------------------------

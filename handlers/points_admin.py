@@ -198,13 +198,13 @@ async def retire_item(
     """Retire: no new claims; its history stays."""
     item = await points.retire_item(session, actor, callback_data.item_id, now)
     await state.clear()
-    await query.answer(_("Retired."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("{name} is retired. Points already recorded for it stay.").format(
-                name=hd.quote(item.name)
-            )
-        )
+    await edit_after_press(
+        query,
+        _("{name} is retired. Points already recorded for it stay.").format(
+            name=hd.quote(item.name)
+        ),
+        toast=_("Retired."),
+    )
 
 
 @router.callback_query(ItemAction.filter(F.action == "p"))
@@ -356,13 +356,13 @@ async def add_item(
         now=now,
     )
     await state.clear()
-    await query.answer(_("Added."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Added {code} {item} to the catalogue. Residents can claim it now.").format(
-                code=item.code, item=hd.quote(item_label(item, locale))
-            )
-        )
+    await edit_after_press(
+        query,
+        _("Added {code} {item} to the catalogue. Residents can claim it now.").format(
+            code=item.code, item=hd.quote(item_label(item, locale))
+        ),
+        toast=_("Added."),
+    )
 
 
 # --- /rewards ------------------------------------------------------------------------------
@@ -534,9 +534,7 @@ async def toggle_exposure(
     changed = await points.change_settings(
         session, actor, village_id, now, exposure=not current.exposure
     )
-    await query.answer(_("Saved."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(settings_text(changed))
+    await edit_after_press(query, settings_text(changed), toast=_("Saved."))
 
 
 @router.callback_query(FlowAction.filter(F.action == "weekly"))

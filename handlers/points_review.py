@@ -405,13 +405,13 @@ async def record_award(
     )
     await state.clear()
     await notify_entry(session, entry)
-    await query.answer(_("Recorded."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Recorded {points:+d} points for {household}. The household is told.").format(
-                points=entry.points, household=hd.quote(form.get("household", ""))
-            )
-        )
+    await edit_after_press(
+        query,
+        _("Recorded {points:+d} points for {household}. The household is told.").format(
+            points=entry.points, household=hd.quote(form.get("household", ""))
+        ),
+        toast=_("Recorded."),
+    )
 
 
 async def notify_entry(session: AsyncSession, entry: PointEntry) -> None:

@@ -237,14 +237,14 @@ async def submit_report(
     )
     await state.clear()
     await push_task(session, view, settings.tz, header=N_("📣 New report"))
-    await query.answer(_("Sent."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _(
-                "Your report <b>{number}</b> is filed and sent to the workers of {grid}. "
-                "I will tell you here of every change. See /myreports."
-            ).format(number=view.task.number, grid=hd.quote(view.grid.name))
-        )
+    await edit_after_press(
+        query,
+        _(
+            "Your report <b>{number}</b> is filed and sent to the workers of {grid}. "
+            "I will tell you here of every change. See /myreports."
+        ).format(number=view.task.number, grid=hd.quote(view.grid.name)),
+        toast=_("Sent."),
+    )
 
 
 @router.message(Command("myreports"), F.chat.type == "private")
@@ -391,13 +391,13 @@ async def rate_report(
     query: CallbackQuery, callback_data: Rate, session: AsyncSession, actor: Actor, now: datetime
 ) -> None:
     view = await reports.rate(session, actor, callback_data.task_id, callback_data.stars, now)
-    await query.answer(_("Thank you."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Thank you for rating {number}: {stars}").format(
-                number=view.task.number, stars="⭐" * callback_data.stars
-            )
-        )
+    await edit_after_press(
+        query,
+        _("Thank you for rating {number}: {stars}").format(
+            number=view.task.number, stars="⭐" * callback_data.stars
+        ),
+        toast=_("Thank you."),
+    )
 
 
 # --- in a bound group ----------------------------------------------------------------------

@@ -626,10 +626,10 @@ async def create_duty_task(
     await state.clear()
     for view in views:
         await push_task(session, view, settings.tz, header=N_("📋 New task"))
-    await query.answer(_("Created."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Created {count} tasks: {numbers}. The grids' workers have them.").format(
-                count=len(views), numbers=", ".join(v.task.number for v in views)
-            )
-        )
+    await edit_after_press(
+        query,
+        _("Created {count} tasks: {numbers}. The grids' workers have them.").format(
+            count=len(views), numbers=", ".join(v.task.number for v in views)
+        ),
+        toast=_("Created."),
+    )

@@ -124,11 +124,11 @@ async def create_village(
     form: NewVillageForm = await state.get_data()  # type: ignore[assignment]
     village = await org.create_village(session, actor, form["name"], form["grids"])
     await state.clear()
-    await query.answer(_("Created."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _(
-                "Village <b>{village}</b> is set up with {count} grids.\n"
-                "Next: /appoint its admins and grid workers, then /invite residents."
-            ).format(village=hd.quote(village.name), count=len(form["grids"]))
-        )
+    await edit_after_press(
+        query,
+        _(
+            "Village <b>{village}</b> is set up with {count} grids.\n"
+            "Next: /appoint its admins and grid workers, then /invite residents."
+        ).format(village=hd.quote(village.name), count=len(form["grids"])),
+        toast=_("Created."),
+    )

@@ -398,15 +398,15 @@ async def post_vote(
         session, vote, card_text(view, locale, settings.tz), card_markup(view), now=now
     )
     await state.clear()
-    await query.answer(_("Posted."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _(
-                "The vote is posted in {count} groups. It closes by itself at {deadline}; "
-                "a day before, those who have not voted get a reminder, and the result is "
-                "posted in the groups."
-            ).format(count=len(cards), deadline=local_time(vote.deadline, settings.tz))
-        )
+    await edit_after_press(
+        query,
+        _(
+            "The vote is posted in {count} groups. It closes by itself at {deadline}; "
+            "a day before, those who have not voted get a reminder, and the result is "
+            "posted in the groups."
+        ).format(count=len(cards), deadline=local_time(vote.deadline, settings.tz)),
+        toast=_("Posted."),
+    )
 
 
 # --- proposals -----------------------------------------------------------------------------
@@ -542,14 +542,14 @@ async def send_proposal(
         )
         queue_photo(session, proposal, admin.telegram_id, locale)
     await state.clear()
-    await query.answer(_("Sent."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _(
-                "Your proposal {code} is sent to the village committee. You will be told "
-                "when they answer; see where it stands with /agenda."
-            ).format(code=votes.proposal_code(proposal))
-        )
+    await edit_after_press(
+        query,
+        _(
+            "Your proposal {code} is sent to the village committee. You will be told "
+            "when they answer; see where it stands with /agenda."
+        ).format(code=votes.proposal_code(proposal)),
+        toast=_("Sent."),
+    )
 
 
 def proposal_text(proposal: Proposal, locale: str | None, *, author: str) -> str:
@@ -619,13 +619,13 @@ async def accept_proposal(
         session, actor, callback_data.proposal_id, accept=True, answer=None, now=now
     )
     await tell_author(session, proposal)
-    await query.answer(_("Put on the agenda."))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("{code} is on the agenda. Put it to a vote with /vote.").format(
-                code=votes.proposal_code(proposal)
-            )
-        )
+    await edit_after_press(
+        query,
+        _("{code} is on the agenda. Put it to a vote with /vote.").format(
+            code=votes.proposal_code(proposal)
+        ),
+        toast=_("Put on the agenda."),
+    )
 
 
 @router.callback_query(ScreenProposal.filter(~F.accept))
