@@ -101,6 +101,17 @@ def summary_lines(view: TaskView, locale: str | None) -> list[str]:
     return lines
 
 
+def deadline_line(task: Task, locale: str | None, tz: ZoneInfo) -> str | None:
+    """The next deadline: a duty task's due date, else the time to accept or to resolve."""
+    if task.kind == TaskKind.DUTY:
+        return tr(locale, "Due: {time}", time=when(task.due_at, tz))
+    if task.status in WAITING:
+        return tr(locale, "Accept by: {time}", time=when(task.accept_due_at, tz))
+    if task.status in (TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS):
+        return tr(locale, "Resolve by: {time}", time=when(task.resolve_due_at, tz))
+    return None
+
+
 def task_card(view: TaskView, locale: str | None, tz: ZoneInfo) -> str:
     """The full card, for the grid's workers and admins: the reporter is always named."""
     task = view.task
@@ -123,12 +134,8 @@ def task_card(view: TaskView, locale: str | None, tz: ZoneInfo) -> str:
         lines.append(tr(locale, "Owner: {name}", name=hd.quote(view.owner.full_name or "—")))
     if task.with_admin:
         lines.append(tr(locale, "⬆ Handed up to the village admins"))
-    if task.kind == TaskKind.DUTY:
-        lines.append(tr(locale, "Due: {time}", time=when(task.due_at, tz)))
-    elif task.status in WAITING:
-        lines.append(tr(locale, "Accept by: {time}", time=when(task.accept_due_at, tz)))
-    elif task.status in (TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS):
-        lines.append(tr(locale, "Resolve by: {time}", time=when(task.resolve_due_at, tz)))
+    if (deadline := deadline_line(task, locale, tz)) is not None:
+        lines.append(deadline)
     if task.note:
         lines.append(tr(locale, "Note: {note}", note=hd.quote(task.note)))
     return "\n".join(lines)
@@ -158,10 +165,8 @@ def reporter_card(
     lines = summary_lines(view, locale)
     if view.owner is not None:
         lines.append(tr(locale, "Owner: {name}", name=hd.quote(view.owner.full_name or "—")))
-    if task.status in WAITING:
-        lines.append(tr(locale, "Accept by: {time}", time=when(task.accept_due_at, tz)))
-    elif task.status in (TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS):
-        lines.append(tr(locale, "Resolve by: {time}", time=when(task.resolve_due_at, tz)))
+    if (deadline := deadline_line(task, locale, tz)) is not None:
+        lines.append(deadline)
     if task.note:
         lines.append(tr(locale, "Note: {note}", note=hd.quote(task.note)))
     lines.append("")
