@@ -16,9 +16,9 @@ from storage import reports
 from storage.db import unit_of_work
 from storage.models import BoundChat
 from storage.models_reports import ReportCategory, ReportReward, Task, TaskStatus
-from tests.fakebot import SentMessage
+from tests.fakebot import FakeGroup, SentMessage
 from tests.harness import Talker, World
-from tests.report_world import make_village
+from tests.report_world import ReportVillage, make_village
 
 _bases = itertools.count(0)
 
@@ -43,6 +43,23 @@ def patient(talker: Talker) -> Talker:
 
     talker.say = say_then_wait  # type: ignore[method-assign]
     return talker
+
+
+async def report_in_group(
+    world: World, v: ReportVillage, base: int, resident: Talker, text: str
+) -> tuple[FakeGroup, int]:
+    """Bind grid A's group, then the resident asks /report there and replies to the bot with
+    `text`. Returns the group and the mark taken just before the reply."""
+    fake = world.fake
+    group = fake.group(-2_000_000 - base, "一网格群")
+    async with unit_of_work(world.app.sessions) as session:
+        session.add(BoundChat(chat_id=group.id, village_id=v.village_id, grid_id=v.grid_a.id))
+    mark = fake.mark()
+    await resident.user.send("/report", chat=group)
+    how = await fake.wait_for_message(group.id, has("回复"), after=mark)
+    mark = fake.mark()
+    await resident.user.send(text, chat=group, reply_to=how)
+    return group, mark
 
 
 def has(text: str) -> object:
@@ -161,14 +178,7 @@ async def test_a_reports_whole_life(world: World) -> None:
 
     # A report made in the grid's group by replying to the bot; its public page names nobody
     # who asked to stay anonymous; a neighbour follows it.
-    group = fake.group(-2_000_000 - base, "一网格群")
-    async with unit_of_work(world.app.sessions) as session:
-        session.add(BoundChat(chat_id=group.id, village_id=v.village_id, grid_id=v.grid_a.id))
-    mark = fake.mark()
-    await resident.user.send("/report", chat=group)
-    how = await fake.wait_for_message(group.id, has("回复"), after=mark)
-    mark = fake.mark()
-    await resident.user.send("路灯坏了三天了", chat=group, reply_to=how)
+    group, mark = await report_in_group(world, v, base, resident, "路灯坏了三天了")
     page = await fake.wait_for_message(group.id, has("路灯坏了"), after=mark)
     late = next(w for w in (page.text or "").replace("，", " ").split() if w.startswith("R-"))
     await fake.wait_for_message(worker.id, has(late), after=mark)
@@ -324,14 +334,7 @@ async def test_a_group_report_refiled_as_a_hazard_gets_a_hazards_deadlines(world
     resident = patient(world.person(v.resident.telegram_id, "Zhang"))
     worker = patient(world.person(v.worker_a.telegram_id, "Wang"))
     other = patient(world.person(v.worker_b.telegram_id, "Li"))
-    group = fake.group(-2_000_000 - base, "一网格群")
-    async with unit_of_work(world.app.sessions) as session:
-        session.add(BoundChat(chat_id=group.id, village_id=v.village_id, grid_id=v.grid_a.id))
-    mark = fake.mark()
-    await resident.user.send("/report", chat=group)
-    how = await fake.wait_for_message(group.id, has("回复"), after=mark)
-    mark = fake.mark()
-    await resident.user.send("桥下电线垂到水面了", chat=group, reply_to=how)
+    _group, mark = await report_in_group(world, v, base, resident, "桥下电线垂到水面了")
     push = await fake.wait_for_message(worker.id, has("桥下电线"), after=mark)
     assert "其他" in (push.text or "")
     filed_at = clock.now()
