@@ -20,6 +20,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeDefault
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.after_commit import HoldUntilCommit
 from bot.delivery import Delivery, Limits
 from bot.edits import EditFallback
 from bot.fsm import create_fsm_storage, create_isolation
@@ -86,6 +87,8 @@ def create_bot(settings: Settings, *, answering: bool = True) -> Bot:
         session=AiohttpSession(api=api),
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
+    if answering:  # what an update says waits for its commit (bot.after_commit)
+        bot.session.middleware(HoldUntilCommit())
     bot.session.middleware(KeepResponseTypes())
     if answering:
         bot.session.middleware(EditFallback())
