@@ -15,7 +15,6 @@ from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.types import Chat, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
-from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.after_commit import HeldCalls
@@ -113,15 +112,23 @@ class DatabaseMiddleware(BaseMiddleware):
             except AlreadyHandled:
                 log.info("update %s was handled before: skipped", update_id)
                 return None
-            except DBAPIError as error:
+            except Exception as error:
                 if attempt < MAX_ATTEMPTS and is_write_conflict(error):
                     continue
+                # A repeat whose rules now refuse it ("already reviewed") says nothing either.
+                if update_id is not None and await self._handled_before(update_id):
+                    log.info("update %s was handled before: skipped", update_id)
+                    return None
                 raise
             if session.info.pop("outbox_touched", False) and self.on_outbox:
                 self.on_outbox()
             await held.send()
             return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _handled_before(self, update_id: int) -> bool:
+        async with self.sessions() as session:
+            return await updates.was_handled(session, update_id)
 
     async def _handle(
         self,
@@ -134,6 +141,7 @@ class DatabaseMiddleware(BaseMiddleware):
     ) -> Any:
         data["session"] = session
         data["now"] = now = self.clock.now()
+        session.info["update_id"] = update_id
         token = active_session.set(session)
         try:
             with held.collecting():

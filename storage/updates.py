@@ -40,6 +40,10 @@ async def record(session: AsyncSession, update_id: int, now: datetime) -> None:
         raise AlreadyHandled(update_id)
 
 
+async def was_handled(session: AsyncSession, update_id: int) -> bool:
+    return await session.get(HandledUpdate, update_id) is not None
+
+
 async def prune(session: AsyncSession, now: datetime) -> int:
     """Forget ids older than KEEP; how many were removed."""
     result = await session.exec(  # type: ignore[call-overload]

@@ -682,6 +682,7 @@ class FakeBotAPI:
         self._member_status: dict[tuple[int, int], str] = {}
 
         self._pending: list[dict[str, Any]] = []
+        self._updates: dict[int, dict[str, Any]] = {}  # every update made, by id
         self._update_ids = itertools.count(100_001)
         self._delivered_max = 0
         self._polled = False
@@ -877,6 +878,10 @@ class FakeBotAPI:
         self.callback_answers.clear()
         self.webhook_deliveries.clear()
 
+    def update(self, update_id: int) -> dict[str, Any]:
+        """The update made with this id, as it was delivered (to deliver it again)."""
+        return self._updates[update_id]
+
     def pending_updates(self) -> list[dict[str, Any]]:
         """Updates not yet confirmed by getUpdates (or not yet delivered to the webhook)."""
         return list(self._pending)
@@ -1060,6 +1065,7 @@ class FakeBotAPI:
         ):
             return update_id
         self._pending.append(update)
+        self._updates[update_id] = update
         self._last_activity = time.monotonic()
         self._notify(messages=False)
         return update_id
