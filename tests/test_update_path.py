@@ -235,3 +235,18 @@ async def test_no_telegram_call_is_made_while_an_update_holds_a_transaction(
         world.app.bot.session.make_request = original  # type: ignore[method-assign]
     assert len(calls) >= 4, calls  # the answers were seen
     assert [method for method, inside in calls if inside] == []
+
+
+async def test_ids_of_old_updates_are_forgotten_daily(world: World) -> None:
+    now = world.clock.now()
+    async with unit_of_work(world.app.sessions) as session:
+        session.add(HandledUpdate(update_id=9_000_000_001, handled_at=now - timedelta(days=4)))
+        session.add(HandledUpdate(update_id=9_000_000_002, handled_at=now - timedelta(days=1)))
+    first = await world.app.runtime.run("update_ledger", at=now)
+    again = await world.app.runtime.run("update_ledger", at=now)
+    async with world.app.sessions() as session:
+        old = await session.get(HandledUpdate, 9_000_000_001)
+        recent = await session.get(HandledUpdate, 9_000_000_002)
+    assert old is None and recent is not None
+    assert first["forgotten"] >= 1, first
+    assert again["skipped"], again  # once a day
