@@ -252,7 +252,7 @@ async def test_messages_to_many_chats_arrive_in_order(fake, sessions, start) -> 
 async def test_wake_sends_new_rows_at_once(fake, sessions, start) -> None:
     alice = fake.user(1001, "Alice").id
     delivery = start(poll_interval=30)  # the poll alone would take half a minute
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # it has looked once and now sleeps: only the wake sends the row
     await enqueue(sessions, (alice, "hello"))
     delivery.wake()
     message = await fake.wait_for_message(alice, timeout=2)
@@ -281,7 +281,7 @@ async def test_server_error_is_retried_with_backoff(fake, sessions, start, clock
     await enqueue(sessions, (alice, "first"), (alice, "second"))
     delivery = start()
     await fake.wait_for_call("sendMessage", lambda call: call.status == 500)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # time for a send that should not happen before the backoff
     assert texts(fake, alice) == []  # the first is put back; the second waits its turn
     row = (await rows(sessions))[0]
     assert row.status == OutboxStatus.PENDING and row.last_error
