@@ -3,7 +3,8 @@
 Rows are taken oldest first. A chat gets one message at a time and never a later one before an
 earlier due one; different chats are sent to concurrently, within the overall pace. Every outcome
 is its own short transaction. A row claimed but never finished (a crash mid-send) becomes due
-again when its lease runs out, so delivery is at least once.
+again when its lease runs out, so delivery is at least once. On `stop()` the sends in flight get
+a few seconds to finish and record their outcome; the claims left after that are given back.
 """
 
 from __future__ import annotations
@@ -176,6 +177,7 @@ class Delivery:
         poll_interval: float = 1.0,
         concurrency: int = 8,
         scan_limit: int = 500,
+        stop_grace: float = 5.0,
     ) -> None:
         self.bot = bot
         self.sessions = sessions
@@ -185,10 +187,12 @@ class Delivery:
         self.poll_interval = poll_interval
         self.concurrency = concurrency
         self.scan_limit = scan_limit
+        self.stop_grace = stop_grace  # seconds the sends in flight get after stop()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._stopping = False
         self._tasks: dict[int, asyncio.Task[None]] = {}  # chat_id -> its send in flight
+        self._claimed: set[int] = set()  # rows claimed whose outcome is not recorded yet
         # chat_id -> when its earlier row, put back for a retry, becomes due again; later rows
         # of that chat wait until then so that they cannot overtake it.
         self._retry_due: dict[int, datetime] = {}
@@ -202,7 +206,7 @@ class Delivery:
 
     async def run(self) -> None:
         """Send until `stop()` (rather than cancelling the task: sends in flight finish and
-        record their outcome before it returns)."""
+        record their outcome, within `stop_grace`, before it returns)."""
         loop = asyncio.get_running_loop()
         log.info("delivery started")
         try:
@@ -220,9 +224,26 @@ class Delivery:
                     async with asyncio.timeout(delay):
                         await self._wake.wait()
         finally:
-            if self._tasks:
-                await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            await self._finish_in_flight()
             log.info("delivery stopped")
+
+    async def _finish_in_flight(self) -> None:
+        """Let the sends in flight finish (for `stop_grace` seconds), cancel the rest and give
+        back their claims: those rows are due again at once, not when their lease runs out."""
+        if self._tasks:
+            _done, late = await asyncio.wait(self._tasks.values(), timeout=self.stop_grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if not self._claimed:
+            return
+        try:
+            async with unit_of_work(self.sessions) as session:
+                released = await outbox.release(session, self._claimed, self.clock.now())
+            log.info("delivery gave back %d unfinished claim(s)", released)
+        except Exception:
+            log.exception("could not give back the claims of rows %s", sorted(self._claimed))
+        self._claimed.clear()
 
     async def drain(self, timeout: float, *, everything: bool = False) -> bool:
         """Wait until no due pending row is left and nothing is in flight (with `everything`,
@@ -276,14 +297,20 @@ class Delivery:
         chat_id = row.chat_id
         assert row.id is not None
         claimed = False
+        # Noted before the claim commits: if this task is cancelled from here on (a stop that
+        # could not wait), the claim, if it was made, is given back.
+        self._claimed.add(row.id)
         try:
             async with unit_of_work(self.sessions) as session:
                 # False when the row was read before another send of it finished.
                 if not await outbox.claim(session, row, self.clock.now()):
+                    self._claimed.discard(row.id)
                     return
             claimed = True
             await self._attempt(row)
+            self._claimed.discard(row.id)
         except Exception:
+            self._claimed.discard(row.id)  # sent or not, its lease decides when it is tried again
             log.exception("delivery of outbox row %s failed", row.id)
         finally:
             loop = asyncio.get_running_loop()

@@ -704,6 +704,7 @@ class FakeBotAPI:
         self._failures: list[_Failure] = []
         self._blocked: set[int] = set()
         self._disabled: set[str] = set()
+        self._latency: dict[tuple[str, int | None], float] = {}
         self._global_bucket = _Bucket(30, 30)
         self._chat_buckets: dict[int, _Bucket] = {}
 
@@ -830,11 +831,22 @@ class FakeBotAPI:
     def enable_method(self, method: str) -> None:
         self._disabled.discard(method.lower())
 
+    def set_latency(self, method: str, seconds: float, *, chat_id: int | None = None) -> None:
+        """Answer `method` (to `chat_id`, if given) only after `seconds`, as a slow network or
+        a busy Telegram does; 0 undoes it. The call is recorded when it arrives, and what it
+        sends is stored when it is answered."""
+        key = (method.lower(), chat_id)
+        if seconds > 0:
+            self._latency[key] = seconds
+        else:
+            self._latency.pop(key, None)
+
     def reset_faults(self) -> None:
-        """Forget fail_next, blocked chats and disabled methods."""
+        """Forget fail_next, blocked chats, disabled methods and latencies."""
         self._failures.clear()
         self._blocked.clear()
         self._disabled.clear()
+        self._latency.clear()
 
     def set_webhook_target(self, url: str | None) -> None:
         """POST webhook updates here instead of the URL given to setWebhook (None: undo).
@@ -1197,6 +1209,9 @@ class FakeBotAPI:
                 if failure.remaining <= 0:
                     self._failures.remove(failure)
                 raise ApiError(failure.code, failure.description, failure.retry_after)
+        delay = self._latency.get((name, call.chat_id), self._latency.get((name, None)))
+        if delay:
+            await asyncio.sleep(delay)
         if handler is None:
             return True
         if name == "getupdates":
