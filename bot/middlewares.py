@@ -100,6 +100,9 @@ class DatabaseMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         update_id = event.update_id if isinstance(event, Update) else None
+        bot = data.get("bot")
+        if bot is not None:  # who the bot is, asked (once) before any transaction opens
+            await bot.me()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             held = HeldCalls()
             try:
