@@ -1130,13 +1130,23 @@ class FakeBotAPI:
         status, body = await self._execute(
             call, files, token=request.match_info["token"], request=request
         )
-        await self._round_trip()
+        await self._round_trip(long_poll=call.method.lower() == "getupdates")
         return web.json_response(body, status=status)
 
-    async def _round_trip(self) -> None:
-        """The network's share of a call: its answer arrives `rtt_ms` after it took effect."""
-        if self.rtt_ms > 0:
+    async def _round_trip(self, *, long_poll: bool = False) -> None:
+        """The network's share of a call: its answer arrives `rtt_ms` after it took effect.
+        Until then the call counts as in flight (wait_idle waits for it)."""
+        if self.rtt_ms <= 0:
+            return
+        if long_poll:
             await asyncio.sleep(self.rtt_ms / 1000)
+            return
+        self._inflight += 1
+        try:
+            await asyncio.sleep(self.rtt_ms / 1000)
+        finally:
+            self._inflight -= 1
+            self._last_activity = time.monotonic()
 
     async def _handle_file(self, request: web.Request) -> web.Response:
         stored = self._file_paths.get(request.match_info["path"])
