@@ -65,8 +65,10 @@ async def migrate_only(settings: Settings) -> None:
 
 async def run_bot(settings: Settings, mode: str) -> None:
     from bot.app import create_app, run_polling, run_scheduler_only, run_webhook
+    from bot.gc_tuning import tune_gc
 
     app = await create_app(settings)
+    tune_gc()  # what start-up made stays out of the collector's way: see bot/gc_tuning.py
     runners = {"run": run_polling, "webhook": run_webhook, "scheduler": run_scheduler_only}
     await runners[mode](app)
 
