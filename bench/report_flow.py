@@ -87,6 +87,8 @@ RATE: dict[str, float] = {}  # updates/s of each bot
 CPU: dict[str, float] = {}  # CPU ms per update of this process (bot, fake server, driver)
 PER_REPORT: dict[str, float] = {}  # Bot API calls, SQL statements and transactions per report
 UNIT: dict[str, float] = {}  # CPU ms of one Bot API call, of one short transaction
+ANSWERED: dict[str, float] = {}  # seconds until the last resident had the last answer
+ELAPSED: dict[str, float] = {}  # seconds until the worker had the last push, too
 PAUSES: dict[str, GcPauses] = {}  # garbage-collection pauses of each bot's timed run
 SETUP = {"rtt_ms": 60.0, "gc": "tuned"}  # set from the command line
 
@@ -193,11 +195,13 @@ async def timed(
     with pauses:
         started, cpu = time.monotonic(), time.process_time()
         await asyncio.gather(*(flow(api, u) for u in people))
+        ANSWERED[name] = time.monotonic() - started
         if pushes:
             await pushes_arrive(api, WARMUP + users)
         elapsed = time.monotonic() - started
         CPU[name] = (time.process_time() - cpu) / (users * STEPS) * 1000
     RATE[name] = users * STEPS / elapsed
+    ELAPSED[name] = elapsed
     PER_REPORT[f"{name} calls"] = (bot_calls(api) - calls) / users
     if counting is not None:
         counting.on = False
@@ -358,6 +362,7 @@ async def main(users: int, backend: str, redis_url: str | None = None) -> int:
         print(
             f"{label + ':':15}{RATE[name]:7.1f} updates/s  {CPU[name]:6.2f} ms CPU per update"
             f"  worst GC pause {PAUSES[name].worst * 1000:5.1f} ms"
+            f"  (last answer {ANSWERED[name]:.2f} s, last push {ELAPSED[name]:.2f} s)"
         )
     versus_peer = RATE["linli"] / RATE["peer"]
     versus_echo = RATE["linli"] / RATE["echo"]
