@@ -16,8 +16,13 @@ running a while has seen the people who use it; linli keeps who they are in memo
 --cold only WARMUP distinct users warm up, so most timed updates are a person's first one
 since start-up (a fresh process: three more queries each).
 
+Each timed run also records its garbage-collection pauses (bot.gc_tuning.GcPauses); the
+collector is set up once each bot is built (--gc, default tuned: bot.gc_tuning.tune_gc, as
+bot.py does). --rtt-ms delays every answer of the fake server (default 0: the bot's own work).
+
 Usage: .venv/bin/python -m bench.me_vs_echo [--updates N] [--users U] [--rounds R]
                                             [--database sqlite|postgres] [--tasks-limit K]
+                                            [--rtt-ms MS] [--gc tuned|default|freeze|A,B,C]
                                             [--profile FILE]
 PostgreSQL: TEST_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/postgres.
 """
@@ -44,7 +49,9 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
 
 import storage.tables  # noqa: F401 - every table on the metadata
+from bench.gc_choice import add_gc_argument, apply_gc
 from bot.app import create_app, start_background
+from bot.gc_tuning import GcPauses
 from bot.settings import Settings
 from storage.clock import Clock
 from storage.db import CONCURRENT_UPDATES, create_engine, create_session_factory, unit_of_work
@@ -70,6 +77,7 @@ THROTTLE_BURST = 20  # ThrottlingMiddleware's default burst per user and 10 s wi
 TARGET = 0.6
 WARMUP = 50  # with --cold: updates before each timed run (from distinct users)
 COLD = {"on": False}  # set by --cold
+SETUP: dict[str, object] = {"rtt_ms": 0.0, "gc": "tuned"}  # set by --rtt-ms and --gc
 TIMEOUT = 300.0
 
 
@@ -192,6 +200,7 @@ async def linli_bot(fake: FakeBotAPI, url: str) -> AsyncIterator[None]:
         bot_superadmins="1000",
     )  # type: ignore[arg-type]
     app = await create_app(settings, clock=Clock(), limits=TEST_LIMITS, run_migrations=False)
+    apply_gc(str(SETUP["gc"]))
     try:
         await start_background(app, scheduler=False)
         async with polling(app.dp, app.bot):
@@ -211,6 +220,7 @@ async def echo_bot(fake: FakeBotAPI, _url: str) -> AsyncIterator[None]:
     dp = Dispatcher()
     dp.include_router(router)
     bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url)))
+    apply_gc(str(SETUP["gc"]))
     try:
         async with polling(dp, bot):
             yield
@@ -253,12 +263,14 @@ async def send_all(fake: FakeBotAPI, users: list[int], count: int) -> None:
 
 async def measure(
     factory: BotFactory, url: str, users: list[int], updates: int, check: Callable[[str], bool]
-) -> tuple[float, float, int]:
+) -> tuple[float, float, int, GcPauses]:
     """Updates per second for `updates` "/me" messages through a fresh bot and fake server,
-    the CPU time of this process per update (ms; bot, fake server and driver together), and
-    how many of the replies were not the expected answer (an error message)."""
+    the CPU time of this process per update (ms; bot, fake server and driver together), how
+    many of the replies were not the expected answer (an error message), and the garbage
+    collector's pauses in the timed run."""
     ERRORS.count, ERRORS.first = 0, ""
-    fake = FakeBotAPI()
+    pauses = GcPauses()
+    fake = FakeBotAPI(rtt_ms=float(SETUP["rtt_ms"]))  # type: ignore[arg-type]
     await fake.start()
     for user_id in users:
         fake.user(user_id, f"Resident {user_id - FIRST_USER}")
@@ -270,11 +282,13 @@ async def measure(
             await wait_sends(fake, start, warmup, 120)
             await fake.wait_idle(0.2)
             start = len(fake.calls)
+            pauses.start()
             began, cpu = time.perf_counter(), time.process_time()
             await send_all(fake, users, updates)
             await wait_sends(fake, start, updates, TIMEOUT)
             elapsed = time.perf_counter() - began
             cpu = time.process_time() - cpu
+            pauses.stop()
             replies = [c for c in fake.calls[start:] if c.method.lower() == "sendmessage" and c.ok]
             bad = [c for c in replies if not check(str(c.params.get("text") or ""))]
             if bad:
@@ -286,7 +300,7 @@ async def measure(
                 )
     finally:
         await fake.stop()
-    return updates / elapsed, cpu / updates * 1000, len(bad)
+    return updates / elapsed, cpu / updates * 1000, len(bad), pauses
 
 
 def is_me_reply(text: str) -> bool:
@@ -312,16 +326,20 @@ async def run(args: argparse.Namespace) -> int:
     results: dict[str, list[float]] = {"linli": [], "echo": []}
     cpu: dict[str, list[float]] = {"linli": [], "echo": []}
     wrong = 0
+    worst: dict[str, GcPauses] = {}
     with tempfile.TemporaryDirectory() as folder:
         async with fresh_database(args.database, Path(folder)) as url:
             await seed(url, args.users)
             for round_no in range(1, args.rounds + 1):
-                me, me_cpu, me_wrong = await measure(
+                me, me_cpu, me_wrong, me_gc = await measure(
                     linli_bot, url, users, args.updates, is_me_reply
                 )
-                echo, echo_cpu, echo_wrong = await measure(
+                echo, echo_cpu, echo_wrong, echo_gc = await measure(
                     echo_bot, url, users, args.updates, is_echo
                 )
+                for name, seen in (("linli", me_gc), ("echo", echo_gc)):
+                    if name not in worst or seen.worst > worst[name].worst:
+                        worst[name] = seen
                 wrong += me_wrong + echo_wrong
                 results["linli"].append(me)
                 results["echo"].append(echo)
@@ -330,7 +348,8 @@ async def run(args: argparse.Namespace) -> int:
                 print(
                     f"  round {round_no}: linli /me {me:7.1f} updates/s ({me_cpu:5.2f} ms CPU)   "
                     f"echo {echo:7.1f} updates/s ({echo_cpu:5.2f} ms CPU)   "
-                    f"ratio {me / echo:.2f}",
+                    f"ratio {me / echo:.2f}   worst GC pause {me_gc.worst * 1000:.1f} / "
+                    f"{echo_gc.worst * 1000:.1f} ms",
                     flush=True,
                 )
     me = statistics.median(results["linli"])
@@ -341,13 +360,16 @@ async def run(args: argparse.Namespace) -> int:
     print(
         f"database: {args.database}   updates N={args.updates}   users U={args.users}   "
         f"rounds R={args.rounds} (medians)   tasks limit: {args.tasks_limit}   "
-        f"warm-up: {'50 users (cold)' if args.cold else 'every user once'}"
+        f"warm-up: {'50 users (cold)' if args.cold else 'every user once'}   "
+        f"rtt: {args.rtt_ms:g} ms   gc: {args.gc}"
     )
     me_cpu, echo_cpu = statistics.median(cpu["linli"]), statistics.median(cpu["echo"])
     print(f"  {'':<22}{'updates/s':>10}  {'CPU ms/update (this process)':>30}")
     print(f"  {'linli /me':<22}{me:10.1f}  {me_cpu:30.2f}")
     print(f"  {'bare aiogram echo':<22}{echo:10.1f}  {echo_cpu:30.2f}")
     print(f"  {'ratio (linli / echo)':<22}{ratio:10.2f}")
+    for name in ("linli", "echo"):
+        print(f"  {name} (worst round): {worst[name].summary()}")
     if wrong:
         print(f"  wrong replies (errors): {wrong}, so the figures do not count")
     print(f"  target >= {TARGET}: {'met' if met else 'NOT met'}")
@@ -371,8 +393,11 @@ def main() -> int:
         action="store_true",
         help=f"warm up with {WARMUP} users only, not every user",
     )
+    parser.add_argument("--rtt-ms", type=float, default=0.0, help="the fake server's delay")
+    add_gc_argument(parser)
     parser.add_argument("--profile", help="write a cProfile of the whole run to this file")
     args = parser.parse_args()
+    SETUP.update(rtt_ms=args.rtt_ms, gc=args.gc)
     if args.database == "postgres" and not os.environ.get("TEST_DATABASE_URL"):
         os.environ["TEST_DATABASE_URL"] = DEFAULT_POSTGRES
     logging.basicConfig(level=logging.WARNING)

@@ -1,28 +1,40 @@
-"""The report flow beside a bare aiogram echo bot, in the same run, through the fake Bot API.
+"""linli's report flow beside a textbook aiogram bot and a bare echo bot, in the same run.
 
 Each of N residents files a report in six updates (/report, the category, the description,
 Next, Show my name, Send) and waits for each answer, all residents at once; the run ends when
-the grid worker has every push (through the outbox). The echo bot gets the same traffic: six
-messages per user, each waited for. Before the clock starts, each bot serves WARMUP other
-users the same way (first-use costs: compiled SQL, parsed-answer classes, the first
-connections), as a bot that has been running a while has. Prints updates/s of both, the CPU
-time of this process per update, and the ratio (target >= 0.4).
+the grid worker has every push. Three bots get the same traffic from the same driver, each
+through its own fake Bot API server (tests/fakebot.py, same settings: every answer arrives
+--rtt-ms later, default 60 ms, a round trip to Telegram):
 
-Then where the time goes: what one report asks of the Bot API and of the database (counted in
-the timed run), what one Bot API call and one short transaction cost on their own (measured
-here), and the best ratio those alone would allow: a floor that no handler code can go under.
+- linli (create_app, the delivery loop: the push goes through the outbox);
+- the textbook peer (bench/textbook_peer.py): the same six updates written the way aiogram's
+  docs and the common templates write them (FSM in MemoryStorage, or RedisStorage with redis;
+  one AsyncSession per update from a middleware; an ORM insert; the push by bot.send_message);
+- a bare echo bot: six messages per user, each answered and waited for.
+
+Before the clock starts, each bot serves WARMUP other users the same way (first-use costs:
+compiled SQL, parsed-answer classes, the first connections), as a bot that has been running a
+while has. Prints updates/s of each, the CPU time of this process per update, linli / peer
+(target >= 1.0) and linli / echo, the worst garbage-collection pause of each timed run, and
+per report: Bot API calls, transactions (target for linli <= 4) and SQL statements.
+
+Then where linli's time goes: what one Bot API call and one short transaction cost on their
+own (CPU, measured here), and the best ratio to echo those alone would allow.
 
 The outbox is paced without Telegram's 1 message/s per chat here, so the figure is the bot's
 own work, not the pace Telegram imposes.
 
-Usage: .venv/bin/python bench/report_flow.py [residents] [sqlite|postgres] [redis]  (default
-40, sqlite; postgres needs TEST_DATABASE_URL, and a fresh database is made and dropped; redis
-runs the bot as several webhook workers would: conversations and per-person locks in Redis at
-REDIS_URL, default redis://127.0.0.1:6379/0)
+Usage: .venv/bin/python bench/report_flow.py [residents] [sqlite|postgres] [redis]
+                                             [--rtt-ms MS] [--gc tuned|default|freeze|A,B,C]
+(default 40 sqlite, --rtt-ms 60, --gc tuned; postgres uses TEST_DATABASE_URL, else
+postgresql://postgres@127.0.0.1:5432/postgres, and fresh databases are made and dropped;
+redis: linli as several webhook workers run it, conversations and per-person locks in Redis,
+and the peer with aiogram's RedisStorage, at REDIS_URL, default redis://127.0.0.1:6379/0)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -30,6 +42,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,8 +54,11 @@ from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
 from aiogram.types import Message  # noqa: E402
 from sqlalchemy import event, text  # noqa: E402
 
+from bench.gc_choice import add_gc_argument, apply_gc  # noqa: E402
+from bench.textbook_peer import create_peer, peer_database  # noqa: E402
 from bot.app import create_app, start_background  # noqa: E402
 from bot.delivery import Limits  # noqa: E402
+from bot.gc_tuning import GcPauses  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from storage.db import unit_of_work  # noqa: E402
 from storage.models import (  # noqa: E402
@@ -63,10 +79,22 @@ TOKEN = "123456:BENCH"
 STEPS = 6
 WORKER_ID = 5_000
 FIRST_RESIDENT = 10_000
-WARMUP = 5  # residents served before the clock starts, by both bots
+WARMUP = 5  # residents served before the clock starts, by every bot
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+TARGET_PEER = 1.0  # linli / peer
+TARGET_TRANSACTIONS = 4  # per report, linli
+RATE: dict[str, float] = {}  # updates/s of each bot
 CPU: dict[str, float] = {}  # CPU ms per update of this process (bot, fake server, driver)
 PER_REPORT: dict[str, float] = {}  # Bot API calls, SQL statements and transactions per report
 UNIT: dict[str, float] = {}  # CPU ms of one Bot API call, of one short transaction
+ANSWERED: dict[str, float] = {}  # seconds until the last resident had the last answer
+ELAPSED: dict[str, float] = {}  # seconds until the worker had the last push, too
+PAUSES: dict[str, GcPauses] = {}  # garbage-collection pauses of each bot's timed run
+SETUP = {"rtt_ms": 60.0, "gc": "tuned"}  # set from the command line
+
+
+def fake_server() -> FakeBotAPI:
+    return FakeBotAPI(rtt_ms=SETUP["rtt_ms"])
 
 
 async def polling(dp: Dispatcher, bot: Bot) -> asyncio.Task[None]:
@@ -83,70 +111,9 @@ async def stop(dp: Dispatcher, task: asyncio.Task[None]) -> None:
         await task
 
 
-async def echo_run(users: int) -> float:
-    """Updates per second of a bare aiogram bot that echoes every message."""
-    router = Router()
-
-    @router.message()
-    async def echo(message: Message) -> None:
-        await message.answer(message.text or "")
-
-    async with FakeBotAPI() as api:
-        bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
-        dp = Dispatcher()
-        dp.include_router(router)
-        task = await polling(dp, bot)
-
-        async def talk(user: FakeUser) -> None:
-            for step in range(STEPS):
-                mark = api.mark()
-                await user.send(f"hello {step}")
-                await api.wait_for_message(user.id, after=mark, timeout=30)
-
-        warm = [api.user(FIRST_RESIDENT + users + n, f"W{n}") for n in range(WARMUP)]
-        await asyncio.gather(*(talk(u) for u in warm))
-        people = [api.user(FIRST_RESIDENT + n, f"U{n}") for n in range(users)]
-        calls = bot_calls(api)
-        started, cpu = time.monotonic(), time.process_time()
-        await asyncio.gather(*(talk(u) for u in people))
-        elapsed = time.monotonic() - started
-        CPU["echo"] = (time.process_time() - cpu) / (users * STEPS) * 1000
-        PER_REPORT["echo calls"] = (bot_calls(api) - calls) / users
-        UNIT["api call"] = await api_call_cost(bot, FIRST_RESIDENT)
-        await stop(dp, task)
-        await bot.session.close()
-    return users * STEPS / elapsed
-
-
 def bot_calls(api: FakeBotAPI) -> int:
     """Bot API calls the bot has made so far, long polls aside."""
     return sum(1 for call in api.calls if call.method.lower() != "getupdates")
-
-
-async def api_call_cost(bot: Bot, chat_id: int, rounds: int = 300) -> float:
-    """CPU ms of one sendMessage to the fake server and back (client and server together)."""
-    for _ in range(20):
-        await bot.send_message(chat_id, "warm")
-    cpu = time.process_time()
-    for _ in range(rounds):
-        await bot.send_message(chat_id, "cost")
-    return (time.process_time() - cpu) / rounds * 1000
-
-
-async def transaction_cost(sessions: object, rounds: int = 300) -> float:
-    """CPU ms of one unit of work that runs one trivial statement (pool, BEGIN, COMMIT)."""
-
-    async def once() -> None:
-        async with unit_of_work(sessions) as session:  # type: ignore[arg-type]
-            connection = await session.connection()
-            await connection.execute(text("SELECT 1"))
-
-    for _ in range(20):
-        await once()
-    cpu = time.process_time()
-    for _ in range(rounds):
-        await once()
-    return (time.process_time() - cpu) / rounds * 1000
 
 
 class Counting:
@@ -164,6 +131,133 @@ class Counting:
 
     def _begin(self, *_args: object) -> None:
         self.transactions += self.on
+
+
+# --- the driver: the same for every bot ----------------------------------------------------
+
+
+async def press_first(api: FakeBotAPI, user: FakeUser, prefix: str) -> None:
+    message = api.last(user.id)
+    found = [d for d in message.button_data().values() if d.startswith(prefix)]
+    if not found:
+        raise SystemExit(f"no {prefix} button for {user.id}: {message.text!r}")
+    mark = api.mark()
+    await user.press(message, data=found[0])
+    await api.wait_for_message(user.id, after=mark, timeout=30)
+
+
+async def say(api: FakeBotAPI, user: FakeUser, words: str) -> None:
+    mark = api.mark()
+    await user.send(words)
+    await api.wait_for_message(user.id, after=mark, timeout=30)
+
+
+async def report(api: FakeBotAPI, user: FakeUser) -> None:
+    """The six updates of one report, each waited for."""
+    await say(api, user, "/report")
+    await press_first(api, user, "pk:rcat:")
+    await say(api, user, f"路灯坏了 {user.id}")
+    await press_first(api, user, "fl:next")
+    await press_first(api, user, "fl:named")
+    await press_first(api, user, "fl:confirm")
+
+
+async def echo_talk(api: FakeBotAPI, user: FakeUser) -> None:
+    for step in range(STEPS):
+        await say(api, user, f"hello {step}")
+
+
+async def pushes_arrive(api: FakeBotAPI, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while len(api.sent(WORKER_ID)) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+
+
+async def timed(
+    name: str,
+    api: FakeBotAPI,
+    users: int,
+    flow: Callable[[FakeBotAPI, FakeUser], Awaitable[None]],
+    counting: Counting | None = None,
+    pushes: bool = True,
+) -> None:
+    """Warm up with WARMUP users, then time `users` users at once: RATE, CPU, PER_REPORT."""
+    api.user(WORKER_ID, "Worker")
+    warm = [api.user(FIRST_RESIDENT + users + n, f"W{n}") for n in range(WARMUP)]
+    await asyncio.gather(*(flow(api, u) for u in warm))
+    if pushes:
+        await pushes_arrive(api, WARMUP)
+    people = [api.user(FIRST_RESIDENT + n, f"R{n}") for n in range(users)]
+    calls = bot_calls(api)
+    pauses = PAUSES[name] = GcPauses()
+    if counting is not None:
+        counting.on = True
+    with pauses:
+        started, cpu = time.monotonic(), time.process_time()
+        await asyncio.gather(*(flow(api, u) for u in people))
+        ANSWERED[name] = time.monotonic() - started
+        if pushes:
+            await pushes_arrive(api, WARMUP + users)
+        elapsed = time.monotonic() - started
+        CPU[name] = (time.process_time() - cpu) / (users * STEPS) * 1000
+    RATE[name] = users * STEPS / elapsed
+    ELAPSED[name] = elapsed
+    PER_REPORT[f"{name} calls"] = (bot_calls(api) - calls) / users
+    if counting is not None:
+        counting.on = False
+        PER_REPORT[f"{name} statements"] = counting.statements / users
+        PER_REPORT[f"{name} transactions"] = counting.transactions / users
+    if pushes and (arrived := len(api.sent(WORKER_ID)) - WARMUP) < users:
+        raise SystemExit(f"{name}: only {arrived} of {users} pushes arrived")
+
+
+# --- the three bots ------------------------------------------------------------------------
+
+
+async def echo_run(users: int) -> None:
+    """A bare aiogram bot that echoes every message."""
+    router = Router()
+
+    @router.message()
+    async def echo(message: Message) -> None:
+        await message.answer(message.text or "")
+
+    async with fake_server() as api:
+        bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
+        dp = Dispatcher()
+        dp.include_router(router)
+        apply_gc(SETUP["gc"])
+        task = await polling(dp, bot)
+        await timed("echo", api, users, echo_talk, pushes=False)
+        UNIT["api call"] = await api_call_cost(bot, FIRST_RESIDENT)
+        await api.wait_idle(0.05)
+        await stop(dp, task)
+        await bot.session.close()
+
+
+async def api_call_cost(bot: Bot, chat_id: int, rounds: int = 300) -> float:
+    """CPU ms of one sendMessage to the fake server and back (client and server together)."""
+    for _ in range(20):
+        await bot.send_message(chat_id, "warm")
+    cpu = time.process_time()
+    await asyncio.gather(*(bot.send_message(chat_id, "cost") for _ in range(rounds)))
+    return (time.process_time() - cpu) / rounds * 1000
+
+
+async def transaction_cost(sessions: object, rounds: int = 300) -> float:
+    """CPU ms of one unit of work that runs one trivial statement (pool, BEGIN, COMMIT)."""
+
+    async def once() -> None:
+        async with unit_of_work(sessions) as session:  # type: ignore[arg-type]
+            connection = await session.connection()
+            await connection.execute(text("SELECT 1"))
+
+    for _ in range(20):
+        await once()
+    cpu = time.process_time()
+    for _ in range(rounds):
+        await once()
+    return (time.process_time() - cpu) / rounds * 1000
 
 
 async def seed(sessions: object, users: int) -> None:
@@ -205,15 +299,9 @@ async def seed(sessions: object, users: int) -> None:
             )
 
 
-async def pushes_arrive(api: FakeBotAPI, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while len(api.sent(WORKER_ID)) < count and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
-
-
-async def report_run(users: int, database_url: str, redis_url: str | None = None) -> float:
-    """Updates per second of linli's report flow, until the worker has every push."""
-    async with FakeBotAPI() as api:
+async def linli_run(users: int, database_url: str, redis_url: str | None) -> None:
+    """linli's report flow, until the worker has every push (through the outbox)."""
+    async with fake_server() as api:
         settings = Settings(
             _env_file=None,
             bot_token=TOKEN,
@@ -224,102 +312,112 @@ async def report_run(users: int, database_url: str, redis_url: str | None = None
         fast = Limits(per_second=10_000, per_group_per_minute=10_000, private_interval=0)
         app = await create_app(settings, limits=fast)
         await seed(app.sessions, users + WARMUP)
+        apply_gc(SETUP["gc"])
         await start_background(app, scheduler=False)
         task = await polling(app.dp, app.bot)
-
-        async def press_first(user: FakeUser, prefix: str) -> None:
-            message = api.last(user.id)
-            found = [d for d in message.button_data().values() if d.startswith(prefix)]
-            if not found:
-                raise SystemExit(f"no {prefix} button for {user.id}: {message.text!r}")
-            data = found[0]
-            mark = api.mark()
-            await user.press(message, data=data)
-            await api.wait_for_message(user.id, after=mark, timeout=30)
-
-        async def say(user: FakeUser, text: str) -> None:
-            mark = api.mark()
-            await user.send(text)
-            await api.wait_for_message(user.id, after=mark, timeout=30)
-
-        async def report(user: FakeUser) -> None:
-            await say(user, "/report")
-            await press_first(user, "pk:rcat:")
-            await say(user, f"路灯坏了 {user.id}")
-            await press_first(user, "fl:next")
-            await press_first(user, "fl:named")
-            await press_first(user, "fl:confirm")
-
-        api.user(WORKER_ID, "Worker")
-        warm = [api.user(FIRST_RESIDENT + users + n, f"W{n}") for n in range(WARMUP)]
-        await asyncio.gather(*(report(u) for u in warm))
-        await pushes_arrive(api, WARMUP)
-        people = [api.user(FIRST_RESIDENT + n, f"R{n}") for n in range(users)]
-        counting, calls = Counting(app.engine), bot_calls(api)
-        counting.on = True
-        started, cpu = time.monotonic(), time.process_time()
-        await asyncio.gather(*(report(u) for u in people))
-        await pushes_arrive(api, WARMUP + users)
-        elapsed = time.monotonic() - started
-        CPU["report"] = (time.process_time() - cpu) / (users * STEPS) * 1000
-        counting.on = False
-        pushes = len(api.sent(WORKER_ID)) - WARMUP
-        PER_REPORT["report calls"] = (bot_calls(api) - calls) / users
-        PER_REPORT["statements"] = counting.statements / users
-        PER_REPORT["transactions"] = counting.transactions / users
+        await timed("linli", api, users, report, Counting(app.engine))
         UNIT["transaction"] = await transaction_cost(app.sessions)
+        await api.wait_idle(0.05)
         await stop(app.dp, task)
         await app.close()
-    if pushes < users:
-        raise SystemExit(f"only {pushes} of {users} pushes arrived")
-    return users * STEPS / elapsed
+
+
+async def peer_run(users: int, database_url: str, redis_url: str | None) -> None:
+    """The textbook peer's report flow, until the worker has every push."""
+    async with fake_server() as api:
+        peer = await create_peer(
+            token=TOKEN,
+            api_base=api.base_url,
+            database_url=database_url,
+            worker_id=WORKER_ID,
+            redis_url=redis_url,
+        )
+        apply_gc(SETUP["gc"])
+        task = await polling(peer.dp, peer.bot)
+        await timed("peer", api, users, report, Counting(peer.engine))
+        await api.wait_idle(0.05)
+        await stop(peer.dp, task)
+        await peer.close()
+
+
+# --- the run -------------------------------------------------------------------------------
 
 
 async def main(users: int, backend: str, redis_url: str | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
-    echo = await echo_run(users)
+    await echo_run(users)
     with tempfile.TemporaryDirectory() as folder:
         async with fresh_database(backend, Path(folder)) as url:
-            flow = await report_run(users, url, redis_url)
-    ratio = flow / echo
-    where = f"  conversations in Redis ({redis_url})" if redis_url else ""
-    print(f"database: {backend}  residents: {users}  updates each: {STEPS}{where}")
-    print(f"echo bot:    {echo:7.1f} updates/s   {CPU['echo']:6.2f} ms CPU per update")
+            await linli_run(users, url, redis_url)
+        server = os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)
+        async with peer_database(backend, Path(folder), server) as url:
+            await peer_run(users, url, redis_url)
+    where = f"Redis ({redis_url})" if redis_url else "memory / database"
     print(
-        f"report flow: {flow:7.1f} updates/s   {CPU['report']:6.2f} ms CPU per update"
-        " (to the worker's push)"
+        f"database: {backend}  residents: {users}  updates each: {STEPS}  "
+        f"rtt: {SETUP['rtt_ms']:g} ms  conversations: {where}  gc: {SETUP['gc']}"
     )
-    print(f"ratio: {ratio:.2f} (target >= 0.4)")
-    explain(users)
-    return 0 if ratio >= 0.4 else 1
+    labels = {"linli": "linli", "peer": "textbook peer", "echo": "echo bot"}
+    for name, label in labels.items():
+        print(
+            f"{label + ':':15}{RATE[name]:7.1f} updates/s  {CPU[name]:6.2f} ms CPU per update"
+            f"  worst GC pause {PAUSES[name].worst * 1000:5.1f} ms"
+            f"  (last answer {ANSWERED[name]:.2f} s, last push {ELAPSED[name]:.2f} s)"
+        )
+    versus_peer = RATE["linli"] / RATE["peer"]
+    versus_echo = RATE["linli"] / RATE["echo"]
+    transactions = PER_REPORT["linli transactions"]
+    print(
+        f"linli / peer: {versus_peer:.2f} (target >= {TARGET_PEER}: "
+        f"{'met' if versus_peer >= TARGET_PEER else 'NOT met'})   linli / echo: {versus_echo:.2f}"
+    )
+    print(
+        f"per report ({STEPS} updates): linli {PER_REPORT['linli calls']:.1f} Bot API calls,"
+        f" {transactions:.1f} transactions (target <= {TARGET_TRANSACTIONS}: "
+        f"{'met' if transactions <= TARGET_TRANSACTIONS else 'NOT met'}),"
+        f" {PER_REPORT['linli statements']:.1f} SQL statements; peer"
+        f" {PER_REPORT['peer calls']:.1f} calls, {PER_REPORT['peer transactions']:.1f}"
+        f" transactions, {PER_REPORT['peer statements']:.1f} statements; echo"
+        f" {PER_REPORT['echo calls']:.1f} calls"
+    )
+    explain()
+    for name, label in labels.items():
+        print(f"{label}: {PAUSES[name].summary()}")
+    met = versus_peer >= TARGET_PEER and transactions <= TARGET_TRANSACTIONS
+    return 0 if met else 1
 
 
-def explain(users: int) -> None:
-    """Where a report's time goes, and the best ratio its Bot API calls and transactions allow."""
-    echo_calls, calls = PER_REPORT["echo calls"], PER_REPORT["report calls"]
+def explain() -> None:
+    """Where linli's time goes, and the best ratio to echo its calls and transactions allow."""
+    echo_calls, calls = PER_REPORT["echo calls"], PER_REPORT["linli calls"]
     api, transaction = UNIT["api call"], UNIT["transaction"]
     # What echo spends on an update besides its one call: long polling and dispatching.
     dispatch = max(CPU["echo"] - api * echo_calls / STEPS, 0.0)
-    floor = (STEPS * dispatch + calls * api + PER_REPORT["transactions"] * transaction) / STEPS
-    print(
-        f"per report ({STEPS} updates): {calls:.1f} Bot API calls (echo: {echo_calls:.1f}),"
-        f" {PER_REPORT['transactions']:.1f} transactions, {PER_REPORT['statements']:.1f} SQL"
-        " statements"
-    )
+    floor = (
+        STEPS * dispatch + calls * api + PER_REPORT["linli transactions"] * transaction
+    ) / STEPS
     print(f"one Bot API call: {api:.2f} ms CPU; one transaction: {transaction:.2f} ms CPU")
     print(
-        f"floor: {floor:.2f} ms CPU per update for those calls and transactions alone, so the"
-        f" ratio can be at most {CPU['echo'] / floor:.2f}; the rest"
-        f" ({max(CPU['report'] - floor, 0):.2f} ms) is the statements' own work and the bot's"
+        f"floor: {floor:.2f} ms CPU per update for linli's calls and transactions alone, so"
+        f" linli / echo in CPU could be at most {CPU['echo'] / floor:.2f}; the rest"
+        f" ({max(CPU['linli'] - floor, 0):.2f} ms) is the statements' own work and the bot's"
     )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("residents", nargs="?", type=int, default=40)
+    parser.add_argument("backend", nargs="?", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("redis", nargs="?", choices=["redis"], help="conversations in Redis")
+    parser.add_argument("--rtt-ms", type=float, default=60.0, help="the fake servers' delay")
+    add_gc_argument(parser)
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 40
-    backend = sys.argv[2] if len(sys.argv) > 2 else "sqlite"
-    redis = (
-        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-        if "redis" in sys.argv[3:]
-        else None
-    )
-    sys.exit(asyncio.run(main(count, backend, redis)))
+    args = parse_args()
+    SETUP.update(rtt_ms=args.rtt_ms, gc=args.gc)
+    if args.backend == "postgres" and not os.environ.get("TEST_DATABASE_URL"):
+        os.environ["TEST_DATABASE_URL"] = DEFAULT_POSTGRES
+    redis = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0") if args.redis else None
+    sys.exit(asyncio.run(main(args.residents, args.backend, redis)))

@@ -28,6 +28,14 @@ Notes on semantics:
 * Rate limits are always *measured* (``violations``); with ``enforce_limits=True`` the
   offending requests are also rejected with 429.
 * Webhook URLs may be plain ``http://`` (real Telegram requires https).
+* ``rtt_ms`` (default 0) delays every answer by that many milliseconds, as a network round
+  trip would: the call takes effect (and is recorded) when it arrives, and its answer reaches
+  the bot ``rtt_ms`` later, so a bot's calls overlap as they do over a real network.  A long
+  poll waits as before; its answer, too, arrives ``rtt_ms`` later.  File downloads alike.
+
+Standalone (for running bot.py against it)::
+
+    python -m tests.fakebot --port 8081 --rtt-ms 60     # prints its base URL; Ctrl-C stops
 """
 
 from __future__ import annotations
@@ -651,8 +659,10 @@ class FakeBotAPI:
         username: str = "linli_test_bot",
         first_name: str = "Linli Test Bot",
         enforce_limits: bool = False,
+        rtt_ms: float = 0,
     ) -> None:
         self.bot_id = bot_id
+        self.rtt_ms = rtt_ms
         self.username = username
         self.first_name = first_name
         self.enforce_limits = enforce_limits
@@ -718,14 +728,14 @@ class FakeBotAPI:
 
     # ---------------------------------------------------------------- lifecycle
 
-    async def start(self) -> str:
-        """Serve on a free port of 127.0.0.1; return the base URL."""
+    async def start(self, port: int = 0) -> str:
+        """Serve on `port` (default: a free one) of 127.0.0.1; return the base URL."""
         app = web.Application(client_max_size=MAX_UPLOAD + 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         port = self._runner.addresses[0][1]
         self.base_url = f"http://127.0.0.1:{port}"
@@ -1138,10 +1148,27 @@ class FakeBotAPI:
         status, body = await self._execute(
             call, files, token=request.match_info["token"], request=request
         )
+        await self._round_trip(long_poll=call.method.lower() == "getupdates")
         return web.json_response(body, status=status)
+
+    async def _round_trip(self, *, long_poll: bool = False) -> None:
+        """The network's share of a call: its answer arrives `rtt_ms` after it took effect.
+        Until then the call counts as in flight (wait_idle waits for it)."""
+        if self.rtt_ms <= 0:
+            return
+        if long_poll:
+            await asyncio.sleep(self.rtt_ms / 1000)
+            return
+        self._inflight += 1
+        try:
+            await asyncio.sleep(self.rtt_ms / 1000)
+        finally:
+            self._inflight -= 1
+            self._last_activity = time.monotonic()
 
     async def _handle_file(self, request: web.Request) -> web.Response:
         stored = self._file_paths.get(request.match_info["path"])
+        await self._round_trip()
         if not self.token_ok(request.match_info["token"]) or stored is None:
             return web.json_response(
                 {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
@@ -1973,3 +2000,34 @@ async def _read_request(
         else:
             params.update(await request.post())
     return _normalize(params), files
+
+
+# ----------------------------------------------------------------------------------------
+# standalone
+
+
+async def _serve(port: int, rtt_ms: float) -> None:
+    api = FakeBotAPI(rtt_ms=rtt_ms)
+    await api.start(port)
+    print(f"{api.base_url}  (fake Bot API, rtt {rtt_ms:g} ms; Ctrl-C stops)", flush=True)  # noqa: T201
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await api.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fakebot", description="serve the fake Telegram Bot API"
+    )
+    parser.add_argument("--port", type=int, default=8081, help="on 127.0.0.1 (0: a free one)")
+    parser.add_argument("--rtt-ms", type=float, default=0, help="delay of every answer")
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.port, args.rtt_ms))
+
+
+if __name__ == "__main__":
+    main()

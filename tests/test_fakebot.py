@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -426,3 +427,26 @@ async def test_dispatcher_polling(fake: FakeBotAPI) -> None:
     finally:
         await dp.stop_polling()
         await asyncio.wait_for(task, 5)
+
+
+async def test_round_trip_delay() -> None:
+    """With rtt_ms every answer arrives that much later, and calls overlap as on a network."""
+    rtt = 0.08
+    async with FakeBotAPI(rtt_ms=rtt * 1000) as fake:
+        bot = make_bot(fake)
+        try:
+            alice = fake.user(1001, "Alice")
+            await bot.get_me()  # the connection is open: what follows is the delay alone
+            began = time.monotonic()
+            await bot.send_message(alice.id, "hi")
+            assert time.monotonic() - began >= rtt
+            assert fake.sent(alice.id)[0].text == "hi"  # took effect on arrival
+            began = time.monotonic()
+            await asyncio.gather(*(bot.send_message(alice.id, f"n{n}") for n in range(5)))
+            assert rtt <= time.monotonic() - began < 3 * rtt
+            await alice.send("/start")  # a waiting update: the long poll's answer, rtt later
+            began = time.monotonic()
+            updates = await bot.get_updates(timeout=1)
+            assert len(updates) == 1 and time.monotonic() - began >= rtt
+        finally:
+            await bot.session.close()
