@@ -83,6 +83,27 @@ async def claim(session: AsyncSession, message: OutboxMessage, now: datetime) ->
     return bool(result.rowcount)
 
 
+async def claim_due(session: AsyncSession, ids: Collection[int], now: datetime) -> set[int]:
+    """Take the rows among `ids` that are still due, in one statement; the ids taken. A row
+    another sender took first (its lease is in the future now) is not among them."""
+    if not ids:
+        return set()
+    result = await session.exec(  # type: ignore[call-overload]
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id).in_(list(ids)),
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+            or_(
+                col(OutboxMessage.next_attempt_at).is_(None),
+                col(OutboxMessage.next_attempt_at) <= now,
+            ),
+        )
+        .values(next_attempt_at=now + CLAIM_LEASE, attempts=OutboxMessage.attempts + 1)
+        .returning(col(OutboxMessage.id))
+    )
+    return {row[0] for row in result.all()}
+
+
 async def release(session: AsyncSession, ids: Collection[int], now: datetime) -> int:
     """Give back claims that will not be finished (the sender is stopping): each row still pending
     and under a lease is due again now, its attempt not counted. Returns how many."""
