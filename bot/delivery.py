@@ -223,7 +223,7 @@ class Delivery:
         self._tasks: dict[int, asyncio.Task[None]] = {}  # chat_id -> its send in flight
         self._claimed: set[int] = set()  # rows claimed whose outcome is not recorded yet
         self._outcomes: list[Outcome] = []  # sends done, to be recorded by the next pass
-        self._recording = 0  # outcomes a pass is recording now
+        self._passing = False  # a pass is recording outcomes or claiming rows right now
         # chat_id -> when its earlier row, put back for a retry, becomes due again; later rows
         # of that chat wait until then so that they cannot overtake it.
         self._retry_due: dict[int, datetime] = {}
@@ -293,7 +293,7 @@ class Delivery:
         self.wake()
         while True:
             self._progress.clear()
-            if not self._tasks and not self._outcomes and not self._recording:
+            if not self._tasks and not self._outcomes and not self._passing:
                 horizon = self.clock.now() + (timedelta(days=36500) if everything else timedelta())
                 async with self.readers() as session:
                     if not await outbox.due(session, horizon, limit=1):
@@ -312,7 +312,7 @@ class Delivery:
         On SQLite the pass reads without the write lock; if its writes meet another writer's,
         it is run again at once, in turn (storage.db)."""
         outcomes, self._outcomes = self._outcomes, []
-        self._recording = len(outcomes)
+        self._passing = True
         try:
             try:
                 taken, next_at = await self._claim_and_record(self.writers, outcomes)
@@ -325,7 +325,7 @@ class Delivery:
             self._outcomes[:0] = outcomes  # recorded by the next pass
             raise
         finally:
-            self._recording = 0
+            self._passing = False
         if outcomes:
             self._claimed.difference_update(o.row_id for o in outcomes)
             self._progress.set()

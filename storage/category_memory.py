@@ -12,6 +12,7 @@ belong to no session.
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
 from sqlalchemy import event
@@ -24,12 +25,15 @@ _TOUCHED = "report_categories_touched"
 
 
 class CategoryMemory:
+    """Per database (engine): village id -> when read, and the rows."""
+
     def __init__(self) -> None:
-        self._kept: dict[int, tuple[float, list[ReportCategory]]] = {}
+        self._kept: weakref.WeakKeyDictionary[Any, dict[int, tuple[float, list[ReportCategory]]]]
+        self._kept = weakref.WeakKeyDictionary()
         self.generation = 0  # a read that raced with a write is not kept
 
-    def get(self, village_id: int) -> list[ReportCategory] | None:
-        kept = self._kept.get(village_id)
+    def get(self, session: Any, village_id: int) -> list[ReportCategory] | None:
+        kept = self._kept.get(session.get_bind(), {}).get(village_id)
         if kept is None or time.monotonic() - kept[0] > TTL:
             return None
         return list(kept[1])
@@ -42,7 +46,8 @@ class CategoryMemory:
         if generation != self.generation or session.info.get(_TOUCHED):
             return
         copies = [ReportCategory.model_validate(row.model_dump()) for row in rows]
-        self._kept[village_id] = (time.monotonic(), copies)
+        kept = self._kept.setdefault(session.get_bind(), {})
+        kept[village_id] = (time.monotonic(), copies)
 
     def forget(self) -> None:
         self._kept.clear()

@@ -170,7 +170,7 @@ class ReportPermissions:
 async def categories(session: AsyncSession, village_id: int) -> list[ReportCategory]:
     """The village's categories in order (read-only copies, kept in memory between updates:
     storage.category_memory); the six defaults the first time they are asked for."""
-    kept = category_memory.memory.get(village_id)
+    kept = category_memory.memory.get(session, village_id)
     if kept is not None:
         return kept
     generation = category_memory.memory.generation
