@@ -64,6 +64,7 @@ async def migrate_only(settings: Settings) -> None:
 
 
 async def run_bot(settings: Settings, mode: str) -> None:
+    """Serve until SIGTERM or SIGINT; a stop asked for so ends normally (exit code 0)."""
     from bot.app import create_app, run_polling, run_scheduler_only, run_webhook
     from bot.gc_tuning import tune_gc
 
@@ -71,6 +72,7 @@ async def run_bot(settings: Settings, mode: str) -> None:
     tune_gc()  # what start-up made stays out of the collector's way: see bot/gc_tuning.py
     runners = {"run": run_polling, "webhook": run_webhook, "scheduler": run_scheduler_only}
     await runners[mode](app)
+    logging.getLogger("linli").info("%s stopped", mode)
 
 
 async def jobs_command(settings: Settings, args: argparse.Namespace) -> int:

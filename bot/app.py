@@ -1,4 +1,5 @@
-"""The factory: builds the Bot, the Dispatcher and everything around them from the settings.
+"""The factory: builds the Bot, the Dispatcher and everything around them from the settings,
+and the three ways to run them (polling, webhook, scheduler), each stopping cleanly on SIGTERM.
 
 Nothing is built at import time; `bot.py`, the tests and the benches all call `create_app`.
 """
@@ -6,9 +7,12 @@ Nothing is built at import time; `bot.py`, the tests and the benches all call `c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -20,11 +24,13 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeDefault
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.after_commit import HoldUntilCommit
 from bot.delivery import Delivery, Limits
 from bot.edits import EditFallback
 from bot.fsm import create_fsm_storage, create_isolation
 from bot.i18n import PoI18n, tr
 from bot.middlewares import setup_middlewares
+from bot.polling import Polling
 from bot.profile_sync import ProfileSync
 from bot.response_types import KeepResponseTypes
 from bot.settings import Settings
@@ -42,6 +48,11 @@ from storage.errors import N_
 from storage.profiles import Profiles
 
 log = logging.getLogger("linli")
+
+# After SIGTERM or SIGINT the work in hand (updates, a job's run, sends in flight) gets this many
+# seconds, all side by side; then what is left is cut off (it rolls back, and Telegram or the
+# outbox has it again). With closing, the process is gone well within 10 s.
+STOP_GRACE = 4.0
 
 MENU = (
     ("me", N_("Who you are and where")),
@@ -64,14 +75,31 @@ class App:
     delivery: Delivery
     runtime: Runtime
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stop_deadline: float | None = None  # the loop's time when the work in hand is cut off
+
+    def begin_stop(self) -> None:
+        """No job starts and no message is sent from now on; what is in hand has STOP_GRACE
+        seconds (the delivery loop's send in flight finishes and records its outcome)."""
+        if self.stop_deadline is None:
+            self.stop_deadline = asyncio.get_running_loop().time() + STOP_GRACE
+        self.runtime.pause()
+        self.delivery.stop()
+
+    def grace_left(self) -> float:
+        if self.stop_deadline is None:
+            return STOP_GRACE
+        return max(0.0, self.stop_deadline - asyncio.get_running_loop().time())
 
     async def close(self) -> None:
-        self.runtime.shutdown()
-        self.delivery.stop()  # lets a send in flight finish and record its outcome
-        _done, pending = await asyncio.wait(self.tasks, timeout=10) if self.tasks else ((), ())
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        """Stop (see `begin_stop`), wait for the work in hand within the grace, free it all."""
+        self.begin_stop()
+        await self.runtime.stop(self.grace_left())
+        if self.tasks:
+            # The delivery loop cuts its own sends off at the grace; this is a last resort.
+            _done, pending = await asyncio.wait(self.tasks, timeout=self.grace_left() + 1)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.fsm.close()
         await self.bot.session.close()
         await self.delivery.bot.session.close()
@@ -86,6 +114,8 @@ def create_bot(settings: Settings, *, answering: bool = True) -> Bot:
         session=AiohttpSession(api=api),
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
+    if answering:  # what an update says waits for its commit (bot.after_commit)
+        bot.session.middleware(HoldUntilCommit())
     bot.session.middleware(KeepResponseTypes())
     if answering:
         bot.session.middleware(EditFallback())
@@ -141,7 +171,11 @@ async def create_app(
     bot = create_bot(settings)
     fsm = create_fsm_storage(settings.redis_url, sessions)
     delivery = Delivery(
-        create_bot(settings, answering=False), sessions, clock, limits=limits or Limits()
+        create_bot(settings, answering=False),
+        sessions,
+        clock,
+        limits=limits or Limits(),
+        stop_grace=STOP_GRACE,
     )
     runtime = create_runtime(settings, sessions, clock, after_commit=delivery.wake)
     dp = create_dispatcher(
@@ -196,50 +230,140 @@ async def start_background(app: App, *, scheduler: bool = True) -> None:
         app.runtime.start()
 
 
+class StopSignal:
+    """From its creation, SIGTERM and SIGINT ask the process to stop instead of killing it."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, on_signal: Callable[[], None] | None = None) -> None:
+        self.received = asyncio.Event()
+        self.on_signal = on_signal
+        loop = asyncio.get_running_loop()
+        for sig in self.SIGNALS:
+            loop.add_signal_handler(sig, self._receive, sig)
+
+    def _receive(self, sig: signal.Signals) -> None:
+        if self.received.is_set():
+            log.warning("%s: already stopping", sig.name)
+            return
+        log.warning("%s: stopping (the work in hand has %s s)", sig.name, STOP_GRACE)
+        self.received.set()
+        if self.on_signal is not None:
+            self.on_signal()
+
+    async def wait(self, task: asyncio.Future[Any] | None = None) -> None:
+        """Until a signal arrives, or `task` ends first (its error, if any, is raised)."""
+        received = asyncio.ensure_future(self.received.wait())
+        try:
+            waiting = {received, task} if task is not None else {received}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            received.cancel()
+        if task is not None and task.done() and not self.received.is_set():
+            task.result()
+
+    async def unless_stopped(self, work: Awaitable[None]) -> bool:
+        """Do `work` (start-up) unless a signal comes first and cancels it. True if done."""
+        task = asyncio.ensure_future(work)
+        try:
+            await self.wait(task)
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if task.cancelled():
+            return False
+        task.result()
+        return True
+
+
 async def run_polling(app: App) -> None:
-    await set_menu(app.bot, app.i18n)
-    await app.bot.delete_webhook(drop_pending_updates=False)
-    await start_background(app)
+    """Long polling until SIGTERM or SIGINT. Then no update is taken, those in hand finish and
+    are confirmed to Telegram (see bot/polling.py), the jobs and the delivery loop stop beside
+    them, and the app closes."""
+    polling = Polling(app.dp, app.bot, concurrency=CONCURRENT_UPDATES, grace=STOP_GRACE)
+
+    def stop() -> None:
+        app.begin_stop()
+        polling.stop()
+
+    signals = StopSignal(on_signal=stop)
+    running: asyncio.Task[None] | None = None
     try:
-        await app.dp.start_polling(
-            app.bot,
-            handle_signals=True,
-            close_bot_session=False,
-            tasks_concurrency_limit=CONCURRENT_UPDATES,
-        )
+        if await signals.unless_stopped(_start_polling(app)):
+            running = asyncio.create_task(polling.run())
+            await signals.wait(running)
     finally:
+        stop()
+        if running is not None:  # its error, if it failed by itself, is already on its way
+            for error in await asyncio.gather(running, return_exceptions=True):
+                if isinstance(error, Exception) and signals.received.is_set():
+                    log.error("polling failed while stopping: %r", error)
         await app.close()
 
 
-async def run_scheduler_only(app: App) -> None:
-    """The jobs and the delivery loop, without reading updates (beside webhook workers)."""
+async def _start_polling(app: App) -> None:
+    await set_menu(app.bot, app.i18n)
+    await app.bot.delete_webhook(drop_pending_updates=False)
     await start_background(app)
+
+
+async def run_scheduler_only(app: App) -> None:
+    """The jobs and the delivery loop, without reading updates (beside webhook workers), until
+    SIGTERM or SIGINT: then no job starts, the run in progress commits (or, past the grace, rolls
+    back), the send in flight finishes, unfinished claims go back to the outbox."""
+    signals = StopSignal(on_signal=app.begin_stop)
     try:
-        await asyncio.Event().wait()
+        if await signals.unless_stopped(start_background(app)):
+            await signals.wait()
     finally:
         await app.close()
 
 
 async def run_webhook(app: App) -> None:
-    """Updates arrive over HTTPS; run `bot.py scheduler` once beside any number of these."""
-    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    """Updates arrive over HTTPS; run `bot.py scheduler` once beside any number of these.
+
+    Telegram gets its 200 only once an update is handled (and committed): an update cut off by
+    a stop or a crash is sent again. On SIGTERM or SIGINT the server stops listening, requests
+    in hand finish within the grace, and the app closes; the webhook stays set for the others.
+    """
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler
     from aiohttp import web
 
     settings = app.settings
     if settings.webhook_url is None:
         raise SystemExit("Bad setting WEBHOOK_URL: webhook mode needs the public HTTPS URL")
+    signals = StopSignal(on_signal=app.begin_stop)
+    handler = SimpleRequestHandler(
+        dispatcher=app.dp,
+        bot=app.bot,
+        secret_token=settings.webhook_secret,
+        handle_in_background=False,
+    )
     web_app = web.Application()
-    SimpleRequestHandler(
-        dispatcher=app.dp, bot=app.bot, secret_token=settings.webhook_secret
-    ).register(web_app, path=settings.webhook_url.path or "/")
-    setup_application(web_app, app.dp, bot=app.bot)
-    await set_menu(app.bot, app.i18n)
-    await app.bot.set_webhook(str(settings.webhook_url), secret_token=settings.webhook_secret)
-    runner = web.AppRunner(web_app)
-    await runner.setup()
-    await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
+    # Not handler.register(): it would close the bot's session before the requests in hand end.
+    web_app.router.add_post(settings.webhook_url.path or "/", handler.handle)
+    # aiohttp waits up to this for each request in hand, then cancels it and waits as long again.
+    runner = web.AppRunner(web_app, handle_signals=False, shutdown_timeout=STOP_GRACE / 2)
+    data: dict[str, Any] = {"bots": (app.bot,), **app.dp.workflow_data}
+    started = False
+
+    async def start() -> None:
+        nonlocal started
+        await app.dp.emit_startup(bot=app.bot, **data)
+        started = True
+        await set_menu(app.bot, app.i18n)
+        await runner.setup()
+        await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
+        await app.bot.set_webhook(str(settings.webhook_url), secret_token=settings.webhook_secret)
+
     try:
-        await asyncio.Event().wait()
+        if await signals.unless_stopped(start()):
+            await signals.wait()
     finally:
+        app.begin_stop()
         await runner.cleanup()
+        if started:
+            await app.dp.emit_shutdown(bot=app.bot, **data)
         await app.close()

@@ -3,7 +3,8 @@
 Rows are taken oldest first. A chat gets one message at a time and never a later one before an
 earlier due one; different chats are sent to concurrently, within the overall pace. Every outcome
 is its own short transaction. A row claimed but never finished (a crash mid-send) becomes due
-again when its lease runs out, so delivery is at least once.
+again when its lease runs out, so delivery is at least once. On `stop()` the sends in flight get
+a few seconds to finish and record their outcome; the claims left after that are given back.
 """
 
 from __future__ import annotations
@@ -38,10 +39,18 @@ from aiogram.exceptions import (
 from aiogram.methods.base import TelegramMethod
 from aiogram.types import BufferedInputFile
 from pydantic import ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import outbox
 from storage.clock import Clock
-from storage.db import SessionFactory, reading, unit_of_work
+from storage.db import (
+    SessionFactory,
+    for_update,
+    in_turn,
+    is_write_conflict,
+    reading,
+    unit_of_work,
+)
 from storage.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger("linli.delivery")
@@ -59,6 +68,26 @@ class Limits:
     per_group_per_minute: int = 20
     private_interval: float = 1.0
     group_window: float = 60.0  # seconds over which per_group_per_minute counts
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one send, recorded by the delivery loop's next pass."""
+
+    row_id: int
+    chat_id: int
+    status: OutboxStatus
+    message_id: int | None = None
+    error: str = ""
+    after: timedelta | None = None  # a retry's wait; None: the backoff
+
+    @classmethod
+    def sent(cls, row: OutboxMessage, message_id: int | None) -> Outcome:
+        return cls(row.id or 0, row.chat_id, OutboxStatus.SENT, message_id=message_id)
+
+    @classmethod
+    def retry(cls, row: OutboxMessage, error: str, after: timedelta | None) -> Outcome:
+        return cls(row.id or 0, row.chat_id, OutboxStatus.PENDING, error=error, after=after)
 
 
 class Pace:
@@ -176,19 +205,25 @@ class Delivery:
         poll_interval: float = 1.0,
         concurrency: int = 8,
         scan_limit: int = 500,
+        stop_grace: float = 5.0,
     ) -> None:
         self.bot = bot
         self.sessions = sessions
         self.readers = reading(sessions)  # scans of the outbox do not lock SQLite
+        self.writers = for_update(sessions)  # a pass: reads take no lock, see _pass
         self.clock = clock
         self.pace = Pace(limits)
         self.poll_interval = poll_interval
         self.concurrency = concurrency
         self.scan_limit = scan_limit
+        self.stop_grace = stop_grace  # seconds the sends in flight get after stop()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._stopping = False
         self._tasks: dict[int, asyncio.Task[None]] = {}  # chat_id -> its send in flight
+        self._claimed: set[int] = set()  # rows claimed whose outcome is not recorded yet
+        self._outcomes: list[Outcome] = []  # sends done, to be recorded by the next pass
+        self._recording = 0  # outcomes a pass is recording now
         # chat_id -> when its earlier row, put back for a retry, becomes due again; later rows
         # of that chat wait until then so that they cannot overtake it.
         self._retry_due: dict[int, datetime] = {}
@@ -202,7 +237,7 @@ class Delivery:
 
     async def run(self) -> None:
         """Send until `stop()` (rather than cancelling the task: sends in flight finish and
-        record their outcome before it returns)."""
+        record their outcome, within `stop_grace`, before it returns)."""
         loop = asyncio.get_running_loop()
         log.info("delivery started")
         try:
@@ -220,9 +255,34 @@ class Delivery:
                     async with asyncio.timeout(delay):
                         await self._wake.wait()
         finally:
-            if self._tasks:
-                await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            await self._finish_in_flight()
             log.info("delivery stopped")
+
+    async def _finish_in_flight(self) -> None:
+        """Let the sends in flight finish (for `stop_grace` seconds), cancel the rest and give
+        back their claims: those rows are due again at once, not when their lease runs out."""
+        if self._tasks:
+            _done, late = await asyncio.wait(self._tasks.values(), timeout=self.stop_grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._outcomes:
+            outcomes, self._outcomes = self._outcomes, []
+            try:
+                async with unit_of_work(self.sessions) as session:
+                    await self._record(session, outcomes)
+                self._claimed.difference_update(o.row_id for o in outcomes)
+            except Exception:
+                log.exception("could not record the outcome of %d send(s)", len(outcomes))
+        if not self._claimed:
+            return
+        try:
+            async with unit_of_work(self.sessions) as session:
+                released = await outbox.release(session, self._claimed, self.clock.now())
+            log.info("delivery gave back %d unfinished claim(s)", released)
+        except Exception:
+            log.exception("could not give back the claims of rows %s", sorted(self._claimed))
+        self._claimed.clear()
 
     async def drain(self, timeout: float, *, everything: bool = False) -> bool:
         """Wait until no due pending row is left and nothing is in flight (with `everything`,
@@ -233,7 +293,7 @@ class Delivery:
         self.wake()
         while True:
             self._progress.clear()
-            if not self._tasks:
+            if not self._tasks and not self._outcomes and not self._recording:
                 horizon = self.clock.now() + (timedelta(days=36500) if everything else timedelta())
                 async with self.readers() as session:
                     if not await outbox.due(session, horizon, limit=1):
@@ -246,13 +306,65 @@ class Delivery:
                     await self._progress.wait()
 
     async def _pass(self) -> float | None:
-        """Start sends for the chats that may have one now; the moment another one may go."""
-        wall = self.clock.now()
-        async with self.readers() as session:
-            rows = await outbox.due(session, wall, limit=self.scan_limit)
+        """Record the outcomes of the sends that finished, and claim and start sends for the
+        chats that may have one now, in one transaction; the moment another one may go.
+
+        On SQLite the pass reads without the write lock; if its writes meet another writer's,
+        it is run again at once, in turn (storage.db)."""
+        outcomes, self._outcomes = self._outcomes, []
+        self._recording = len(outcomes)
+        try:
+            try:
+                taken, next_at = await self._claim_and_record(self.writers, outcomes)
+            except Exception as error:
+                if not is_write_conflict(error):
+                    raise
+                async with in_turn(self.sessions):
+                    taken, next_at = await self._claim_and_record(self.sessions, outcomes)
+        except BaseException:
+            self._outcomes[:0] = outcomes  # recorded by the next pass
+            raise
+        finally:
+            self._recording = 0
+        if outcomes:
+            self._claimed.difference_update(o.row_id for o in outcomes)
+            self._progress.set()
+        for row in taken:
+            assert row.id is not None
+            self._claimed.add(row.id)
+            self._tasks[row.chat_id] = asyncio.create_task(self._deliver(row))
+        return next_at
+
+    async def _claim_and_record(
+        self, sessions: SessionFactory, outcomes: list[Outcome]
+    ) -> tuple[list[OutboxMessage], float | None]:
+        """One transaction: record `outcomes`, then claim what may be sent now."""
+        chats: dict[int, int] = {}  # the candidates' row ids and chats, read while valid
+        taken: set[int] = set()
+        try:
+            async with unit_of_work(sessions) as session:
+                await self._record(session, outcomes)
+                wall = self.clock.now()
+                rows = await outbox.due(session, wall, limit=self.scan_limit)
+                candidates, next_at = self._candidates(rows)
+                chats = {row.id or 0: row.chat_id for row in candidates}
+                claimed = await outbox.claim_due(session, list(chats), wall)
+            taken = claimed  # committed
+        finally:
+            for row_id, chat_id in chats.items():
+                if row_id not in taken:  # another sender has it, or this pass failed
+                    self.pace.release(chat_id)
+        return [row for row in candidates if row.id in taken], next_at
+
+    def _candidates(self, rows: list[OutboxMessage]) -> tuple[list[OutboxMessage], float | None]:
+        """The rows to send now: per chat the oldest due one, if the chat is idle and its pace
+        allows; and the moment the next one may go."""
         now = asyncio.get_running_loop().time()
+        wall = self.clock.now()
         self._retry_due = {c: t for c, t in self._retry_due.items() if t > wall}
-        seen: set[int] = set()
+        # a chat whose last send is not recorded yet waits: it may have to be tried again first
+        seen: set[int] = {outcome.chat_id for outcome in self._outcomes}
+        chosen: list[OutboxMessage] = []
         next_at: float | None = None
         for row in rows:
             chat_id = row.chat_id
@@ -261,42 +373,52 @@ class Delivery:
                 seen.add(chat_id)
                 continue
             seen.add(chat_id)
-            if len(self._tasks) >= self.concurrency:
+            if len(self._tasks) + len(chosen) >= self.concurrency:
                 break  # a finishing send wakes the loop
             ready = self.pace.ready_at(chat_id, now)
             if ready > now:
                 if ready != math.inf:
                     next_at = ready if next_at is None else min(next_at, ready)
                 continue
-            self.pace.start(chat_id)
-            self._tasks[chat_id] = asyncio.create_task(self._deliver(row))
-        return next_at
+            self.pace.start(chat_id)  # counts against the limits from now on
+            chosen.append(row)
+        return chosen, next_at
+
+    async def _record(self, session: AsyncSession, outcomes: list[Outcome]) -> None:
+        now = self.clock.now()
+        for outcome in outcomes:
+            if outcome.status == OutboxStatus.SENT:
+                await outbox.mark_sent(session, outcome.row_id, now, outcome.message_id)
+            elif outcome.status == OutboxStatus.FAILED:
+                await outbox.mark_failed(session, outcome.row_id, now, error=outcome.error)
+            else:
+                status = await outbox.mark_retry(
+                    session, outcome.row_id, now, error=outcome.error, after=outcome.after
+                )
+                retry_row = await session.get(OutboxMessage, outcome.row_id)
+                next_at = retry_row.next_attempt_at if retry_row else None
+                if status == OutboxStatus.PENDING and next_at is not None:
+                    self._retry_due[outcome.chat_id] = next_at
 
     async def _deliver(self, row: OutboxMessage) -> None:
+        """Send one claimed row; its outcome is recorded by the next pass."""
         chat_id = row.chat_id
-        assert row.id is not None
-        claimed = False
+        outcome: Outcome | None = None
         try:
-            async with unit_of_work(self.sessions) as session:
-                # False when the row was read before another send of it finished.
-                if not await outbox.claim(session, row, self.clock.now()):
-                    return
-            claimed = True
-            await self._attempt(row)
+            outcome = await self._attempt(row)
         except Exception:
+            self._claimed.discard(row.id or 0)  # its lease decides when it is tried again
             log.exception("delivery of outbox row %s failed", row.id)
-        finally:
-            loop = asyncio.get_running_loop()
-            if claimed:
-                self.pace.record(chat_id, loop.time())
-            else:
-                self.pace.release(chat_id)
+        finally:  # also when cancelled by a stop: then the claim is given back
+            if outcome is not None:
+                self._outcomes.append(outcome)
+            self.pace.record(chat_id, asyncio.get_running_loop().time())
             del self._tasks[chat_id]
             self._wake.set()
             self._progress.set()
 
-    async def _attempt(self, row: OutboxMessage) -> None:
-        """Send one claimed row and record the outcome."""
+    async def _attempt(self, row: OutboxMessage) -> Outcome:
+        """Send one claimed row; what became of it."""
         assert row.id is not None
         try:
             result = await self._send(row)
@@ -304,17 +426,16 @@ class Delivery:
             loop = asyncio.get_running_loop()
             self.pace.hold(row.chat_id, loop.time() + error.retry_after)
             log.warning("429 for chat %s: retry in %s s", row.chat_id, error.retry_after)
-            await self._retry(row, str(error), timedelta(seconds=error.retry_after))
+            return Outcome.retry(row, str(error), timedelta(seconds=error.retry_after))
         except TelegramUnauthorizedError as error:
             # A bad token fails every row alike: keep the outbox for the right token.
             log.error("the bot token is not accepted (%s); delivery stops", error.message)
-            await self._retry(row, str(error), timedelta())
             self.stop()
+            return Outcome.retry(row, str(error), timedelta())
         except TelegramBadRequest as error:
             if "message is not modified" in error.message:
-                await self._finish(row, None)
-            else:
-                await self._fail(row, error)
+                return Outcome.sent(row, None)
+            return self._failed(row, error)
         except (
             TelegramForbiddenError,
             TelegramNotFound,
@@ -325,7 +446,7 @@ class Delivery:
             ValueError,
             AttributeError,
         ) as error:
-            await self._fail(row, error)
+            return self._failed(row, error)
         except (
             TelegramServerError,
             TelegramNetworkError,
@@ -335,12 +456,17 @@ class Delivery:
             TimeoutError,
         ) as error:
             log.warning("chat %s: %s; will retry", row.chat_id, error)
-            await self._retry(row, str(error) or type(error).__name__, None)
+            return Outcome.retry(row, str(error) or type(error).__name__, None)
         except Exception as error:
             log.exception("chat %s: unexpected error; will retry", row.chat_id)
-            await self._retry(row, repr(error), None)
-        else:
-            await self._finish(row, getattr(result, "message_id", None))
+            return Outcome.retry(row, repr(error), None)
+        return Outcome.sent(row, getattr(result, "message_id", None))
+
+    @staticmethod
+    def _failed(row: OutboxMessage, error: Exception) -> Outcome:
+        text = getattr(error, "message", None) or str(error)
+        log.warning("chat %s: %s; not retried", row.chat_id, text)
+        return Outcome(row.id or 0, row.chat_id, OutboxStatus.FAILED, error=text)
 
     async def _send(self, row: OutboxMessage) -> Any:
         try:
@@ -358,28 +484,6 @@ class Delivery:
             }
             method = aiogram.methods.SendMessage(chat_id=row.chat_id, text=fallback, **params)
             return await self.bot(method)
-
-    async def _finish(self, row: OutboxMessage, telegram_message_id: int | None) -> None:
-        assert row.id is not None
-        async with unit_of_work(self.sessions) as session:
-            await outbox.mark_sent(session, row.id, self.clock.now(), telegram_message_id)
-
-    async def _fail(self, row: OutboxMessage, error: Exception) -> None:
-        assert row.id is not None
-        text = getattr(error, "message", None) or str(error)
-        log.warning("chat %s: %s; not retried", row.chat_id, text)
-        async with unit_of_work(self.sessions) as session:
-            await outbox.mark_failed(session, row.id, self.clock.now(), error=text)
-
-    async def _retry(self, row: OutboxMessage, error: str, after: timedelta | None) -> None:
-        assert row.id is not None
-        now = self.clock.now()
-        async with unit_of_work(self.sessions) as session:
-            status = await outbox.mark_retry(session, row.id, now, error=error, after=after)
-            retry_row = await session.get(OutboxMessage, row.id)
-            next_at = retry_row.next_attempt_at if retry_row else None
-        if status == OutboxStatus.PENDING and next_at is not None:
-            self._retry_due[row.chat_id] = next_at
 
 
 def build_method(row: OutboxMessage) -> TelegramMethod[Any]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram.fsm.state import State
@@ -16,17 +20,29 @@ from aiogram.fsm.storage.base import (
 )
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
-from sqlalchemy import delete
+from sqlalchemy import String, cast, delete
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import SessionFactory, active_session, after_commit, before_commit, unit_of_work
+from storage.db import (
+    SessionFactory,
+    active_session,
+    after_commit,
+    before_commit,
+    unit_of_work,
+    wrote,
+)
 from storage.models import FsmRecord, utcnow
 
 _KEEP: Any = object()
 _PENDING = "fsm_pending"  # session.info: key -> state and data written during this update
+log = logging.getLogger("linli.fsm")
+# Seconds a step's conversation state may wait in memory before it is written (see below)
+FLUSH_INTERVAL = 0.5
+# Ended conversations stay as empty rows this long, so that no older write can outlive them
+EMPTY_ROWS_KEPT = timedelta(minutes=10)
 # Conversations remembered in memory (idle people included); past this, the oldest quarter goes
 CACHE_LIMIT = 50_000
 
@@ -43,10 +59,21 @@ def _state_name(state: str | State | None) -> str | None:
 class DatabaseStorage(BaseStorage):
     """aiogram FSM storage over the `fsm_record` table.
 
-    Inside an update, what a step writes is gathered and saved once, in the update's own
-    transaction, just before it commits (so it commits or rolls back with what the step
-    changed). What has been committed is also kept in memory: most updates then read no row.
-    Only this process writes these rows while it serves updates (several webhook workers need
+    Inside an update, what a step writes is gathered and saved once, just before the update's
+    transaction commits. When that transaction changes something else too (the last step of
+    a wizard files the report), the state is saved in it, so the two commit or roll back
+    together. When the conversation state is all the step changed, the step commits nothing:
+    the state is kept in memory at once and written behind, every `flush_interval` seconds,
+    for everyone at once in one transaction (and at close). So a wizard's steps cost no
+    transaction of their own; a kill -9 can lose the steps of the last `flush_interval`
+    seconds (the person is asked that question again), a clean stop loses none.
+
+    Rows are never deleted by a step (an ended conversation is an empty row) and a row is
+    written only over an older one (`updated_at`), so a late write-behind cannot bring back
+    a state that a later transaction replaced. Empty rows are removed by the writer later.
+
+    What has been committed is kept in memory too: most updates then read no row. Only this
+    process writes these rows while it serves updates (several webhook workers need
     REDIS_URL, and then RedisStorage is used instead), so memory cannot go stale.
     Outside an update each call is one short transaction.
     """
@@ -57,13 +84,18 @@ class DatabaseStorage(BaseStorage):
         *,
         key_builder: KeyBuilder | None = None,
         cache_limit: int = CACHE_LIMIT,
+        flush_interval: float = FLUSH_INTERVAL,
     ) -> None:
         self.sessions = sessions
         self.key_builder = key_builder or DefaultKeyBuilder(
             with_destiny=True, with_business_connection_id=True
         )
         self.cache_limit = cache_limit
+        self.flush_interval = flush_interval
         self._committed: dict[str, Record] = {}
+        self._behind: dict[str, tuple[Record, datetime]] = {}  # to write, with when it was set
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
 
     async def set_state(self, key: StorageKey, state: str | State | None = None) -> None:
         await self._write(self.key_builder.build(key), state=_state_name(state))
@@ -78,14 +110,41 @@ class DatabaseStorage(BaseStorage):
         return dict(json.loads((await self._read(self.key_builder.build(key)))[1]))
 
     async def close(self) -> None:
-        """Nothing to close: the engine belongs to the application."""
+        """Write what is still behind (the engine belongs to the application). A write in
+        progress finishes first: cancelling it could strand its connection."""
+        self._closing.set()
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
+        await self.write_behind()
+
+    async def write_behind(self) -> int:
+        """Write every state kept only in memory, in one transaction, and remove the rows of
+        conversations that ended long enough ago; how many states were written."""
+        batch, self._behind = self._behind, {}
+        try:
+            async with unit_of_work(self.sessions) as session:
+                if batch:
+                    await self._save(session, {k: r for k, (r, _at) in batch.items()}, batch)
+                await session.exec(  # type: ignore[call-overload]
+                    delete(FsmRecord).where(
+                        col(FsmRecord.state).is_(None),
+                        cast(FsmRecord.data, String) == "{}",
+                        col(FsmRecord.updated_at) < utcnow() - EMPTY_ROWS_KEPT,
+                    )
+                )
+        except BaseException:
+            for key, entry in batch.items():  # not written: keep them, newer ones first
+                self._behind.setdefault(key, entry)
+            raise
+        return len(batch)
 
     async def _read(self, key: str) -> Record:
         session = active_session.get()
         if session is not None:
             pending = session.info.get(_PENDING)
             if pending and key in pending:
-                return pending[key]
+                return pending[key][0]
         if key in self._committed:
             return self._committed[key]
         if session is not None:  # a plain read in the update's transaction
@@ -103,41 +162,94 @@ class DatabaseStorage(BaseStorage):
         session = active_session.get()
         if session is None:
             async with unit_of_work(self.sessions) as own:
-                await self._save(own, {key: new})
+                await self._save(own, {key: new}, {key: (new, utcnow())})
+            self._behind.pop(key, None)
             self._remember({key: new})
             return
         pending = session.info.get(_PENDING)
         if pending is None:
             pending = session.info[_PENDING] = {}
             before_commit(session, self._flush)
-        pending[key] = new
+        pending[key] = (new, utcnow())
 
     async def _flush(self, session: AsyncSession) -> None:
-        pending: dict[str, Record] = session.info.pop(_PENDING, {})
-        await self._save(session, pending)
-        after_commit(session, lambda: self._remember(pending))
+        pending: dict[str, tuple[Record, datetime]] = session.info.pop(_PENDING, {})
+        records = {key: record for key, (record, _at) in pending.items()}
+        if wrote(session):  # with the step's other changes
+            await self._save(session, records, pending)
+
+            def saved() -> None:
+                for key in pending:
+                    self._behind.pop(key, None)
+                self._remember(records)
+
+            after_commit(session, saved)
+            return
+
+        def keep() -> None:  # the step changed nothing else: write it behind
+            self._behind.update(pending)
+            self._remember(records)
+            self._start_writer()
+
+        after_commit(session, keep)
+
+    def _start_writer(self) -> None:
+        if self._closing.is_set():
+            return
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_behind_loop(), name="fsm-writer")
+
+    async def _write_behind_loop(self) -> None:
+        while self._behind and not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.flush_interval)
+            if self._closing.is_set():
+                return  # close() writes the rest
+            try:
+                await self.write_behind()
+            except Exception:
+                log.exception("could not write conversation states; trying again")
 
     @staticmethod
-    async def _save(session: AsyncSession, records: dict[str, Record]) -> None:
-        """Upsert each record; a record with no state and no data is deleted."""
+    async def _save(
+        session: AsyncSession,
+        records: dict[str, Record],
+        stamps: Mapping[str, tuple[Record, datetime]],
+    ) -> None:
+        """Upsert each record over an older one; an ended conversation is an empty row (see
+        `write_behind`, which removes old ones)."""
         dialect = session.get_bind().dialect.name
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        for key, (state, data) in records.items():
-            values = json.loads(data)
-            if state is None and not values:
-                await session.exec(delete(FsmRecord).where(col(FsmRecord.key) == key))
-                continue
-            row = {"state": state, "data": values, "updated_at": utcnow()}
-            await session.exec(
-                insert(FsmRecord)
-                .values(key=key, **row)
-                .on_conflict_do_update(index_elements=[FsmRecord.key], set_=row)
-            )
+        rows = [
+            {
+                "key": key,
+                "state": state,
+                "data": json.loads(data),
+                "updated_at": stamps[key][1],
+            }
+            for key, (state, data) in records.items()
+        ]
+        if not rows:
+            return
+        statement = insert(FsmRecord)
+        await session.exec(
+            statement.on_conflict_do_update(
+                index_elements=[FsmRecord.key],
+                set_={
+                    "state": statement.excluded.state,
+                    "data": statement.excluded.data,
+                    "updated_at": statement.excluded.updated_at,
+                },
+                where=col(FsmRecord.updated_at) <= statement.excluded.updated_at,
+            ),
+            params=rows,
+        )
 
     def _remember(self, records: dict[str, Record]) -> None:
         if len(self._committed) + len(records) > self.cache_limit:
             for old in list(self._committed)[: max(len(self._committed) // 4, len(records))]:
-                del self._committed[old]
+                if old not in self._behind:
+                    del self._committed[old]
         self._committed.update(records)
 
 

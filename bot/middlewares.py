@@ -4,6 +4,7 @@ throttling -> one person at a time -> session -> conversation state -> person an
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,12 +13,28 @@ from aiogram import BaseMiddleware, Dispatcher
 from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseEventIsolation
-from aiogram.types import Chat, TelegramObject, User
+from aiogram.types import Chat, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.after_commit import HeldCalls
+from storage import updates
 from storage.clock import Clock
-from storage.db import SessionFactory, active_session, commit, rollback
+from storage.db import (
+    SessionFactory,
+    active_session,
+    commit,
+    for_update,
+    in_turn,
+    is_write_conflict,
+    rollback,
+)
 from storage.profiles import Profile, Profiles
+from storage.updates import AlreadyHandled
+
+log = logging.getLogger("linli.updates")
+# An update whose writes met another writer's is run again; past this, it fails (apology).
+MAX_ATTEMPTS = 5
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -62,34 +79,88 @@ class IsolationMiddleware(BaseMiddleware):
 
 
 class DatabaseMiddleware(BaseMiddleware):
-    """One session per update, the unit of work: commit after the handler, roll back on error.
+    """One transaction per update, the unit of work; what the update says waits for it.
 
-    Handlers never commit. When the transaction wrote to the outbox, the delivery loop is woken.
+    Handlers never commit. The handler's calls to Telegram are held (bot.after_commit) and
+    made once the transaction has committed; after a rollback they are dropped and the error
+    goes on to the errors handler, which apologises. An update that changed something records
+    its id in the same transaction (storage.updates): delivered again, it changes nothing and
+    says nothing. On SQLite an update whose writes meet another writer's is rolled back and
+    run again in turn (storage.db). When the transaction wrote to the outbox, the delivery
+    loop is woken.
     """
 
     def __init__(
         self, sessions: SessionFactory, clock: Clock, on_outbox: Callable[[], None] | None = None
     ) -> None:
         self.sessions = sessions
+        self.first_attempt = for_update(sessions)
         self.clock = clock
         self.on_outbox = on_outbox
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        async with self.sessions() as session:
-            data["session"] = session
-            data["now"] = self.clock.now()
-            token = active_session.set(session)
+        update_id = event.update_id if isinstance(event, Update) else None
+        bot = data.get("bot")
+        if bot is not None:  # who the bot is, asked (once) before any transaction opens
+            await bot.me()
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            held = HeldCalls()
             try:
-                result = await handler(event, data)
-                await commit(session)
-            except BaseException:
-                await rollback(session)
+                if attempt == 1:
+                    async with self.first_attempt() as session:
+                        result = await self._handle(handler, event, data, session, held, update_id)
+                else:
+                    async with in_turn(self.sessions), self.sessions() as session:
+                        result = await self._handle(handler, event, data, session, held, update_id)
+            except AlreadyHandled:
+                log.info("update %s was handled before: skipped", update_id)
+                return None
+            except Exception as error:
+                if attempt < MAX_ATTEMPTS and is_write_conflict(error):
+                    continue
+                # A repeat whose rules now refuse it ("already reviewed") says nothing either.
+                if update_id is not None and await self._handled_before(update_id):
+                    log.info("update %s was handled before: skipped", update_id)
+                    return None
                 raise
-            finally:
-                active_session.reset(token)
             if session.info.pop("outbox_touched", False) and self.on_outbox:
                 self.on_outbox()
+            await held.send()
             return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _handled_before(self, update_id: int) -> bool:
+        async with self.sessions() as session:
+            return await updates.was_handled(session, update_id)
+
+    async def _handle(
+        self,
+        handler: Handler,
+        event: TelegramObject,
+        data: dict[str, Any],
+        session: AsyncSession,
+        held: HeldCalls,
+        update_id: int | None,
+    ) -> Any:
+        data["session"] = session
+        data["now"] = now = self.clock.now()
+        session.info["update_id"] = update_id
+        token = active_session.set(session)
+        try:
+            with held.collecting():
+                result = await handler(event, data)
+            await commit(
+                session,
+                on_write=None
+                if update_id is None
+                else lambda s: updates.record(s, update_id, now),
+            )
+        except BaseException:
+            await rollback(session)
+            raise
+        finally:
+            active_session.reset(token)
+        return result
 
 
 class PersonMiddleware(BaseMiddleware):

@@ -95,7 +95,7 @@ async def pick_category(
 ) -> None:
     """Step 2: describe it."""
     village_id = actor.residence.village_id if actor.residence else 0
-    category = await reports.get_category(session, village_id, callback_data.value)
+    category = await reports.category_choice(session, village_id, callback_data.value)
     label = category_name(category.code, category.name)
     await state.update_data(category_id=category.id, category=label)
     await state.set_state(ReportFlow.description)

@@ -1,6 +1,14 @@
 """Time-driven jobs. Importing this package registers every job (see `all_jobs()`)."""
 
-from schedules import council, pending_reminder, points, report_deadlines, task_digest, votes
+from schedules import (
+    council,
+    pending_reminder,
+    points,
+    report_deadlines,
+    task_digest,
+    update_ledger,
+    votes,
+)
 from schedules.runtime import JOBS, Job, JobContext, Runtime, all_jobs, register
 
 __all__ = [
@@ -15,5 +23,6 @@ __all__ = [
     "register",
     "report_deadlines",
     "task_digest",
+    "update_ledger",
     "votes",
 ]

@@ -5,10 +5,13 @@ are due at `ctx.now`, claims each with `ctx.claim(period)` (a `job_run` row, uni
 period, in the same transaction as the work) and does that period's work only when the claim
 succeeds. The same function therefore serves the scheduled tick, the catch-up at start and
 `bot.py jobs run NAME --at ...`: however often it is called, a period's work is done once.
+A stop lets the run in progress commit (for a few seconds; past that it is cancelled and rolls
+back, and its period runs again at the next start) and starts no other.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -103,14 +106,28 @@ class Runtime:
         self.after_commit = after_commit
         self.jobs: dict[str, Job] = dict(jobs) if jobs is not None else all_jobs()
         self.scheduler: AsyncIOScheduler | None = None
+        self._stopping = False
+        self._running: set[asyncio.Task[Any]] = set()  # the tasks of the runs in progress
 
     async def run(self, name: str, at: datetime | None = None) -> dict[str, Any]:
         """Run one job as of `at` (default: now). Errors are logged and returned, not raised.
 
-        Raises KeyError for an unknown job name.
+        Raises KeyError for an unknown job name. Once the runtime is stopping, nothing runs.
         """
         job = self.jobs[name]
         now = (at or self.clock.now()).astimezone(UTC)
+        if self._stopping:
+            logger.info("job %s not run: stopping", name)
+            return {"skipped": "stopping"}
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            return await self._run(name, job, now)
+        finally:
+            self._running.discard(task)
+
+    async def _run(self, name: str, job: Job, now: datetime) -> dict[str, Any]:
         try:
             async with unit_of_work(self.sessions) as session:
                 context = JobContext(
@@ -164,7 +181,27 @@ class Runtime:
         self.scheduler = scheduler
         return scheduler
 
+    def pause(self) -> None:
+        """Start no run from now on; the runs in progress carry on (see `stop`)."""
+        self._stopping = True
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()
+
+    async def stop(self, timeout: float) -> None:
+        """Start no run; give the runs in progress `timeout` seconds to commit, then cancel
+        them (each rolls back), and shut the scheduler down."""
+        self.pause()
+        if self._running:
+            _done, late = await asyncio.wait(set(self._running), timeout=timeout)
+            for task in late:
+                logger.warning("a job run did not finish in %s s: cancelled", timeout)
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        self.shutdown()
+
     def shutdown(self) -> None:
+        """Shut the scheduler down at once (a run in progress is cancelled and rolls back)."""
+        self._stopping = True
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.scheduler = None

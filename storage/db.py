@@ -1,25 +1,43 @@
 """Engine, sessions and migrations.
 
-SQLite transactions start with BEGIN IMMEDIATE: a read-then-write transaction (check a status,
-then change it) can then never lose a race half-way, which is what makes a double press do the
-work once. PostgreSQL gets the same from conditional UPDATEs and row locks in the rules.
+SQLite writes one transaction at a time, so how a transaction takes its write lock matters:
+- jobs, the delivery loop and every `unit_of_work` begin with BEGIN IMMEDIATE: a
+  read-then-write transaction (check a status, then change it) can never lose a race half-way;
+- an update's first attempt begins DEFERRED and does not wait for the lock (`for_update`):
+  its reads take no lock at all, and the lock is held from its first write to its commit. If
+  that write meets another writer, or the rows it read were changed meanwhile, SQLite refuses
+  it at once; the update's transaction is rolled back and run again in turn, with BEGIN
+  IMMEDIATE, behind a first-come-first-served queue of this process (`in_turn`) rather than in
+  SQLite's busy handler, which sleeps and lets late writers overtake early ones.
+Nothing in a transaction waits on the network (replies are sent after the commit), so the
+lock is held for the writes alone; `lock_holds` keeps how long each write transaction held it.
+PostgreSQL gets the same from conditional UPDATEs and row locks in the rules.
+
+Pragmas (each connection): WAL, so readers never wait for the writer; synchronous=NORMAL, so
+a commit does not wait for the disk (in WAL mode a crash of the process loses nothing; a
+power cut can lose the last commits, which a village bot can accept for the speed); foreign
+keys on; busy_timeout 30 s for the IMMEDIATE transactions (other processes: `bot.py jobs`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.errors import NotFound
@@ -42,6 +60,14 @@ CONCURRENT_UPDATES = POOL_SIZE + POOL_OVERFLOW // 2
 # for the first one's write lock.
 active_session: ContextVar[AsyncSession | None] = ContextVar("active_session", default=None)
 
+# SQLite: seconds each write transaction held the write lock, from its first write (or its
+# BEGIN IMMEDIATE) to its COMMIT or ROLLBACK; the benches read it.
+lock_holds: deque[float] = deque(maxlen=100_000)
+BUSY_TIMEOUT_MS = 30_000
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+# The first-come-first-served queue of writers run again after a conflict, per engine.
+_GATES: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine for `url`; for SQLite, creates the folder and sets up locking."""
@@ -57,41 +83,93 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     engine = create_async_engine(
         url,
         echo=echo,
-        connect_args={"timeout": 30},
+        connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
         pool_size=SQLITE_POOL_SIZE,
         max_overflow=SQLITE_POOL_SIZE,
     )
+    _GATES[engine.sync_engine] = asyncio.Lock()
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        wait = 0 if mode == _OPTIMISTIC else BUSY_TIMEOUT_MS
+        if connection.info.get("busy_timeout", BUSY_TIMEOUT_MS) != wait:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={wait}")
+            connection.info["busy_timeout"] = wait
+        connection.exec_driver_sql("BEGIN DEFERRED" if mode == _OPTIMISTIC else f"BEGIN {mode}")
+        if mode == "IMMEDIATE":
+            connection.info["write_at"] = time.perf_counter()
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _on_execute(connection: Connection, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "write_at" not in connection.info and statement.lstrip()[:7].upper().startswith(WRITES):
+            connection.info["write_at"] = time.perf_counter()
+
+    @event.listens_for(engine.sync_engine, "commit")
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _on_end(connection: Connection) -> None:
+        started = connection.info.pop("write_at", None)
+        if started is not None:
+            lock_holds.append(time.perf_counter() - started)
 
     return engine
+
+
+_OPTIMISTIC = "OPTIMISTIC"  # BEGIN DEFERRED, and a write that would wait fails at once
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
+def _with_begin(sessions: SessionFactory, mode: str) -> SessionFactory:
+    engine = sessions.kw["bind"]
+    return async_sessionmaker(
+        engine.execution_options(sqlite_begin=mode), class_=AsyncSession, expire_on_commit=False
+    )
+
+
+def is_sqlite(sessions: SessionFactory) -> bool:
+    return sessions.kw["bind"].dialect.name == "sqlite"
+
+
+def for_update(sessions: SessionFactory) -> SessionFactory:
+    """Sessions for an update's first attempt: on SQLite, reads take no lock and a write that
+    meets another writer fails at once (`is_write_conflict`); then run it again `in_turn`."""
+    return _with_begin(sessions, _OPTIMISTIC) if is_sqlite(sessions) else sessions
+
+
+def is_write_conflict(error: BaseException) -> bool:
+    """SQLite refused a write of an optimistic transaction: another writer holds the lock, or
+    changed what this transaction read. Rolled back, it can safely be run again."""
+    return isinstance(error, DBAPIError) and "database is locked" in str(error.orig)
+
+
+@asynccontextmanager
+async def in_turn(sessions: SessionFactory) -> AsyncIterator[None]:
+    """Wait, first come first served, for this process's writers run again after a conflict."""
+    gate = _GATES.get(sessions.kw["bind"].sync_engine)
+    if gate is None:
+        yield
+        return
+    async with gate:
+        yield
+
+
 def reading(sessions: SessionFactory) -> SessionFactory:
     """Sessions for work that only reads (a scan of the outbox): on SQLite they do not take
     the write lock, so they never hold up an update. Writing in them is a mistake."""
-    engine = sessions.kw["bind"]
-    return async_sessionmaker(
-        engine.execution_options(sqlite_begin="DEFERRED"),
-        class_=AsyncSession,
-        expire_on_commit=False,
-    )
+    return _with_begin(sessions, "DEFERRED")
 
 
 @asynccontextmanager
@@ -120,18 +198,32 @@ def after_commit(session: AsyncSession, step: Callable[[], None]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(step)
 
 
-async def commit(session: AsyncSession) -> None:
-    """Commit a unit of work with its before- and after-commit steps. A unit that never
-    touched the database (everything it needed was in memory) has nothing to commit."""
+async def commit(
+    session: AsyncSession, *, on_write: Callable[[AsyncSession], Awaitable[None]] | None = None
+) -> None:
+    """Commit a unit of work with its before- and after-commit steps. `on_write` runs last in
+    the transaction, only when it wrote something. A unit that only read ends its transaction
+    (on SQLite it held no write lock); one that never touched the database commits nothing."""
     for step in session.info.pop(_BEFORE_COMMIT, ()):
         await step(session)
-    if session.info.get(_CONNECTED) or session.new or session.dirty or session.deleted:
+    if wrote(session):
+        if on_write is not None:
+            await on_write(session)
         await session.commit()
+    elif session.info.get(_CONNECTED):
+        await session.commit()
+    _forget_transaction(session)
     for done in session.info.pop(_AFTER_COMMIT, ()):
         done()
 
 
+def wrote(session: AsyncSession) -> bool:
+    """Whether this transaction has written, or will write when it flushes."""
+    return bool(session.info.get(_WROTE) or session.new or session.dirty or session.deleted)
+
+
 _CONNECTED = "connected"
+_WROTE = "wrote"
 
 
 @event.listens_for(Session, "after_begin")
@@ -139,10 +231,27 @@ def _connected(session: Session, _transaction: object, _connection: object) -> N
     session.info[_CONNECTED] = True
 
 
+@event.listens_for(Session, "do_orm_execute")
+def _noticed_write(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context: object) -> None:
+    session.info[_WROTE] = True
+
+
+def _forget_transaction(session: AsyncSession) -> None:
+    session.info.pop(_CONNECTED, None)
+    session.info.pop(_WROTE, None)
+
+
 async def rollback(session: AsyncSession) -> None:
     """Roll back a unit of work; its before- and after-commit steps are dropped."""
     session.info.pop(_BEFORE_COMMIT, None)
     session.info.pop(_AFTER_COMMIT, None)
+    _forget_transaction(session)
     await session.rollback()
 
 

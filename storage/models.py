@@ -190,6 +190,16 @@ class JobRun(SQLModel, table=True):
     result: dict = Field(default_factory=dict, sa_type=JSON)
 
 
+class HandledUpdate(SQLModel, table=True):
+    """The id of each Telegram update whose changes are committed, written in the same
+    transaction as those changes: an update delivered again changes nothing (storage.updates)."""
+
+    __tablename__ = "handled_update"
+
+    update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    handled_at: datetime = Field(default_factory=utcnow, index=True)
+
+
 class FsmRecord(SQLModel, table=True):
     """Conversation state of one chat and user, so a flow survives a restart."""
 

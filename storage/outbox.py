@@ -2,15 +2,17 @@
 
 The delivery loop (bot/delivery.py) claims due rows, sends them at Telegram's pace and records
 the outcome here. A claim pushes `next_attempt_at` forward by a lease, so a crash mid-send means
-the row is tried again once the lease runs out (at-least-once delivery).
+the row is tried again once the lease runs out (at-least-once delivery); a sender that stops gives
+back the claims it will not finish (`release`), so they need not wait for the lease.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import case, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -79,6 +81,47 @@ async def claim(session: AsyncSession, message: OutboxMessage, now: datetime) ->
         .values(next_attempt_at=lease_until, attempts=OutboxMessage.attempts + 1)
     )
     return bool(result.rowcount)
+
+
+async def claim_due(session: AsyncSession, ids: Collection[int], now: datetime) -> set[int]:
+    """Take the rows among `ids` that are still due, in one statement; the ids taken. A row
+    another sender took first (its lease is in the future now) is not among them."""
+    if not ids:
+        return set()
+    result = await session.exec(  # type: ignore[call-overload]
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id).in_(list(ids)),
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+            or_(
+                col(OutboxMessage.next_attempt_at).is_(None),
+                col(OutboxMessage.next_attempt_at) <= now,
+            ),
+        )
+        .values(next_attempt_at=now + CLAIM_LEASE, attempts=OutboxMessage.attempts + 1)
+        .returning(col(OutboxMessage.id))
+    )
+    return {row[0] for row in result.all()}
+
+
+async def release(session: AsyncSession, ids: Collection[int], now: datetime) -> int:
+    """Give back claims that will not be finished (the sender is stopping): each row still pending
+    and under a lease is due again now, its attempt not counted. Returns how many."""
+    if not ids:
+        return 0
+    result = await session.exec(  # type: ignore[call-overload]
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id).in_(list(ids)),
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+            col(OutboxMessage.next_attempt_at) > now,
+        )
+        .values(
+            next_attempt_at=now,
+            attempts=case((OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0),
+        )
+    )
+    return int(result.rowcount or 0)
 
 
 async def mark_sent(

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit
+from storage import audit, category_memory
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models import (
@@ -168,7 +168,29 @@ class ReportPermissions:
 
 
 async def categories(session: AsyncSession, village_id: int) -> list[ReportCategory]:
-    """The village's categories in order; the six defaults the first time they are asked for."""
+    """The village's categories in order (read-only copies, kept in memory between updates:
+    storage.category_memory); the six defaults the first time they are asked for."""
+    kept = category_memory.memory.get(village_id)
+    if kept is not None:
+        return kept
+    generation = category_memory.memory.generation
+    found = await _read_categories(session, village_id)
+    category_memory.memory.keep(session, village_id, found, generation)
+    return found
+
+
+async def category_choice(
+    session: AsyncSession, village_id: int, category_id: int
+) -> ReportCategory:
+    """A category a person picked from a list: one of the village's current ones (as kept in
+    memory), else NotFound. Filing reads it again in its own transaction."""
+    for category in await categories(session, village_id):
+        if category.id == category_id:
+            return category
+    raise NotFound(N_("That category is no longer available."))
+
+
+async def _read_categories(session: AsyncSession, village_id: int) -> list[ReportCategory]:
     query = (
         select(ReportCategory)
         .where(ReportCategory.village_id == village_id, col(ReportCategory.removed_at).is_(None))
@@ -224,7 +246,7 @@ async def add_category(
     if not ReportPermissions.can_configure(actor, village_id):
         raise NotAllowed(N_("Only this village's admins can change its report settings."))
     name = require_text(name, CATEGORY_NAME_MAX)
-    current = await categories(session, village_id)
+    current = await _read_categories(session, village_id)  # the rows, not the memory
     if len(current) >= CATEGORIES_MAX:
         raise RuleError(N_("At most {limit} categories, please."), limit=CATEGORIES_MAX)
     if any(c.name == name for c in current):

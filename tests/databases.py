@@ -17,6 +17,7 @@ from sqlmodel import SQLModel
 
 import storage.tables  # noqa: F401 - every table on the metadata
 from bot.settings import async_database_url
+from storage import category_memory
 from storage.db import create_engine, migrate
 
 BACKENDS = ["sqlite", "postgres"]
@@ -61,7 +62,9 @@ async def fresh_database(backend: str, folder: Path) -> AsyncIterator[str]:
 
 
 async def empty_all_tables(engine: AsyncEngine) -> None:
-    """Delete every row (the schema stays), children before parents."""
+    """Delete every row (the schema stays), children before parents; and what this process
+    keeps in memory of them (ids start again at 1)."""
+    category_memory.memory.forget()
     tables = list(reversed(SQLModel.metadata.sorted_tables))
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":

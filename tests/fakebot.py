@@ -692,6 +692,7 @@ class FakeBotAPI:
         self._member_status: dict[tuple[int, int], str] = {}
 
         self._pending: list[dict[str, Any]] = []
+        self._updates: dict[int, dict[str, Any]] = {}  # every update made, by id
         self._update_ids = itertools.count(100_001)
         self._delivered_max = 0
         self._polled = False
@@ -713,6 +714,7 @@ class FakeBotAPI:
         self._failures: list[_Failure] = []
         self._blocked: set[int] = set()
         self._disabled: set[str] = set()
+        self._latency: dict[tuple[str, int | None], float] = {}
         self._global_bucket = _Bucket(30, 30)
         self._chat_buckets: dict[int, _Bucket] = {}
 
@@ -839,11 +841,22 @@ class FakeBotAPI:
     def enable_method(self, method: str) -> None:
         self._disabled.discard(method.lower())
 
+    def set_latency(self, method: str, seconds: float, *, chat_id: int | None = None) -> None:
+        """Answer `method` (to `chat_id`, if given) only after `seconds`, as a slow network or
+        a busy Telegram does; 0 undoes it. The call is recorded when it arrives, and what it
+        sends is stored when it is answered."""
+        key = (method.lower(), chat_id)
+        if seconds > 0:
+            self._latency[key] = seconds
+        else:
+            self._latency.pop(key, None)
+
     def reset_faults(self) -> None:
-        """Forget fail_next, blocked chats and disabled methods."""
+        """Forget fail_next, blocked chats, disabled methods and latencies."""
         self._failures.clear()
         self._blocked.clear()
         self._disabled.clear()
+        self._latency.clear()
 
     def set_webhook_target(self, url: str | None) -> None:
         """POST webhook updates here instead of the URL given to setWebhook (None: undo).
@@ -886,6 +899,10 @@ class FakeBotAPI:
         self.violations = 0
         self.callback_answers.clear()
         self.webhook_deliveries.clear()
+
+    def update(self, update_id: int) -> dict[str, Any]:
+        """The update made with this id, as it was delivered (to deliver it again)."""
+        return self._updates[update_id]
 
     def pending_updates(self) -> list[dict[str, Any]]:
         """Updates not yet confirmed by getUpdates (or not yet delivered to the webhook)."""
@@ -1070,6 +1087,7 @@ class FakeBotAPI:
         ):
             return update_id
         self._pending.append(update)
+        self._updates[update_id] = update
         self._last_activity = time.monotonic()
         self._notify(messages=False)
         return update_id
@@ -1218,6 +1236,9 @@ class FakeBotAPI:
                 if failure.remaining <= 0:
                     self._failures.remove(failure)
                 raise ApiError(failure.code, failure.description, failure.retry_after)
+        delay = self._latency.get((name, call.chat_id), self._latency.get((name, None)))
+        if delay:
+            await asyncio.sleep(delay)
         if handler is None:
             return True
         if name == "getupdates":

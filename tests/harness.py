@@ -113,9 +113,10 @@ def link_code(text: str, prefix: str) -> str:
 
 
 @asynccontextmanager
-async def running_world(backend: str, folder: Path) -> AsyncIterator[World]:
-    """A fresh database, the fake Bot API, and the bot polling it with delivery running."""
-    fake = FakeBotAPI()
+async def running_world(backend: str, folder: Path, *, rtt_ms: float = 0) -> AsyncIterator[World]:
+    """A fresh database, the fake Bot API (answering `rtt_ms` late, as over a real network),
+    and the bot polling it with delivery running."""
+    fake = FakeBotAPI(rtt_ms=rtt_ms)
     base = await fake.start()
     try:
         async with fresh_database(backend, folder) as url:

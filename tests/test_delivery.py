@@ -252,7 +252,7 @@ async def test_messages_to_many_chats_arrive_in_order(fake, sessions, start) -> 
 async def test_wake_sends_new_rows_at_once(fake, sessions, start) -> None:
     alice = fake.user(1001, "Alice").id
     delivery = start(poll_interval=30)  # the poll alone would take half a minute
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # it has looked once and now sleeps: only the wake sends the row
     await enqueue(sessions, (alice, "hello"))
     delivery.wake()
     message = await fake.wait_for_message(alice, timeout=2)
@@ -281,7 +281,7 @@ async def test_server_error_is_retried_with_backoff(fake, sessions, start, clock
     await enqueue(sessions, (alice, "first"), (alice, "second"))
     delivery = start()
     await fake.wait_for_call("sendMessage", lambda call: call.status == 500)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # time for a send that should not happen before the backoff
     assert texts(fake, alice) == []  # the first is put back; the second waits its turn
     row = (await rows(sessions))[0]
     assert row.status == OutboxStatus.PENDING and row.last_error
@@ -402,6 +402,44 @@ async def test_a_new_delivery_sends_what_the_old_one_left(fake, sessions, start,
     for chat in [*users, group]:
         assert texts(fake, chat) == ["m0", "m1", "m2"]
     assert {r.status for r in await rows(sessions)} == {OutboxStatus.SENT}
+
+
+async def test_a_stop_lets_the_send_in_flight_finish_and_record_it(fake, sessions, bot, clock):
+    alice = fake.user(1001, "Alice").id
+    await enqueue(sessions, (alice, "slow"))
+    fake.set_latency("sendMessage", 0.3)
+    delivery = Delivery(bot, sessions, clock, limits=FAST, stop_grace=2)
+    task = asyncio.create_task(delivery.run())
+    await fake.wait_for_call("sendMessage")
+    delivery.stop()  # while the send is in flight
+    await asyncio.wait_for(task, 5)
+    [row] = await rows(sessions)
+    assert (row.status, row.attempts, texts(fake, alice)) == (OutboxStatus.SENT, 1, ["slow"])
+
+
+async def test_a_stop_gives_back_the_claim_of_a_send_it_cannot_wait_for(
+    fake, sessions, start, bot, clock
+) -> None:
+    """Cut off after its grace, the send's row is due again at once (not after its lease),
+    its attempt not counted; a row that was sent keeps its outcome."""
+    alice, bob = fake.user(1001, "Alice").id, fake.user(1002, "Bob").id
+    await enqueue(sessions, (alice, "quick"), (bob, "hanging"))
+    fake.set_latency("sendMessage", 30, chat_id=bob)
+    delivery = Delivery(bot, sessions, clock, limits=FAST, stop_grace=0.2)
+    task = asyncio.create_task(delivery.run())
+    await fake.wait_for_message(alice, timeout=5)
+    await fake.wait_for_call("sendMessage", lambda c: c.chat_id == bob)
+    delivery.stop()
+    await asyncio.wait_for(task, 2)
+    quick, hanging = await rows(sessions)
+    assert (quick.status, quick.attempts) == (OutboxStatus.SENT, 1)
+    assert (hanging.status, hanging.attempts) == (OutboxStatus.PENDING, 0)
+    async with sessions() as session:
+        assert [r.id for r in await outbox.due(session, clock.now())] == [hanging.id]
+        assert await outbox.release(session, [quick.id or 0, hanging.id or 0], clock.now()) == 0
+    fake.set_latency("sendMessage", 0, chat_id=bob)
+    assert await start().drain(5)
+    assert texts(fake, bob) == ["hanging"]
 
 
 async def test_photo_is_sent_as_a_file(fake, sessions, start) -> None:

@@ -254,6 +254,20 @@ async def test_fault_injection(fake: FakeBotAPI, bot: Bot) -> None:
     assert [m.text for m in fake.sent(alice.id)] == ["not affected", "ok again"]
 
 
+async def test_latency(fake: FakeBotAPI, bot: Bot) -> None:
+    alice, bob = fake.user(1001, "Alice"), fake.user(1002, "Bob")
+    fake.set_latency("sendMessage", 0.3, chat_id=alice.id)
+    slow = asyncio.create_task(bot.send_message(alice.id, "slow"))
+    call = await fake.wait_for_call("sendMessage")
+    assert call.status is None and not fake.sent(alice.id)  # arrived, not answered yet
+    await bot.send_message(bob.id, "quick")  # another chat is not held up
+    assert not slow.done()
+    await slow
+    assert [m.text for m in fake.sent()] == ["quick", "slow"]
+    fake.set_latency("sendMessage", 0, chat_id=alice.id)
+    await asyncio.wait_for(bot.send_message(alice.id, "fast again"), 0.2)
+
+
 async def test_rate_limits() -> None:
     async with FakeBotAPI(enforce_limits=True) as fake:
         bot = make_bot(fake)

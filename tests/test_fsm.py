@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from aiogram.fsm.state import State, StatesGroup
@@ -12,9 +13,9 @@ from aiogram.fsm.storage.redis import RedisStorage
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlmodel import select
 
-from bot.fsm import DatabaseStorage, create_fsm_storage
-from storage.db import SessionFactory, active_session, unit_of_work
-from storage.models import FsmRecord
+from bot.fsm import EMPTY_ROWS_KEPT, DatabaseStorage, create_fsm_storage
+from storage.db import SessionFactory, active_session, commit, unit_of_work
+from storage.models import FsmRecord, Village, utcnow
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -123,7 +124,9 @@ async def test_database_state_survives_a_restart(sessions: SessionFactory) -> No
     assert await second.get_data(ALICE) == {"name": "Wang Fang"}
 
 
-async def test_database_clearing_deletes_the_row(sessions: SessionFactory) -> None:
+async def test_database_clearing_leaves_an_empty_row_that_goes_later(
+    sessions: SessionFactory,
+) -> None:
     storage = DatabaseStorage(sessions)
     await storage.set_state(ALICE, Join.name)
     await storage.set_data(ALICE, {"a": 1})
@@ -132,7 +135,77 @@ async def test_database_clearing_deletes_the_row(sessions: SessionFactory) -> No
         assert len((await session.exec(select(FsmRecord))).all()) == 1  # data is still there
     await storage.set_data(ALICE, {})
     async with sessions() as session:
+        (row,) = (await session.exec(select(FsmRecord))).all()
+    assert (row.state, row.data) == (None, {})  # ended: kept a while, against older writes
+    await storage.write_behind()
+    async with sessions() as session:
+        assert len((await session.exec(select(FsmRecord))).all()) == 1  # not yet
+    async with unit_of_work(sessions) as session:
+        row.updated_at = utcnow() - EMPTY_ROWS_KEPT - timedelta(seconds=1)
+        session.add(row)
+    await storage.write_behind()
+    async with sessions() as session:
         assert (await session.exec(select(FsmRecord))).all() == []
+    assert await storage.get_state(ALICE) is None
+
+
+async def test_a_step_that_changed_only_its_state_commits_nothing_and_is_written_behind(
+    sessions: SessionFactory,
+) -> None:
+    storage = DatabaseStorage(sessions, flush_interval=60)
+    async with sessions() as session:  # as the database middleware runs an update
+        token = active_session.set(session)
+        try:
+            await storage.set_state(ALICE, Join.name)
+            await commit(session)
+        finally:
+            active_session.reset(token)
+    assert await storage.get_state(ALICE) == "Join:name"  # this process knows at once
+    async with sessions() as session:
+        assert (await session.exec(select(FsmRecord))).all() == []  # no transaction of its own
+    assert await storage.write_behind() == 1
+    async with sessions() as session:
+        (row,) = (await session.exec(select(FsmRecord))).all()
+    assert row.state == "Join:name"
+
+    async with sessions() as session:  # a step that changes something else saves it with that
+        token = active_session.set(session)
+        try:
+            await storage.set_state(ALICE, Join.household)
+            session.add(Village(name="写后村"))
+            await commit(session)
+        finally:
+            active_session.reset(token)
+    async with sessions() as session:
+        (row,) = (await session.exec(select(FsmRecord))).all()
+    assert row.state == "Join:household"
+    await storage.close()
+
+
+async def test_a_late_write_behind_does_not_undo_a_newer_state(sessions: SessionFactory) -> None:
+    storage = DatabaseStorage(sessions, flush_interval=60)
+    async with sessions() as session:
+        token = active_session.set(session)
+        try:
+            await storage.set_state(ALICE, Join.name)  # kept behind
+            await commit(session)
+        finally:
+            active_session.reset(token)
+    stale = dict(storage._behind)
+    async with sessions() as session:  # then the wizard ends, with a change of its own
+        token = active_session.set(session)
+        try:
+            await storage.set_state(ALICE, None)
+            session.add(Village(name="后写村"))
+            await commit(session)
+        finally:
+            active_session.reset(token)
+    storage._behind.update(stale)  # as if that write-behind had been taken just before
+    await storage.write_behind()
+    async with sessions() as session:
+        (row,) = (await session.exec(select(FsmRecord))).all()
+    assert row.state is None
+    await storage.close()
 
 
 async def test_redis_storage_survives_a_restart() -> None:
@@ -204,6 +277,7 @@ async def test_database_writes_in_an_update_commit_or_roll_back_with_it(
             await storage.update_data(ALICE, {"name": "Wang Fang"})
         finally:
             active_session.reset(token)
+    await storage.close()  # a clean stop writes what a step kept behind
     restarted = DatabaseStorage(sessions)
     assert await restarted.get_state(ALICE) == "Join:household"
     assert await restarted.get_data(ALICE) == {"name": "Wang Fang"}

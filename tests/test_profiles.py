@@ -133,14 +133,14 @@ async def test_other_processes_are_told_through_redis(sessions: SessionFactory) 
         await asyncio.wait_for(here.listening.wait(), 5)
         kept = await profile_of(sessions, cache, v.resident.telegram_id)
         here.publish({v.resident.telegram_id}, set())  # our own: not acted on
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # time for our own message to come back (and be ignored)
         assert await profile_of(sessions, cache, v.resident.telegram_id) is kept
         await there.start()
         await asyncio.wait_for(there.listening.wait(), 5)
         kept = await profile_of(sessions, cache, v.resident.telegram_id)
         here.publish(set(), {v.resident.id or 0})  # by person id, heard by `there`
         for _ in range(50):
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # until the other process has heard it
             if await profile_of(sessions, cache, v.resident.telegram_id) is not kept:
                 break
         else:

@@ -197,7 +197,7 @@ async def test_random_updates_never_break_the_bot(
     sender = world.fake.user(USERS[1])
     for user_id, kind, text, data in steps:
         await sender.send_update(build(user_id, kind, text, data))
-    await world.fake.wait_idle(0.3)
+    await world.fake.wait_idle(0.3)  # every update handled, every answer and send made
     errors = [r.getMessage() for r in failures.records if r.levelno >= logging.ERROR]
     assert errors == [], errors
     # Forged presses point at messages the bot never sent: their edits are refused (and sent

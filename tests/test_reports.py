@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from storage import audit, reports
 from storage.db import SessionFactory, unit_of_work
-from storage.errors import AlreadyDone, NotAllowed, RuleError
+from storage.errors import AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models import MembershipStatus, Role
 from storage.models_points import PointEntry
 from storage.models_reports import Duty, ReportReward, Task, TaskStatus
@@ -504,3 +504,24 @@ def test_permissions_are_pure() -> None:
     assert P.can_send_notice(worker, 1, 10) and not P.can_send_notice(worker, 1, None)
     assert P.can_send_notice(admin, 1, None) and P.can_see_stats(admin, 1)
     assert not P.can_see_stats(worker, 1)
+
+
+async def test_the_categories_kept_in_memory_follow_every_change(sessions: SessionFactory) -> None:
+    v = await setup(sessions)
+    async with sessions() as session:
+        first = await reports.categories(session, v.village_id)  # read, and kept
+    async with unit_of_work(sessions) as session:
+        admin = await actor_of(session, v.admin)
+        added = await reports.add_category(session, admin, v.village_id, "秸秆焚烧", NOW)
+    async with sessions() as session:
+        after_add = await reports.categories(session, v.village_id)
+    assert [c.name for c in after_add] == [c.name for c in first] + ["秸秆焚烧"]
+    async with unit_of_work(sessions) as session:
+        admin = await actor_of(session, v.admin)
+        await reports.remove_category(session, admin, v.village_id, added.id or 0, NOW)
+    async with sessions() as session:
+        assert [c.name for c in await reports.categories(session, v.village_id)] == [
+            c.name for c in first
+        ]
+        with pytest.raises(NotFound):
+            await reports.category_choice(session, v.village_id, added.id or 0)

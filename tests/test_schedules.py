@@ -281,6 +281,50 @@ async def test_catch_up_runs_missed_periods_once(sessions: SessionFactory) -> No
     assert counter.worked == ["2026-11-26", "2026-11-27", "2026-11-28", "2026-11-29"]
 
 
+class Slow(Counter):
+    """A daily test job that takes `seconds` after claiming its period."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__("slow")
+        self.seconds = seconds
+        self.claimed = asyncio.Event()
+
+    async def run(self, ctx: JobContext) -> dict[str, Any]:
+        key = latest("daily", ctx.now_local, at=NINE)
+        if not await ctx.claim(key):
+            return {"periods": []}
+        self.claimed.set()
+        await asyncio.sleep(self.seconds)
+        self.worked.append(key)
+        return {"periods": [key]}
+
+
+async def test_a_stop_lets_the_run_in_progress_commit_and_starts_no_other(
+    sessions: SessionFactory,
+) -> None:
+    slow = Slow(0.2)
+    runtime = runtime_for(sessions, slow.job())
+    running = asyncio.create_task(runtime.run("slow"))
+    await slow.claimed.wait()
+    await runtime.stop(timeout=5)
+    assert running.done() and running.result() == {"periods": ["2026-11-29"]}
+    assert len(await job_runs(sessions, "slow")) == 1
+    assert await runtime.run("slow") == {"skipped": "stopping"}
+
+
+async def test_a_run_past_the_stop_grace_is_cut_off_and_rolls_back(
+    sessions: SessionFactory,
+) -> None:
+    slow = Slow(30)
+    runtime = runtime_for(sessions, slow.job())
+    running = asyncio.create_task(runtime.run("slow"))
+    await slow.claimed.wait()
+    await asyncio.wait_for(runtime.stop(timeout=0.1), 2)
+    assert running.cancelled()
+    assert await job_runs(sessions, "slow") == []  # its period runs at the next start
+    assert slow.worked == []
+
+
 async def test_registry_and_scheduler(sessions: SessionFactory) -> None:
     assert "pending_reminder" in schedules.all_jobs()
     counter = Counter("test-registered")

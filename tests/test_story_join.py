@@ -134,7 +134,7 @@ async def test_a_village_is_set_up_and_residents_join(world: World) -> None:
 
     # The bot is removed from the group: the binding ends.
     await group.remove_bot(admin.user)
-    await fake.wait_idle(0.3)
+    await fake.wait_idle(0.3)  # the removal gets no answer to wait for: until it is handled
     async with world.app.sessions() as session:
         bindings = (
             await session.exec(select(BoundChat).where(BoundChat.chat_id == group.id))

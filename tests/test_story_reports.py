@@ -26,23 +26,7 @@ _bases = itertools.count(0)
 async def tap_data(talker: Talker, message: SentMessage, prefix: str, **kw: object) -> SentMessage:
     """Press the button whose callback data starts with `prefix`."""
     text = next(t for t, d in message.button_data().items() if d.startswith(prefix))
-    answer = await talker.tap(message, text, **kw)  # type: ignore[arg-type]
-    await talker.world.fake.wait_idle(0.1)  # the reply goes out just before the state commits
-    return answer
-
-
-def patient(talker: Talker) -> Talker:
-    """A person who, like a real one, does not type within a millisecond of the bot's answer:
-    the answer is sent just before the update's transaction (and its FSM state) commits."""
-    say = talker.say
-
-    async def say_then_wait(text: str, **kw: object) -> SentMessage:
-        answer = await say(text, **kw)  # type: ignore[arg-type]
-        await talker.world.fake.wait_idle(0.1)
-        return answer
-
-    talker.say = say_then_wait  # type: ignore[method-assign]
-    return talker
+    return await talker.tap(message, text, **kw)  # type: ignore[arg-type]
 
 
 async def report_in_group(
@@ -78,11 +62,11 @@ async def test_a_reports_whole_life(world: World) -> None:
             clock.now(),
             reward_item_code="隐患上报",
         )
-    resident = patient(world.person(v.resident.telegram_id, "Zhang"))
-    worker = patient(world.person(v.worker_a.telegram_id, "Wang"))
-    other = patient(world.person(v.worker_b.telegram_id, "Li"))
-    admin = patient(world.person(v.admin.telegram_id, "Admin"))
-    neighbour = patient(world.person(v.neighbour.telegram_id, "Zhao"))
+    resident = world.person(v.resident.telegram_id, "Zhang")
+    worker = world.person(v.worker_a.telegram_id, "Wang")
+    other = world.person(v.worker_b.telegram_id, "Li")
+    admin = world.person(v.admin.telegram_id, "Admin")
+    neighbour = world.person(v.neighbour.telegram_id, "Zhao")
 
     # /report: category, description, a photo (an over-large one refused), the place typed.
     menu = await resident.say("/report", expect="报事")
@@ -150,7 +134,6 @@ async def test_a_reports_whole_life(world: World) -> None:
     thanks = await resident.tap(ask, "👍", expect="满意")
     rated = await resident.tap(thanks, "⭐⭐⭐⭐⭐")
     assert "⭐⭐⭐⭐⭐" in (rated.text or "")
-    await fake.wait_idle(0.1)  # the reply goes out just before the commit
     async with world.app.sessions() as session:
         task = (
             await session.exec(
@@ -278,14 +261,13 @@ async def test_report_settings_change_a_categorys_times_and_remove_it(world: Wor
     base = 810_000 + next(_bases) * 100
     async with unit_of_work(world.app.sessions) as session:
         v = await make_village(session, clock.now(), base)
-    admin = patient(world.person(v.admin.telegram_id, "Admin"))
-    resident = patient(world.person(v.resident.telegram_id, "Zhang"))
+    admin = world.person(v.admin.telegram_id, "Admin")
+    resident = world.person(v.resident.telegram_id, "Zhang")
 
     settings = await admin.say("/reportsettings", expect="报事设置")
     assert "✓ 8:00" in settings.buttons()  # the digest hour, ticked
     settings = await admin.tap(settings, "⏰ 9:00", expect="9:00")
     assert "✓ 9:00" in settings.buttons() and "⏰ 8:00" in settings.buttons()
-    await world.fake.wait_idle(0.1)
     mark = world.fake.mark()
     toast = await admin.tap_for_toast(settings, "✓ 9:00")  # the same again changes nothing
     assert toast == "已保存。"
@@ -331,9 +313,9 @@ async def test_a_group_report_refiled_as_a_hazard_gets_a_hazards_deadlines(world
     base = 810_000 + next(_bases) * 100
     async with unit_of_work(world.app.sessions) as session:
         v = await make_village(session, clock.now(), base)
-    resident = patient(world.person(v.resident.telegram_id, "Zhang"))
-    worker = patient(world.person(v.worker_a.telegram_id, "Wang"))
-    other = patient(world.person(v.worker_b.telegram_id, "Li"))
+    resident = world.person(v.resident.telegram_id, "Zhang")
+    worker = world.person(v.worker_a.telegram_id, "Wang")
+    other = world.person(v.worker_b.telegram_id, "Li")
     _group, mark = await report_in_group(world, v, base, resident, "桥下电线垂到水面了")
     push = await fake.wait_for_message(worker.id, has("桥下电线"), after=mark)
     assert "其他" in (push.text or "")
@@ -352,7 +334,6 @@ async def test_a_group_report_refiled_as_a_hazard_gets_a_hazards_deadlines(world
     toast = await worker.tap_for_toast(kinds, data=hazard_data)  # a second press
     assert "已经是这个类别" in toast
 
-    await world.fake.wait_idle(0.1)
     async with world.app.sessions() as session:
         task = (
             await session.exec(select(Task).where(Task.description == "桥下电线垂到水面了"))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,18 +25,9 @@ from storage.models import (
     RoleAssignment,
     Village,
 )
-from tests.fakebot import SentMessage
 from tests.harness import World
 
 _n = itertools.count(1)
-
-
-async def settled(world: World, step: Awaitable[SentMessage]) -> SentMessage:
-    """A wizard step's answer, once its transaction (and the new FSM state) has committed: the
-    bot answers inside the update's transaction, so the next step must not race the commit."""
-    answer = await step
-    await world.fake.wait_idle(0.1)
-    return answer
 
 
 @dataclass
@@ -106,11 +96,11 @@ async def test_a_proposal_is_voted_on_in_the_group_and_closed_by_the_deadline(
     travelled = timedelta()
     try:
         # Alice sends a proposal; the admin puts it on the agenda; Alice is told.
-        await settled(world, alice.say("/propose", expect="书记信箱"))
-        await settled(world, alice.say("村口路灯坏了", expect="具体内容"))
-        review = await settled(world, alice.say("晚上太黑，建议修好。", expect="村口路灯坏了"))
+        await alice.say("/propose", expect="书记信箱")
+        await alice.say("村口路灯坏了", expect="具体内容")
+        review = await alice.say("晚上太黑，建议修好。", expect="村口路灯坏了")
         mark = fake.mark()
-        sent = await settled(world, alice.tap(review, "实名提交", expect="P-"))
+        sent = await alice.tap(review, "实名提交", expect="P-")
         code = re.search(r"P-\d{4}-\d{4}", sent.text or "")
         assert code, sent.text
         push = await fake.wait_for_message(
@@ -118,20 +108,18 @@ async def test_a_proposal_is_voted_on_in_the_group_and_closed_by_the_deadline(
         )
         assert "居民0" in (push.text or "")
         mark = fake.mark()
-        await settled(world, admin.tap(push, "Put on the agenda", expect="is on the agenda"))
+        await admin.tap(push, "Put on the agenda", expect="is on the agenda")
         told = await fake.wait_for_message(alice.id, after=mark)
         assert "已列入议题" in (told.text or "")
 
         # The admin puts it to a vote with the usual options, 3 days, a 30% quorum.
-        items = await settled(world, admin.say("/vote", expect="Which agenda item"))
-        options = await settled(world, admin.tap(items, code.group(0), expect="Which options"))
-        days = await settled(
-            world, admin.tap(options, "Agree / Disagree / Abstain", expect="How long")
-        )
-        review = await settled(world, admin.tap(days, "3 days", expect="Post this vote"))
-        review = await settled(world, admin.tap(review, "Quorum", expect="30%"))
+        items = await admin.say("/vote", expect="Which agenda item")
+        options = await admin.tap(items, code.group(0), expect="Which options")
+        days = await admin.tap(options, "Agree / Disagree / Abstain", expect="How long")
+        review = await admin.tap(days, "3 days", expect="Post this vote")
+        review = await admin.tap(review, "Quorum", expect="30%")
         mark = fake.mark()
-        await settled(world, admin.tap(review, "Post", expect="posted in 1 groups"))
+        await admin.tap(review, "Post", expect="posted in 1 groups")
         card = await fake.wait_for_message(
             cast.group_id, lambda m: "村口路灯坏了" in (m.text or ""), after=mark
         )
@@ -190,12 +178,12 @@ async def test_a_proposal_is_voted_on_in_the_group_and_closed_by_the_deadline(
             after=mark,
         )
         assert final.buttons() == []
-        await fake.wait_idle(0.3)
+        await fake.wait_idle(0.3)  # a second result post, if one were queued, would be sent
         results = [m for m in fake.sent(cast.group_id) if "表决结果" in (m.text or "")]
         assert len(results) == 2  # the edited card and one result post
         assert "截止" in await carol.tap_for_toast(card, data=vote_data)
 
-        agenda = await settled(world, alice.say("/agenda", expect="已表决"))
+        agenda = await alice.say("/agenda", expect="已表决")
         assert "已决定" in (agenda.text or "")
     finally:
         world.clock.advance(-travelled)
@@ -210,15 +198,15 @@ async def test_a_secret_vote_shows_no_choice_anywhere(
     cast = await setup_village(world)
     labels = ["甲方案XQ", "乙方案YZ"]
     admin = world.person(cast.admin)
-    items = await settled(world, admin.say("/vote", expect="question"))
-    options = await settled(world, admin.say("选哪个方案？", expect="Which options"))
-    own = await settled(world, admin.tap(options, "My own options", expect="one per line"))
+    items = await admin.say("/vote", expect="question")
+    options = await admin.say("选哪个方案？", expect="Which options")
+    own = await admin.tap(options, "My own options", expect="one per line")
     del own
-    days = await settled(world, admin.say("\n".join(labels), expect="How long"))
-    review = await settled(world, admin.tap(days, "1 days", expect="Post this vote"))
-    review = await settled(world, admin.tap(review, "Secret", expect="tally shows at the close"))
+    days = await admin.say("\n".join(labels), expect="How long")
+    review = await admin.tap(days, "1 days", expect="Post this vote")
+    review = await admin.tap(review, "Secret", expect="tally shows at the close")
     mark = fake.mark()
-    await settled(world, admin.tap(review, "Post", expect="posted in 1 groups"))
+    await admin.tap(review, "Post", expect="posted in 1 groups")
     del items
     card = await fake.wait_for_message(
         cast.group_id, lambda m: "选哪个方案" in (m.text or ""), after=mark
@@ -243,7 +231,7 @@ async def test_a_secret_vote_shows_no_choice_anywhere(
             cast.group_id, lambda m: "表决结果" in (m.text or ""), after=mark
         )
         assert "：2 票" in (result.text or "")  # the tally after the close
-        await fake.wait_idle(0.3)
+        await fake.wait_idle(0.3)  # all the close's sends are made before the calls are searched
     finally:
         world.clock.advance(-timedelta(days=1, seconds=7))
 

@@ -15,7 +15,7 @@ from storage.models import Person, Role, RoleAssignment
 from tests.fakebot import SentMessage
 from tests.harness import Talker, World
 from tests.report_world import make_village
-from tests.test_story_votes import settled, setup_village
+from tests.test_story_votes import setup_village
 
 START = datetime(2031, 3, 10, 2, 0, tzinfo=UTC)  # the 10th, 10:00 in Shanghai
 MEETING = datetime(2031, 3, 15, 11, 0, tzinfo=UTC)  # the default: the 15th at 19:00
@@ -44,15 +44,14 @@ def code_in(message: SentMessage) -> str:
 
 async def propose(world: World, who: Talker, title: str, body: str, *, photo: bool = False) -> str:
     """A resident's /propose; returns the proposal's number."""
-    await settled(world, who.say("/propose", expect="书记信箱"))
-    await settled(world, who.say(title, expect="具体内容"))
-    review = await settled(world, who.say(body, expect=title))
+    await who.say("/propose", expect="书记信箱")
+    await who.say(title, expect="具体内容")
+    review = await who.say(body, expect=title)
     if photo:
         mark = world.fake.mark()
         await who.user.send_photo()
         review = await who.next_message(after=mark, expect="已附照片")
-        await world.fake.wait_idle(0.1)
-    sent = await settled(world, who.tap(review, "实名提交", expect="P-"))
+    sent = await who.tap(review, "实名提交", expect="P-")
     return code_in(sent)
 
 
@@ -73,33 +72,33 @@ async def test_a_proposal_goes_from_the_mailbox_to_a_finished_project(world: Wor
             admin.id, lambda m: lights in (m.text or "") and bool(m.buttons()), after=mark
         )
         await fake.wait_for_message(admin.id, lambda m: m.method == "sendPhoto", after=mark)
-        await settled(world, admin.tap(push, "Put on the agenda", expect="is on the agenda"))
+        await admin.tap(push, "Put on the agenda", expect="is on the agenda")
         mark = fake.mark()
         square = await propose(world, bob, "修建健身广场", "村里缺少锻炼的地方。")
         push = await fake.wait_for_message(
             admin.id, lambda m: square in (m.text or "") and bool(m.buttons()), after=mark
         )
-        await settled(world, admin.tap(push, "Put on the agenda", expect="is on the agenda"))
+        await admin.tap(push, "Put on the agenda", expect="is on the agenda")
         mark = fake.mark()
         duplicate = await propose(world, carol, "路灯不亮", "村口一片黑。")
         push = await fake.wait_for_message(
             admin.id, lambda m: duplicate in (m.text or "") and bool(m.buttons()), after=mark
         )
-        targets = await settled(world, admin.tap(push, "Merge into", expect="Merge"))
+        targets = await admin.tap(push, "Merge into", expect="Merge")
         mark = fake.mark()
-        await settled(world, admin.tap(targets, lights, expect="is merged into"))
+        await admin.tap(targets, lights, expect="is merged into")
         told = await fake.wait_for_message(carol.id, after=mark)
         assert "已合并到" in (told.text or "") and lights in (told.text or "")
 
         # The admin chooses Carol as a residents' representative (the default day: the 15th).
-        menu = await settled(world, admin.say("/council", expect="Council"))
+        menu = await admin.say("/council", expect="Council")
         assert "day 15 at 19:00" in (menu.text or "")
-        members = await settled(world, admin.tap(menu, "Participants", expect="participant"))
-        ask = await settled(world, admin.tap(members, "Add a participant", expect="name"))
+        members = await admin.tap(menu, "Participants", expect="participant")
+        ask = await admin.tap(members, "Add a participant", expect="name")
         del ask
-        found = await settled(world, admin.say("居民2", expect="Which one"))
-        category = await settled(world, admin.tap(found, "居民2", expect="take part"))
-        await settled(world, admin.tap(category, "residents' representative", expect="takes part"))
+        found = await admin.say("居民2", expect="Which one")
+        category = await admin.tap(found, "居民2", expect="take part")
+        await admin.tap(category, "residents' representative", expect="takes part")
 
         # Three days ahead the notice job sends the agenda once: Carol, and the group.
         world.clock.travel_to(MEETING - timedelta(days=2, hours=9))
@@ -118,16 +117,16 @@ async def test_a_proposal_goes_from_the_mailbox_to_a_finished_project(world: Wor
         assert "您已关注" in await bob.tap_for_toast(agenda, f"🔔 关注 {lights}")
         assert "已经关注" in await bob.tap_for_toast(agenda, f"🔔 关注 {lights}")
         assert "只有本村居民" in await pending.tap_for_toast(agenda, f"🔔 关注 {lights}")
-        await fake.wait_idle(0.2)
+        await fake.wait_idle(0.2)  # a second notice, if one were queued, would be sent
         assert len([m for m in fake.sent(carol.id) if "阳光议事会" in (m.text or "")]) == 1
 
         # After the meeting: the lights are decided; the square goes to a vote.
         world.clock.travel_to(MEETING + timedelta(hours=1))
-        menu = await settled(world, admin.say("/council", expect="Council"))
-        item = await settled(world, admin.tap(menu, "Record decisions", expect="村口路灯坏了"))
-        await settled(world, admin.tap(item, "Decided", expect="What did the council decide"))
+        menu = await admin.say("/council", expect="Council")
+        item = await admin.tap(menu, "Record decisions", expect="村口路灯坏了")
+        await admin.tap(item, "Decided", expect="What did the council decide")
         mark = fake.mark()
-        await settled(world, admin.say("本月内更换全部路灯", expect="planned project"))
+        await admin.say("本月内更换全部路灯", expect="planned project")
         posted = await fake.wait_for_message(
             cast.group_id, lambda m: "议事会对" in (m.text or ""), after=mark
         )
@@ -136,15 +135,13 @@ async def test_a_proposal_goes_from_the_mailbox_to_a_finished_project(world: Wor
             heard = await fake.wait_for_message(person.id, after=mark)
             assert "本月内更换全部路灯" in (heard.text or "")
 
-        items = await settled(world, director.say("/vote", expect="Which agenda item"))
+        items = await director.say("/vote", expect="Which agenda item")
         assert items.buttons()[0].startswith(square)  # the decided item is off the agenda
-        options = await settled(world, director.tap(items, square, expect="Which options"))
-        days = await settled(
-            world, director.tap(options, "Agree / Disagree / Abstain", expect="How long")
-        )
-        review = await settled(world, director.tap(days, "3 days", expect="Post this vote"))
+        options = await director.tap(items, square, expect="Which options")
+        days = await director.tap(options, "Agree / Disagree / Abstain", expect="How long")
+        review = await director.tap(days, "3 days", expect="Post this vote")
         mark = fake.mark()
-        await settled(world, director.tap(review, "Post", expect="posted in 1 groups"))
+        await director.tap(review, "Post", expect="posted in 1 groups")
         card = await fake.wait_for_message(
             cast.group_id,
             lambda m: "修建健身广场" in (m.text or "") and bool(m.buttons()),
@@ -175,10 +172,10 @@ async def test_a_proposal_goes_from_the_mailbox_to_a_finished_project(world: Wor
         assert "修建健身广场" in (planned.text or "") and "已计划" in (planned.text or "")
 
         # The lights' project is followed to done: each change goes to the group and its people.
-        card = await settled(world, director.say("/projects", expect="村口路灯坏了"))
+        card = await director.say("/projects", expect="村口路灯坏了")
         for button, shown in (("Started", "办理中"), ("Done", "已完成")):
             mark = fake.mark()
-            card = await settled(world, director.tap(card, button, expect="村口路灯坏了"))
+            card = await director.tap(card, button, expect="村口路灯坏了")
             post = await fake.wait_for_message(
                 cast.group_id,
                 lambda m: "🏗" in (m.text or "") and "村口路灯坏了" in (m.text or ""),
@@ -192,12 +189,12 @@ async def test_a_proposal_goes_from_the_mailbox_to_a_finished_project(world: Wor
                 assert shown in (heard.text or "")
         assert card.buttons() == []  # done: nothing more to press
 
-        listing = await settled(world, carol.say("/projects", expect="村口路灯坏了"))
+        listing = await carol.say("/projects", expect="村口路灯坏了")
         assert "已完成" in (listing.text or "")
-        page = await settled(world, carol.say("/agenda", expect="路灯不亮"))
+        page = await carol.say("/agenda", expect="路灯不亮")
         assert f"已合并到 {lights}" in (page.text or "")
     finally:
-        await fake.wait_idle(0.3)
+        await fake.wait_idle(0.3)  # outbox sends and jobs finish before the clock goes back
         world.clock.travel_to(datetime.now(UTC) + saved)
 
 
@@ -212,12 +209,9 @@ async def test_a_council_set_to_the_last_day_of_each_month(world: World) -> None
     days = await admin.tap(card, day, expect="几号")
     assert "28" in days.buttons() and "29" not in days.buttons()
     hours = await admin.tap(days, "每月最后一天", expect="几点")
-    await world.fake.wait_idle(0.1)  # the state commits just after the answer
     notice = await admin.tap(hours, "19:00", expect="提前几天")
-    await world.fake.wait_idle(0.1)
     saved = await admin.tap(notice, "3", expect="已保存")
     assert "每月最后一天 19:00 召开议事会" in (saved.text or "")
-    await world.fake.wait_idle(0.1)  # the answer goes out just before the commit
     async with world.app.sessions() as session:
         setup = await council.settings_of(session, v.village_id)
     assert setup.day == 31

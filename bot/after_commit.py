@@ -1,0 +1,108 @@
+"""What an update says to Telegram waits for its transaction to commit.
+
+While an update's transaction is open (`HeldCalls.collecting`), every call the answering bot
+makes (a reply, a toast, an edit, a photo) is held instead of sent, in order; the handler
+gets `NOT_SENT` back, which no handler reads. Once the transaction has committed the
+database middleware sends them, straight away and in the same order. After a rollback they
+are dropped, so a person is never told "done" about something that did not happen; the
+errors handler, outside the transaction, says the one apology.
+
+A held call that fails after the commit is logged and the next one is still made: the change
+is made, and only that answer is missing (a 429 is waited out once, if it is short).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import AiogramError, TelegramRetryAfter
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+
+log = logging.getLogger("linli.replies")
+
+RETRY_AFTER_LIMIT = 5  # seconds: a longer 429 is not waited out while the person waits
+
+
+class NotSent:
+    """What a held call returns: its answer does not exist yet."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(
+            "a reply is sent only after the update's transaction commits, so its answer "
+            f"(.{name}) is not known inside the handler"
+        )
+
+    def __bool__(self) -> bool:
+        return True
+
+
+NOT_SENT = NotSent()
+_current: ContextVar[HeldCalls | None] = ContextVar("held_calls", default=None)
+
+
+class HeldCalls:
+    """The calls one update's handler made, to be sent once its transaction commits."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Bot, TelegramMethod[Any]]] = []
+
+    @contextmanager
+    def collecting(self) -> Iterator[None]:
+        token = _current.set(self)
+        try:
+            yield
+        finally:
+            _current.reset(token)
+
+    async def send(self) -> int:
+        """Make the held calls, in order; how many got an answer."""
+        answered = 0
+        calls, self.calls = self.calls, []
+        for bot, method in calls:
+            answered += await _call(bot, method)
+        return answered
+
+
+async def _call(bot: Bot, method: TelegramMethod[Any]) -> bool:
+    for attempt in (1, 2):
+        try:
+            await bot(method)
+        except TelegramRetryAfter as exc:
+            if attempt == 2 or exc.retry_after > RETRY_AFTER_LIMIT:
+                log.warning("%s not sent: %s", method.__api_method__, exc)
+                return False
+            await asyncio.sleep(exc.retry_after)
+        except (AiogramError, OSError, TimeoutError) as exc:
+            # aiogram's errors, an answer that is not Bot API JSON, the network
+            log.warning("%s not sent: %s", method.__api_method__, exc)
+            return False
+        else:
+            return True
+    return False
+
+
+class HoldUntilCommit(BaseRequestMiddleware):
+    """The answering bot's first request middleware: holds calls made inside a transaction."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        held = _current.get()
+        if held is None:
+            return await make_request(bot, method)
+        held.calls.append((bot, method))
+        return NOT_SENT  # type: ignore[return-value]
