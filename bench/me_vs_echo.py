@@ -289,6 +289,7 @@ async def measure(
             elapsed = time.perf_counter() - began
             cpu = time.process_time() - cpu
             pauses.stop()
+            await fake.wait_idle(0.05)  # answers still on their way back (--rtt-ms)
             replies = [c for c in fake.calls[start:] if c.method.lower() == "sendmessage" and c.ok]
             bad = [c for c in replies if not check(str(c.params.get("text") or ""))]
             if bad:

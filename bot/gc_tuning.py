@@ -18,18 +18,22 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-# (gen0, gen1, gen2), chosen by measurement (Python's own are 700, 10, 10). The worst pause,
-# vote_burst on PostgreSQL (2,000 presses in 60 s, rtt 60 ms) / report_flow (40 residents):
-#   nothing frozen, (700, 10, 10):  285 / 232 ms (full collections of the whole heap)
-#   frozen, (700, 10, 10):           56 /   9 ms (full collections of what came after)
-#   frozen, (5000, 10, 100):         10 /  10 ms
-#   frozen, (10000, 10, 100):        15 /   7 ms (10 young collections in the burst)
-#   frozen, (20000, 10, 100):        15 ms
-#   frozen, (50000, 20, 100):     21-34 /  12 ms (a young collection scans more)
-# A full collection now waits for 10,000 x 10 x 100 = 10 million more tracked objects made than
-# freed (and Python's own rule: 25 % more long-lived ones): rare, and it walks only what was
-# made after start-up.
-THRESHOLDS = (10_000, 10, 100)
+# (gen0, gen1, gen2), chosen by measurement (Python's own are 700, 10, 10): the worst pause in
+# vote_burst (2,000 presses in 60 s, rtt 60 ms) on PostgreSQL / on SQLite (where, before the
+# short write transactions, 800 presses queue for 30 s and fail: many young objects survive),
+# and in report_flow (40 residents, PostgreSQL):
+#   nothing frozen, (700, 10, 10):  285 / 371 / 232 ms (full collections of the whole heap)
+#   frozen, (700, 10, 10):           56 /  94 /   9 ms (full collections of what came since)
+#   frozen, (5000, 10, 100):         10 /  46 /  10 ms
+#   frozen, (5000, 5, 200):          19 /  48 ms
+#   frozen, (8000, 5, 100):          32 /  32 ms
+#   frozen, (10000, 10, 100):      8-15 / 63-142 / 7 ms (a middle collection: up to 100,000)
+#   frozen, (50000, 20, 100):     21-34 /  28-37 / 12 ms (a young collection: up to 50,000)
+# A collection walks up to about gen0 objects (young) or gen0 x (gen1 + 1) (middle), some
+# 0.6 us each here; a full one waits for 8,000 x 5 x 100 = 4 million more tracked objects made
+# than freed (and Python's own rule: 25 % more long-lived ones), and walks only what was made
+# after start-up.
+THRESHOLDS = (8_000, 5, 100)
 
 
 def tune_gc(thresholds: tuple[int, int, int] = THRESHOLDS) -> None:
@@ -48,6 +52,7 @@ class GcPauses:
 
     count: list[int] = field(default_factory=lambda: [0, 0, 0])
     worst_of: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # seconds
+    freed_in_worst: list[int] = field(default_factory=lambda: [0, 0, 0])  # objects it collected
     total: float = 0.0
     thresholds: tuple[int, int, int] = (0, 0, 0)  # as they were when it started
     frozen: int = 0
@@ -70,6 +75,7 @@ class GcPauses:
     def reset(self) -> None:
         self.count = [0, 0, 0]
         self.worst_of = [0.0, 0.0, 0.0]
+        self.freed_in_worst = [0, 0, 0]
         self.total = 0.0
 
     def __enter__(self) -> GcPauses:
@@ -89,12 +95,16 @@ class GcPauses:
         generation = min(int(info.get("generation", 2)), 2)
         self.count[generation] += 1
         self.total += pause
-        self.worst_of[generation] = max(self.worst_of[generation], pause)
+        if pause > self.worst_of[generation]:
+            self.worst_of[generation] = pause
+            self.freed_in_worst[generation] = int(info.get("collected", 0))
 
     def summary(self) -> str:
         """One line: the worst pause, then per generation how many and the worst."""
         generations = ", ".join(
-            f"gen{n} {self.count[n]}x worst {self.worst_of[n] * 1000:.1f} ms" for n in range(3)
+            f"gen{n} {self.count[n]}x worst {self.worst_of[n] * 1000:.1f} ms"
+            f" ({self.freed_in_worst[n]} freed)"
+            for n in range(3)
         )
         return (
             f"worst GC pause {self.worst * 1000:.1f} ms ({generations}; "
