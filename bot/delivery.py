@@ -309,18 +309,21 @@ class Delivery:
         """Record the outcomes of the sends that finished, and claim and start sends for the
         chats that may have one now, in one transaction; the moment another one may go.
 
-        On SQLite the pass reads without the write lock; if its writes meet another writer's,
-        it is run again at once, in turn (storage.db)."""
+        On SQLite a pass with no outcome to record reads without the write lock, and if it
+        then claims a row and meets another writer, it is run again at once, in turn; a pass
+        with outcomes takes its turn at once (storage.db)."""
         outcomes, self._outcomes = self._outcomes, []
         self._passing = True
         try:
-            try:
-                taken, next_at = await self._claim_and_record(self.writers, outcomes)
-            except Exception as error:
-                if not is_write_conflict(error):
-                    raise
-                async with in_turn(self.sessions):
-                    taken, next_at = await self._claim_and_record(self.sessions, outcomes)
+            if outcomes:  # it writes for sure: it takes its turn at once
+                taken, next_at = await self._claim_and_record_in_turn(outcomes)
+            else:
+                try:
+                    taken, next_at = await self._claim_and_record(self.writers, outcomes)
+                except Exception as error:
+                    if not is_write_conflict(error):
+                        raise
+                    taken, next_at = await self._claim_and_record_in_turn(outcomes)
         except BaseException:
             self._outcomes[:0] = outcomes  # recorded by the next pass
             raise
@@ -334,6 +337,12 @@ class Delivery:
             self._claimed.add(row.id)
             self._tasks[row.chat_id] = asyncio.create_task(self._deliver(row))
         return next_at
+
+    async def _claim_and_record_in_turn(
+        self, outcomes: list[Outcome]
+    ) -> tuple[list[OutboxMessage], float | None]:
+        async with in_turn(self.sessions):
+            return await self._claim_and_record(self.sessions, outcomes)
 
     async def _claim_and_record(
         self, sessions: SessionFactory, outcomes: list[Outcome]

@@ -23,7 +23,7 @@ from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from sqlalchemy import String, cast, delete
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import (
@@ -72,7 +72,8 @@ class DatabaseStorage(BaseStorage):
     written only over an older one (`updated_at`), so a late write-behind cannot bring back
     a state that a later transaction replaced. Empty rows are removed by the writer later.
 
-    What has been committed is kept in memory too: most updates then read no row. Only this
+    What has been committed is kept in memory too, and at the first read every stored
+    conversation is loaded (if they fit): most updates then read no row. Only this
     process writes these rows while it serves updates (several webhook workers need
     REDIS_URL, and then RedisStorage is used instead), so memory cannot go stale.
     Outside an update each call is one short transaction.
@@ -93,6 +94,9 @@ class DatabaseStorage(BaseStorage):
         self.cache_limit = cache_limit
         self.flush_interval = flush_interval
         self._committed: dict[str, Record] = {}
+        # True once every stored conversation is in memory (then a key not there has none);
+        # None until that has been tried, False when they do not fit
+        self._complete: bool | None = None
         self._behind: dict[str, tuple[Record, datetime]] = {}  # to write, with when it was set
         self._writer: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
@@ -147,6 +151,12 @@ class DatabaseStorage(BaseStorage):
                 return pending[key][0]
         if key in self._committed:
             return self._committed[key]
+        if self._complete is None:
+            await self._load_all()
+            if key in self._committed:
+                return self._committed[key]
+        if self._complete:  # every stored conversation is in memory: this one has none
+            return _EMPTY
         if session is not None:  # a plain read in the update's transaction
             record = await session.get(FsmRecord, key, populate_existing=True)
         else:
@@ -245,8 +255,21 @@ class DatabaseStorage(BaseStorage):
             params=rows,
         )
 
+    async def _load_all(self) -> None:
+        """Read every stored conversation once, if they fit in memory: a person's first
+        update after start-up then reads no row (most people have none)."""
+        async with self.sessions() as own:
+            rows = (await own.exec(select(FsmRecord).limit(self.cache_limit // 2 + 1))).all()
+        if len(rows) > self.cache_limit // 2:
+            self._complete = False
+            return
+        loaded = {row.key: (row.state, json.dumps(row.data or {})) for row in rows}
+        self._committed = {**loaded, **self._committed}  # what this process knows is newer
+        self._complete = True
+
     def _remember(self, records: dict[str, Record]) -> None:
         if len(self._committed) + len(records) > self.cache_limit:
+            self._complete = False  # some are forgotten: read them from the table again
             for old in list(self._committed)[: max(len(self._committed) // 4, len(records))]:
                 if old not in self._behind:
                     del self._committed[old]

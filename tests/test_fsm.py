@@ -11,6 +11,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
 from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import event
 from sqlmodel import select
 
 from bot.fsm import EMPTY_ROWS_KEPT, DatabaseStorage, create_fsm_storage
@@ -291,3 +292,32 @@ async def test_database_memory_stays_bounded(sessions: SessionFactory) -> None:
     for user in range(20):  # the forgotten ones are read again from the table
         key = StorageKey(bot_id=1, chat_id=user, user_id=user)
         assert await storage.get_state(key) == "Join:name"
+
+
+async def test_database_loads_every_conversation_once_then_reads_no_row(
+    sessions: SessionFactory,
+) -> None:
+    await DatabaseStorage(sessions).set_state(ALICE, Join.name)
+    engine = sessions.kw["bind"].sync_engine
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        storage = DatabaseStorage(sessions)
+        assert await storage.get_state(ALICE) == "Join:name"  # the one read of the table
+        reads = len(statements)
+        for user in range(10):  # people with no conversation: nothing more is read
+            key = StorageKey(bot_id=1, chat_id=500 + user, user_id=500 + user)
+            assert await storage.get_state(key) is None
+        assert len(statements) == reads
+
+        small = DatabaseStorage(sessions, cache_limit=1)  # they do not fit: read one by one
+        assert await small.get_state(ALICE) == "Join:name"
+        before = len(statements)
+        assert await small.get_state(BOB) is None
+        assert len(statements) > before
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
