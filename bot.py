@@ -47,7 +47,7 @@ def start_failure(error: Exception, settings: Settings) -> str | None:
     elif isinstance(error, TelegramUnauthorizedError | TelegramNotFound):
         line = f"the Bot API server at {server} does not accept BOT_TOKEN ({error.message}):"
         line += " check the token @BotFather gave you"
-    elif isinstance(error, TelegramNetworkError | aiohttp.ClientError | OSError | TimeoutError):
+    elif isinstance(error, TelegramNetworkError | aiohttp.ClientError):  # not the database's
         line = f"cannot reach the Bot API server at {server} ({describe(error)}):"
         line += " check TELEGRAM_API_BASE and the network"
     elif isinstance(error, ClientDecodeError):
