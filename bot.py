@@ -26,6 +26,38 @@ NO_TOKEN = (
 )
 
 
+def start_failure(error: Exception, settings: Settings) -> str | None:
+    """One line naming what stopped start-up at the Bot API server, or None if it is not that
+    kind of error. Never the token."""
+    import aiohttp
+    from aiogram.exceptions import (
+        ClientDecodeError,
+        TelegramNetworkError,
+        TelegramNotFound,
+        TelegramUnauthorizedError,
+    )
+    from aiogram.utils.token import TokenValidationError
+
+    from bot.logs import describe, redact
+
+    server = str(settings.telegram_api_base).rstrip("/")
+    if isinstance(error, TokenValidationError):
+        line = "BOT_TOKEN is not a bot token (it looks like 123456:ABC...): check what @BotFather"
+        line += " gave you"
+    elif isinstance(error, TelegramUnauthorizedError | TelegramNotFound):
+        line = f"the Bot API server at {server} does not accept BOT_TOKEN ({error.message}):"
+        line += " check the token @BotFather gave you"
+    elif isinstance(error, TelegramNetworkError | aiohttp.ClientError):  # not the database's
+        line = f"cannot reach the Bot API server at {server} ({describe(error)}):"
+        line += " check TELEGRAM_API_BASE and the network"
+    elif isinstance(error, ClientDecodeError):
+        line = f"the server at {server} does not answer as a Bot API server ({describe(error)}):"
+        line += " check TELEGRAM_API_BASE"
+    else:
+        return None
+    return redact(" ".join(line.split()), settings.token)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bot.py", description="linli (邻里) village bot")
     commands = parser.add_subparsers(dest="command")
@@ -115,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
+    from bot.logs import redact_token
+
+    redact_token(settings.token)  # an upstream may echo /bot<token>/... in its error pages
     if command in {"run", "webhook", "scheduler"} and not settings.bot_token:
         print(NO_TOKEN, file=sys.stderr)
         return 2
@@ -128,7 +163,14 @@ def main(argv: list[str] | None = None) -> int:
         from exports import run_export
 
         return asyncio.run(run_export(settings, args))
-    asyncio.run(run_bot(settings, command))
+    try:
+        asyncio.run(run_bot(settings, command))
+    except Exception as error:
+        line = start_failure(error, settings)
+        if line is None:
+            raise
+        print(f"linli cannot start: {line}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -29,6 +29,8 @@ from aiogram.exceptions import AiogramError, TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
+from bot.logs import describe
+
 log = logging.getLogger("linli.replies")
 
 RETRY_AFTER_LIMIT = 5  # seconds: a longer 429 is not waited out while the person waits
@@ -85,7 +87,7 @@ async def _call(bot: Bot, method: TelegramMethod[Any]) -> bool:
             await asyncio.sleep(exc.retry_after)
         except (AiogramError, OSError, TimeoutError) as exc:
             # aiogram's errors, an answer that is not Bot API JSON, the network
-            log.warning("%s not sent: %s", method.__api_method__, exc)
+            log.warning("%s not sent: %s", method.__api_method__, describe(exc))
             return False
         else:
             return True

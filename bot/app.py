@@ -19,7 +19,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import AiogramError
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeDefault
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,6 +29,7 @@ from bot.delivery import Delivery, Limits
 from bot.edits import EditFallback
 from bot.fsm import create_fsm_storage, create_isolation
 from bot.i18n import PoI18n, tr
+from bot.logs import describe
 from bot.middlewares import setup_middlewares
 from bot.polling import Polling
 from bot.profile_sync import ProfileSync
@@ -207,7 +208,8 @@ def create_runtime(
 
 
 async def set_menu(bot: Bot, i18n: PoI18n) -> None:
-    """The command menu in both languages: an extra, so a failure is only logged."""
+    """The command menu in both languages: an extra, so a failure (an error, the network, an
+    answer outside the Bot API's shape) is only logged."""
     try:
         for language in ("zh", "en"):
             commands = [
@@ -218,8 +220,8 @@ async def set_menu(bot: Bot, i18n: PoI18n) -> None:
                 scope=BotCommandScopeDefault(),
                 language_code=None if language == i18n.default_locale else language,
             )
-    except (TelegramAPIError, OSError) as exc:
-        log.warning("could not set the command menu: %s", exc)
+    except (AiogramError, OSError, TimeoutError) as exc:
+        log.warning("could not set the command menu: %s", describe(exc))
 
 
 async def start_background(app: App, *, scheduler: bool = True) -> None:

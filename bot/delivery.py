@@ -25,6 +25,7 @@ import aiohttp
 from aiogram import Bot
 from aiogram.exceptions import (
     AiogramError,
+    ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
     TelegramEntityTooLarge,
@@ -41,6 +42,7 @@ from aiogram.types import BufferedInputFile
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.logs import describe
 from storage import outbox
 from storage.clock import Clock
 from storage.db import (
@@ -445,6 +447,11 @@ class Delivery:
             if "message is not modified" in error.message:
                 return Outcome.sent(row, None)
             return self._failed(row, error)
+        except ClientDecodeError as error:
+            if row.method in FILE_METHODS:  # an extra, and its text (if any) failed too
+                return self._failed(row, error)
+            log.warning("chat %s: %s; will retry", row.chat_id, describe(error))
+            return Outcome.retry(row, describe(error), None)
         except (
             TelegramForbiddenError,
             TelegramNotFound,
@@ -473,26 +480,37 @@ class Delivery:
 
     @staticmethod
     def _failed(row: OutboxMessage, error: Exception) -> Outcome:
-        text = getattr(error, "message", None) or str(error)
+        if isinstance(error, ClientDecodeError):
+            text = describe(error)
+        else:
+            text = getattr(error, "message", None) or str(error)
         log.warning("chat %s: %s; not retried", row.chat_id, text)
         return Outcome(row.id or 0, row.chat_id, OutboxStatus.FAILED, error=text)
 
     async def _send(self, row: OutboxMessage) -> Any:
         try:
             return await self.bot(build_method(row))
+        except ClientDecodeError as error:
+            # An answer outside the Bot API's shape fails that call alone: a photo is an extra,
+            # so it is not tried again (which would hold the chat's later rows back).
+            if row.method not in FILE_METHODS or not row.payload.get("fallback_text"):
+                raise
+            log.warning("%s to chat %s: %s; text only", row.method, row.chat_id, describe(error))
+            return await self._send_text_instead(row)
         except (TelegramNotFound, TelegramBadRequest) as error:
             if row.method not in FILE_METHODS or not method_missing(error):
                 raise
             # Photos are extras: a server without the method gets the text alone.
-            fallback = row.payload.get("fallback_text")
-            if not fallback:
+            if not row.payload.get("fallback_text"):
                 raise
             log.warning("%s is not available; sending chat %s text only", row.method, row.chat_id)
-            params = {
-                k: row.payload[k] for k in ("parse_mode", "reply_markup") if k in row.payload
-            }
-            method = aiogram.methods.SendMessage(chat_id=row.chat_id, text=fallback, **params)
-            return await self.bot(method)
+            return await self._send_text_instead(row)
+
+    async def _send_text_instead(self, row: OutboxMessage) -> Any:
+        params = {k: row.payload[k] for k in ("parse_mode", "reply_markup") if k in row.payload}
+        text = row.payload["fallback_text"]
+        method = aiogram.methods.SendMessage(chat_id=row.chat_id, text=text, **params)
+        return await self.bot(method)
 
 
 def build_method(row: OutboxMessage) -> TelegramMethod[Any]:

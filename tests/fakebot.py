@@ -402,6 +402,16 @@ class _Failure:
     description: str
     retry_after: int | None
     remaining: int
+    body: str | None = None  # an answer outside the Bot API's shape, sent as it is
+
+
+class _RawAnswer(Exception):
+    """An answer that is not Bot API JSON (a proxy's error page, an emulator's own body)."""
+
+    def __init__(self, code: int, body: str) -> None:
+        super().__init__(code, body)
+        self.code = code
+        self.body = body
 
 
 class _Bucket:
@@ -811,11 +821,14 @@ class FakeBotAPI:
         description: str = "Internal Server Error",
         retry_after: int | None = None,
         times: int = 1,
+        body: str | None = None,
     ) -> None:
         """Answer the next `times` calls of `method` (to `chat_id`, if given) with an error.
 
         429 always carries parameters.retry_after (default 1).  If only error_code is
-        given, the description is the standard one for that code.
+        given, the description is the standard one for that code.  With `body` the answer is
+        that text instead of Bot API JSON (HTML, or JSON without "ok"), as a proxy's error
+        page or an emulator answers; "{path}" in it becomes the request's path, token and all.
         """
         if error_code == 429:
             retry_after = 1 if retry_after is None else retry_after
@@ -824,7 +837,7 @@ class FakeBotAPI:
         elif description == "Internal Server Error" and error_code in _ERROR_NAMES:
             description = _ERROR_NAMES[error_code]
         self._failures.append(
-            _Failure(method.lower(), chat_id, error_code, description, retry_after, times)
+            _Failure(method.lower(), chat_id, error_code, description, retry_after, times, body)
         )
 
     def block_chat(self, chat_id: int) -> None:
@@ -1149,6 +1162,9 @@ class FakeBotAPI:
             call, files, token=request.match_info["token"], request=request
         )
         await self._round_trip(long_poll=call.method.lower() == "getupdates")
+        if isinstance(body, str):
+            kind = "application/json" if body.lstrip().startswith("{") else "text/html"
+            return web.Response(text=body, status=status, content_type=kind)
         return web.json_response(body, status=status)
 
     async def _round_trip(self, *, long_poll: bool = False) -> None:
@@ -1192,15 +1208,19 @@ class FakeBotAPI:
         *,
         token: str,
         request: web.Request | None = None,
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, dict[str, Any] | str]:
         long_poll = call.method.lower() == "getupdates"
         if not long_poll:
             self._inflight += 1
+        body: dict[str, Any] | str
         try:
             result = await self._run(call, files, token, request)
+        except _RawAnswer as raw:
+            call.status, call.error = raw.code, raw.body
+            body = raw.body
         except ApiError as err:
             call.status, call.error = err.code, err.description
-            body: dict[str, Any] = {
+            body = {
                 "ok": False,
                 "error_code": err.code,
                 "description": err.description,
@@ -1235,6 +1255,9 @@ class FakeBotAPI:
                 failure.remaining -= 1
                 if failure.remaining <= 0:
                     self._failures.remove(failure)
+                if failure.body is not None:
+                    path = request.path if request is not None else ""
+                    raise _RawAnswer(failure.code, failure.body.replace("{path}", path))
                 raise ApiError(failure.code, failure.description, failure.retry_after)
         delay = self._latency.get((name, call.chat_id), self._latency.get((name, None)))
         if delay:
