@@ -17,6 +17,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 
 NO_TOKEN = (
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
+    configure_logging(settings.log_level, settings.log_format)
     if command in {"run", "webhook", "scheduler"} and not settings.bot_token:
         print(NO_TOKEN, file=sys.stderr)
         return 2
