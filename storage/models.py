@@ -218,3 +218,11 @@ class FsmRecord(SQLModel, table=True):
     state: str | None = Field(default=None, max_length=128)
     data: dict = Field(default_factory=dict, sa_type=JSON)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Heartbeat(SQLModel, table=True):
+    """When a loop (the delivery loop, in whichever process runs it) last made a pass: what a
+    webhook worker's /healthz reads."""
+
+    name: str = Field(primary_key=True, max_length=32)
+    at: datetime
