@@ -17,6 +17,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from bot.logs import configure_logging, redact_token
 from bot.settings import Settings, SettingsError, load_settings
 
 NO_TOKEN = (
@@ -147,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    from bot.logs import redact_token
-
+    configure_logging(settings.log_level, settings.log_format)
     redact_token(settings.token)  # an upstream may echo /bot<token>/... in its error pages
     if command in {"run", "webhook", "scheduler"} and not settings.bot_token:
         print(NO_TOKEN, file=sys.stderr)

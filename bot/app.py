@@ -323,6 +323,13 @@ async def run_scheduler_only(app: App) -> None:
         await app.close()
 
 
+def add_health_route(web_app: Any, app: App) -> None:
+    """`GET /healthz` for a load balancer (bot/health.py)."""
+    from bot.health import healthz
+
+    web_app.router.add_get("/healthz", healthz(app.sessions, app.clock))
+
+
 async def run_webhook(app: App) -> None:
     """Updates arrive over HTTPS; run `bot.py scheduler` once beside any number of these.
 
@@ -346,6 +353,7 @@ async def run_webhook(app: App) -> None:
     web_app = web.Application()
     # Not handler.register(): it would close the bot's session before the requests in hand end.
     web_app.router.add_post(settings.webhook_url.path or "/", handler.handle)
+    add_health_route(web_app, app)
     # aiohttp waits up to this for each request in hand, then cancels it and waits as long again.
     runner = web.AppRunner(web_app, handle_signals=False, shutdown_timeout=STOP_GRACE / 2)
     data: dict[str, Any] = {"bots": (app.bot,), **app.dp.workflow_data}

@@ -43,7 +43,7 @@ from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.logs import describe
-from storage import outbox
+from storage import health, outbox
 from storage.clock import Clock
 from storage.db import (
     SessionFactory,
@@ -56,6 +56,9 @@ from storage.db import (
 from storage.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger("linli.delivery")
+
+# The loop records that it is alive (storage.health, read by /healthz) at most this often.
+HEARTBEAT_EVERY = 10.0
 
 FILE_METHODS = {"sendPhoto", "sendDocument"}
 # Payload keys that are ours, not Telegram's (aiogram methods would pass unknown keys through).
@@ -229,6 +232,8 @@ class Delivery:
         # chat_id -> when its earlier row, put back for a retry, becomes due again; later rows
         # of that chat wait until then so that they cannot overtake it.
         self._retry_due: dict[int, datetime] = {}
+        self.last_pass_at: datetime | None = None  # the clock's time of the last good pass
+        self._beat_at: float | None = None  # the loop's time of the last heartbeat recorded
 
     def wake(self) -> None:
         self._wake.set()
@@ -248,8 +253,14 @@ class Delivery:
                 try:
                     next_at = await self._pass()
                 except Exception:
-                    log.exception("delivery pass failed")
+                    log.exception(
+                        "delivery pass failed (%d outcome(s) to record, %d send(s) in flight)",
+                        len(self._outcomes),
+                        len(self._tasks),
+                    )
                     next_at = None
+                else:
+                    await self._heartbeat(loop.time())
                 delay = self.poll_interval
                 if next_at is not None:
                     delay = min(delay, max(0.0, next_at - loop.time()))
@@ -259,6 +270,18 @@ class Delivery:
         finally:
             await self._finish_in_flight()
             log.info("delivery stopped")
+
+    async def _heartbeat(self, loop_now: float) -> None:
+        """After a good pass: remember it, and tell the database now and then (/healthz)."""
+        self.last_pass_at = self.clock.now()
+        if self._beat_at is not None and loop_now - self._beat_at < HEARTBEAT_EVERY:
+            return
+        try:
+            async with unit_of_work(self.sessions) as session:
+                await health.beat(session, health.DELIVERY, self.last_pass_at)
+            self._beat_at = loop_now
+        except Exception as error:
+            log.warning("delivery heartbeat not recorded: %s", type(error).__name__)
 
     async def _finish_in_flight(self) -> None:
         """Let the sends in flight finish (for `stop_grace` seconds), cancel the rest and give
@@ -419,7 +442,9 @@ class Delivery:
             outcome = await self._attempt(row)
         except Exception:
             self._claimed.discard(row.id or 0)  # its lease decides when it is tried again
-            log.exception("delivery of outbox row %s failed", row.id)
+            log.exception(
+                "delivery of outbox row %s (%s to chat %s) failed", row.id, row.method, chat_id
+            )
         finally:  # also when cancelled by a stop: then the claim is given back
             if outcome is not None:
                 self._outcomes.append(outcome)
@@ -474,7 +499,12 @@ class Delivery:
             log.warning("chat %s: %s; will retry", row.chat_id, error)
             return Outcome.retry(row, str(error) or type(error).__name__, None)
         except Exception as error:
-            log.exception("chat %s: unexpected error; will retry", row.chat_id)
+            log.exception(
+                "chat %s: unexpected error sending outbox row %s (%s); will retry",
+                row.chat_id,
+                row.id,
+                row.method,
+            )
             return Outcome.retry(row, repr(error), None)
         return Outcome.sent(row, getattr(result, "message_id", None))
 

@@ -11,6 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/linli.db"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(Exception):
@@ -51,6 +53,8 @@ class Settings(BaseSettings):
     webhook_secret: str | None = None
     webhook_host: str = "0.0.0.0"  # noqa: S104 - a webhook listens where the operator says
     webhook_port: int = Field(default=8080, ge=1, le=65535)
+    log_level: str = "INFO"
+    log_format: str = "text"
 
     @field_validator("database_url")
     @classmethod
@@ -87,6 +91,22 @@ class Settings(BaseSettings):
                 raise ValueError(f"Telegram user ids are numbers, not {', '.join(bad)}")
             return tuple(int(part) for part in parts)
         return tuple(value)  # type: ignore[arg-type]
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"one of {', '.join(LOG_LEVELS)}, not {value!r}")
+        return level
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        fmt = value.strip().lower()
+        if fmt not in LOG_FORMATS:
+            raise ValueError(f"text or json, not {value!r}")
+        return fmt
 
     @property
     def tz(self) -> ZoneInfo:

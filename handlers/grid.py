@@ -129,12 +129,7 @@ async def pick_notice_target(
 
 @router.message(Notice.text, F.text)
 async def receive_notice_text(message: Message, state: FSMContext) -> None:
-    text = (message.text or "").strip()
-    if len(text) > NOTICE_MAX:
-        await message.answer(
-            _("That is too long: at most {limit} characters, please.").format(limit=NOTICE_MAX)
-        )
-        return
+    text = org.require_text(message.text, NOTICE_MAX, lines=True)
     await state.update_data(text=text)
     form: NoticeForm = await state.get_data()  # type: ignore[assignment]
     await state.set_state(Notice.confirm)

@@ -128,6 +128,7 @@ class Runtime:
             self._running.discard(task)
 
     async def _run(self, name: str, job: Job, now: datetime) -> dict[str, Any]:
+        context: JobContext | None = None
         try:
             async with unit_of_work(self.sessions) as session:
                 context = JobContext(
@@ -139,7 +140,13 @@ class Runtime:
                 )
                 result = await job.run(context)
         except Exception as exc:
-            logger.exception("job %s failed at %s", name, now.isoformat())
+            periods = ", ".join(context.claimed) if context and context.claimed else "none"
+            logger.exception(
+                "job %s failed at %s (periods claimed: %s; rolled back)",
+                name,
+                now.isoformat(),
+                periods,
+            )
             return {"error": f"{type(exc).__name__}: {exc}"}
         logger.info("job %s at %s: %s", name, now.isoformat(), result)
         await self._after_commit()

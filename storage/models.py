@@ -12,6 +12,8 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import JSON, Field, SQLModel
 
+from storage.text import label_key_default
+
 
 def utcnow() -> datetime:
     """The current time in UTC, the form every timestamp column holds."""
@@ -59,11 +61,18 @@ class Grid(SQLModel, table=True):
 
 
 class Household(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("grid_id", "label"),)
+    """`label` as first typed; `label_key` (storage.org.label_key) is what makes two labels one
+    household ("3组12号" and "3组 12号")."""
+
+    __table_args__ = (
+        UniqueConstraint("grid_id", "label"),
+        UniqueConstraint("grid_id", "label_key", name="uq_household_grid_id_label_key"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     grid_id: int = Field(foreign_key="grid.id", index=True)
     label: str = Field(max_length=64)
+    label_key: str = Field(max_length=64, sa_column_kwargs={"default": label_key_default})
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -209,3 +218,11 @@ class FsmRecord(SQLModel, table=True):
     state: str | None = Field(default=None, max_length=128)
     data: dict = Field(default_factory=dict, sa_type=JSON)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Heartbeat(SQLModel, table=True):
+    """When a loop (the delivery loop, in whichever process runs it) last made a pass: what a
+    webhook worker's /healthz reads."""
+
+    name: str = Field(primary_key=True, max_length=32)
+    at: datetime

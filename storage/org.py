@@ -35,6 +35,7 @@ from storage.models import (
     WorkerKind,
 )
 from storage.permissions import Actor, OrgPermissions, Residence, RoleHeld
+from storage.text import label_key, normalise_text
 
 NAME_MAX = 32
 PLACE_NAME_MAX = 32
@@ -166,14 +167,15 @@ def set_locale(person: Person, locale: str) -> None:
     person.locale = locale
 
 
-def clean_text(text: str | None, limit: int) -> str:
-    """Collapse whitespace and cap the length of a short text typed by a person."""
-    return " ".join((text or "").split())[:limit]
+def clean_text(text: str | None, limit: int, *, lines: bool = False) -> str:
+    """Normalise (see `normalise_text`) and cap the length of a text typed by a person."""
+    return normalise_text(text, lines=lines)[:limit].strip()
 
 
-def require_text(text: str | None, limit: int) -> str:
-    """A short name or label: not empty, not over `limit` characters."""
-    cleaned = " ".join((text or "").split())
+def require_text(text: str | None, limit: int, *, lines: bool = False) -> str:
+    """A name, label or text: normalised (see `normalise_text`), then not empty and not over
+    `limit` characters."""
+    cleaned = normalise_text(text, lines=lines)
     if not cleaned:
         raise RuleError(N_("Please send some text."))
     if len(cleaned) > limit:
@@ -284,13 +286,16 @@ async def household_in_grid(session: AsyncSession, grid_id: int, household_id: i
 
 
 async def find_or_create_household(session: AsyncSession, grid_id: int, label: str) -> Household:
+    """The grid's household whose label is this one after normalisation (spaces and case
+    aside), or a new one; a concurrent join with the same label gets the same household."""
     label = require_text(label, HOUSEHOLD_LABEL_MAX)
-    query = select(Household).where(Household.grid_id == grid_id, Household.label == label)
+    key = label_key(label)
+    query = select(Household).where(Household.grid_id == grid_id, Household.label_key == key)
     household = (await session.exec(query)).first()
     if household is None:
-        household = Household(grid_id=grid_id, label=label)
-        session.add(household)
-        await session.flush()
+        household = Household(grid_id=grid_id, label=label, label_key=key)
+        if not await add_unique(session, household):
+            household = (await session.exec(query)).one()
     return household
 
 

@@ -469,14 +469,8 @@ def check_photo(file_size: int | None, count: int) -> None:
 
 
 def clean_description(text: str | None) -> str:
-    cleaned = (text or "").strip()
-    if not cleaned:
-        raise RuleError(N_("Please send some text."))
-    if len(cleaned) > DESCRIPTION_MAX:
-        raise RuleError(
-            N_("That is too long: at most {limit} characters, please."), limit=DESCRIPTION_MAX
-        )
-    return cleaned
+    """A report's description: normalised (line breaks kept), not empty, not too long."""
+    return require_text(text, DESCRIPTION_MAX, lines=True)
 
 
 async def file_report(

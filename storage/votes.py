@@ -104,7 +104,7 @@ async def submit_proposal(
     if not VotePermissions.can_propose(actor) or actor.residence is None:
         raise NotAllowed(N_("Only approved residents can send proposals. See /me."))
     title = org.require_text(title, TITLE_MAX)
-    body = (body or "").strip()
+    body = org.normalise_text(body, lines=True)
     if len(body) > BODY_MAX:
         raise RuleError(
             N_("That is too long: at most {limit} characters, please."), limit=BODY_MAX

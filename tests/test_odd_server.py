@@ -272,3 +272,29 @@ async def test_start_against_an_upstream_that_echoes_the_token(fake, tmp_path) -
     code, output = await run_bot_py(tmp_path, fake.base_url, TOKEN)
     assert "could not set the command menu" in output
     assert_one_line(code, output, TOKEN, "does not answer as a Bot API server")
+
+
+@pytest.mark.parametrize("formatter", ["text", "json"])
+def test_the_configured_formats_never_write_the_token(formatter: str) -> None:
+    """LOG_FORMAT's formatters write the error themselves: they scrub the token too."""
+    import io
+    import logging
+
+    from bot.logs import JsonFormatter, TextFormatter, redact_token
+
+    token = "424242:SECRET-part-of-the-token"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        JsonFormatter() if formatter == "json" else TextFormatter(tracebacks=True)
+    )
+    logger = logging.getLogger(f"linli.test.scrub.{formatter}")
+    logger.addHandler(handler)
+    logger.propagate = False
+    redact_token(token, logger)
+    try:
+        raise RuntimeError(f"502 Bad Gateway for /bot{token}/sendMessage")
+    except RuntimeError:
+        logger.exception("call failed")
+    written = stream.getvalue()
+    assert "sendMessage" in written and "SECRET" not in written, written

@@ -254,3 +254,56 @@ async def test_pending_lists_only_what_the_actor_may_decide(session: AsyncSessio
     assert await org.pending_before(session, NOW) == []
     rows = (await session.exec(select(Membership))).all()
     assert {r.status for r in rows} == {MembershipStatus.PENDING}
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["\u200b\u200c\u200d\ufeff", "\u200b\u200b", "\u202e\u2066\u200e", " \u3000\t", "\x00\x07"],
+)
+def test_invisible_text_is_no_text(typed: str) -> None:
+    with pytest.raises(RuleError):
+        org.require_text(typed, org.NAME_MAX)
+    assert org.clean_text(typed, org.NAME_MAX) == ""
+
+
+def test_text_is_normalised_before_it_is_checked_and_stored() -> None:
+    assert org.require_text("\u202e12号", 32) == "12号"  # no bidi override reaches a screen
+    assert org.require_text("Ｗａｎｇ\u200b　 Ｌｉ", 32) == "Wang Li"  # NFKC, one space
+    assert org.require_text("👨\u200d👩\u200d👧 家", 32) == "👨\u200d👩\u200d👧 家"  # one emoji
+    with pytest.raises(RuleError):  # the limit counts what is kept
+        org.require_text("号" * 33, 32)
+    assert org.require_text("\u200b" * 40 + "号", 32) == "号"
+    typed = "门口\u202e有坑\r\n\n\n\n  请  处理 \u2067"
+    assert org.require_text(typed, 99, lines=True) == "门口有坑\n\n请 处理"
+
+
+async def test_household_labels_match_after_normalisation(session: AsyncSession) -> None:
+    _admin, _worker, _village_id, grids = await village_with_worker(session)
+    first = await org.find_or_create_household(session, grids[0], "3组12号")
+    for same in ("3组 12号", " ３组　１２号 ", "3组\u200b12号", "\u202e3组12号"):
+        assert (await org.find_or_create_household(session, grids[0], same)).id == first.id
+    assert first.label == "3组12号"
+    other = await org.find_or_create_household(session, grids[0], "3组13号")
+    elsewhere = await org.find_or_create_household(session, grids[1], "3组 12号")
+    assert len({first.id, other.id, elsewhere.id}) == 3
+    with pytest.raises(RuleError):
+        await org.find_or_create_household(session, grids[0], "\u200b\u200b")
+
+
+async def test_a_person_named_in_invisible_characters_is_refused(session: AsyncSession) -> None:
+    _admin, worker, _village_id, grids = await village_with_worker(session)
+    invite = await org.create_grid_invite(session, worker, grids[0], NOW)
+    for name, label in (("\u200b\u200c\u200d\ufeff", "3组12号"), ("张三", "\u200b\u200b")):
+        with pytest.raises(RuleError):
+            await org.request_membership(
+                session,
+                await person(session, 40),
+                invite_code=invite.code,
+                full_name=name,
+                household_id=None,
+                household_label=label,
+                phone=None,
+                now=NOW,
+            )
+    shown = await org.get_or_create_person(session, 41, full_name="\u202eevil\u200b")
+    assert shown.full_name == "evil"

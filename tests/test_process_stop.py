@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 from sqlmodel import col, select
 
@@ -356,6 +357,18 @@ async def test_kill_9_mid_burst_then_restart_applies_each_update_once(
     await bot.stop(signal.SIGTERM)
 
 
+async def get_healthz(port: int) -> tuple[int, dict]:
+    """GET /healthz of a webhook process, once it listens (within 20 s)."""
+    async with aiohttp.ClientSession() as client:
+        for _ in range(200):
+            try:
+                async with client.get(f"http://127.0.0.1:{port}/healthz") as answer:
+                    return answer.status, await answer.json()
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.1)
+    raise AssertionError("the webhook process never listened")
+
+
 @pytest.mark.parametrize("mode", ["run", "webhook"])
 async def test_sigterm_mid_burst_stops_in_time_and_loses_nothing(
     mode: str,
@@ -381,6 +394,10 @@ async def test_sigterm_mid_burst_stops_in_time_and_loses_nothing(
     bot = BotProcess(mode, bot_env(fake, url, **extra), tmp_path)
     processes.append(bot)
     await bot.start()
+    if mode == "webhook":  # a load balancer's check: the database answers, no scheduler yet
+        status, body = await get_healthz(int(extra["WEBHOOK_PORT"]))
+        assert status in {200, 503} and body["database"] == "ok", body
+        assert status == 200 or body["delivery"]["status"] != "ok", body
     how = await ask_how_to_report(fake, burst)
     slow_answers(fake)
     await file_all(fake, burst, how)

@@ -525,3 +525,9 @@ async def test_the_categories_kept_in_memory_follow_every_change(sessions: Sessi
         ]
         with pytest.raises(NotFound):
             await reports.category_choice(session, v.village_id, added.id or 0)
+
+
+def test_a_description_is_normalised_and_invisible_text_refused() -> None:
+    assert reports.clean_description("\u202e路灯\u200b坏了\n\n\n第二行") == "路灯坏了\n\n第二行"
+    with pytest.raises(RuleError):
+        reports.clean_description("\u200b\ufeff\u2066")

@@ -45,6 +45,8 @@ def test_values_are_normalised() -> None:
         ("telegram_api_base", "ftp:/nowhere", "TELEGRAM_API_BASE"),
         ("bot_default_locale", "fr", "BOT_DEFAULT_LOCALE"),
         ("redis_url", "localhost:6379", "REDIS_URL"),
+        ("log_level", "LOUD", "LOG_LEVEL"),
+        ("log_format", "xml", "LOG_FORMAT"),
     ],
 )
 def test_a_bad_value_is_one_clear_line(name: str, value: str, mentions: str) -> None:
@@ -58,7 +60,7 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("BOT_", "DATABASE_URL", "REDIS_URL", "TELEGRAM_"))
+        if not k.startswith(("BOT_", "DATABASE_URL", "REDIS_URL", "TELEGRAM_", "LOG_"))
     }
     return subprocess.run(
         [sys.executable, "bot.py", *args],
