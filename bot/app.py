@@ -332,8 +332,8 @@ async def run_webhook(app: App) -> None:
     from aiohttp import web
 
     settings = app.settings
-    if settings.webhook_url is None:
-        raise SystemExit("Bad setting WEBHOOK_URL: webhook mode needs the public HTTPS URL")
+    settings.check_webhook()  # a URL and a secret: requests without the secret get 401
+    assert settings.webhook_url is not None
     signals = StopSignal(on_signal=app.begin_stop)
     handler = SimpleRequestHandler(
         dispatcher=app.dp,
