@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware, Dispatcher
+from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.middleware import FSMContextMiddleware
@@ -89,7 +89,7 @@ class ThrottlingMiddleware(BaseMiddleware):
         if user is None:
             return await handler(event, data)
         if await self._count(user.id) > self.burst:
-            await self._answer_press(event, user)
+            await self._answer_press(event, user, data.get("bot"))
             return None
         return await handler(event, data)
 
@@ -118,14 +118,14 @@ class ThrottlingMiddleware(BaseMiddleware):
             self._seen = {k: v for k, v in self._seen.items() if now - v[-1] < self.window}
         return len(recent)
 
-    async def _answer_press(self, event: TelegramObject, user: User) -> None:
+    async def _answer_press(self, event: TelegramObject, user: User, bot: Bot | None) -> None:
         query = event.callback_query if isinstance(event, Update) else None
         if query is None or self.i18n is None:
             return
         kept = self.profiles.kept(user.id) if self.profiles is not None else None
         locale = (kept.person.locale if kept is not None else None) or self.i18n.default_locale
         text = self.i18n.gettext(TOO_FAST, locale=locale)
-        bot = query.bot
+        bot = bot or query.bot
         if bot is None:
             return
         try:
