@@ -137,6 +137,16 @@ async def jobs_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def preflight(settings: Settings, command: str) -> None:
+    """What a serving process needs before it starts: the webhook's secret, Redis if set."""
+    if command == "webhook":
+        settings.check_webhook()
+    if settings.redis_url:
+        from bot.fsm import check_redis
+
+        asyncio.run(check_redis(settings.redis_url))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     command = args.command or "run"
@@ -153,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     if command in {"run", "webhook", "scheduler"} and not settings.bot_token:
         print(NO_TOKEN, file=sys.stderr)
         return 2
+    if command in {"run", "webhook", "scheduler"}:
+        try:
+            preflight(settings, command)
+        except SettingsError as exc:
+            print(exc, file=sys.stderr)
+            return 2
     if command == "migrate":
         asyncio.run(migrate_only(settings))
         print("database is up to date")

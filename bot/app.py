@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.after_commit import HoldUntilCommit
 from bot.delivery import Delivery, Limits
 from bot.edits import EditFallback
-from bot.fsm import create_fsm_storage, create_isolation
+from bot.fsm import create_fsm_storage, create_isolation, redis_client
 from bot.i18n import PoI18n, tr
 from bot.logs import describe
 from bot.middlewares import setup_middlewares
@@ -141,6 +141,9 @@ def create_dispatcher(
         sync = ProfileSync(settings.redis_url)
         dp.startup.register(sync.start)
         dp.shutdown.register(sync.close)
+    throttle_redis = redis_client(settings.redis_url) if settings.redis_url else None
+    if throttle_redis is not None:
+        dp.shutdown.register(throttle_redis.aclose)
     setup_middlewares(
         dp,
         sessions=sessions,
@@ -149,6 +152,7 @@ def create_dispatcher(
         isolation=isolation,
         profiles=Profiles(district_admins=settings.bot_superadmins),
         on_outbox=delivery.wake if delivery else None,
+        redis=throttle_redis,
     )
     dp.include_routers(*feature_routers())
     return dp
@@ -341,8 +345,8 @@ async def run_webhook(app: App) -> None:
     from aiohttp import web
 
     settings = app.settings
-    if settings.webhook_url is None:
-        raise SystemExit("Bad setting WEBHOOK_URL: webhook mode needs the public HTTPS URL")
+    settings.check_webhook()  # a URL and a secret: requests without the secret get 401
+    assert settings.webhook_url is not None
     signals = StopSignal(on_signal=app.begin_stop)
     handler = SimpleRequestHandler(
         dispatcher=app.dp,

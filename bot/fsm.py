@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,13 +20,21 @@ from aiogram.fsm.storage.base import (
     StorageKey,
 )
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+from aiogram.fsm.storage.redis import RedisStorage
+from redis.asyncio import Redis
+from redis.asyncio.lock import Lock
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import String, cast, delete
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.settings import SettingsError
 from storage.db import (
     SessionFactory,
     active_session,
@@ -276,18 +285,125 @@ class DatabaseStorage(BaseStorage):
         self._committed.update(records)
 
 
+# Seconds a per-person lock lives in Redis unless its holder renews it (every third of it).
+# A holder that lost Redis (or died) cannot renew, so the person waits this long at most;
+# an update takes well under a second, and its effects stay right without the lock anyway
+# (the update ledger, write conflicts run again): the lock only keeps one person's quick
+# taps in order. Short enough that nobody notices a stranded lock, long enough that a
+# renewal missed in a blip of Redis does not let it go.
+LOCK_TTL = 5.0
+# Redis that does not answer is a failure of that call, soon, never a hang
+REDIS_CONNECT_TIMEOUT = 2.0
+REDIS_TIMEOUT = 5.0
+
+
+def redis_client(url: str) -> Redis:
+    """A client that fails soon when Redis does not answer, and tries a command again on a
+    fresh connection when the one it had was cut (after Redis was away, every pooled
+    connection is dead: without this, each one's next command would fail)."""
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=REDIS_TIMEOUT,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for a log line."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
+
+
+async def check_redis(url: str) -> None:
+    """Start-up: Redis answers, else one clear line (SettingsError)."""
+    redis = Redis.from_url(url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT, retry=None)
+    try:
+        await asyncio.wait_for(redis.ping(), REDIS_TIMEOUT)
+    except (RedisError, OSError, TimeoutError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SettingsError(
+            f"Bad setting REDIS_URL: Redis at {redacted(url)} does not answer ({reason})"
+        ) from None
+    finally:
+        await redis.aclose()
+
+
+class RedisIsolation(BaseEventIsolation):
+    """Per-person locks in Redis, shared by every process: held for LOCK_TTL seconds and
+    renewed while the update runs. When Redis is cut, a lock that cannot be released is left
+    to expire (the update's outcome stands), and that is logged once until Redis answers."""
+
+    def __init__(
+        self, redis: Redis, *, key_builder: KeyBuilder | None = None, ttl: float = LOCK_TTL
+    ) -> None:
+        self.redis = redis
+        self.key_builder = key_builder or DefaultKeyBuilder()
+        self.ttl = ttl
+        self.lost = False  # Redis failed and has not answered since (logged once)
+
+    @asynccontextmanager
+    async def lock(self, key: StorageKey) -> AsyncIterator[None]:
+        lock = Lock(self.redis, self.key_builder.build(key, "lock"), timeout=self.ttl)
+        try:
+            await lock.acquire()
+        except (RedisError, OSError) as exc:
+            self._lost(exc)
+            raise
+        self._back()
+        renewing = asyncio.create_task(self._renew(lock), name="lock-renewal")
+        try:
+            yield None
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            try:
+                await lock.release()
+            except (RedisError, OSError) as exc:  # it expires by itself within the TTL
+                self._lost(exc)
+
+    async def _renew(self, lock: Lock) -> None:
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            try:
+                await lock.reacquire()
+            except (RedisError, OSError) as exc:
+                self._lost(exc)
+                return
+
+    def _lost(self, error: BaseException) -> None:
+        if not self.lost:
+            self.lost = True
+            log.warning(
+                "per-person locks: Redis lost (%s); locks left expire in %s s", error, self.ttl
+            )
+
+    def _back(self) -> None:
+        if self.lost:
+            self.lost = False
+            log.warning("per-person locks: Redis is back")
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
 def create_isolation(redis_url: str | None) -> BaseEventIsolation:
     """Per-person locks: in this process, or across processes (webhook workers) via Redis."""
     if redis_url:
-        return RedisEventIsolation.from_url(redis_url)
+        return RedisIsolation(redis_client(redis_url))
     return SimpleEventIsolation()
 
 
 def create_fsm_storage(settings_redis_url: str | None, sessions: SessionFactory) -> BaseStorage:
     """RedisStorage when a Redis URL is configured, else the database."""
     if settings_redis_url:
-        return RedisStorage.from_url(
-            settings_redis_url,
+        return RedisStorage(
+            redis_client(settings_redis_url),
             key_builder=DefaultKeyBuilder(with_destiny=True, with_business_connection_id=True),
         )
     return DatabaseStorage(sessions)

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware, Dispatcher
+from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.dispatcher.event.handler import HandlerObject
+from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.types import Chat, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.after_commit import HeldCalls
@@ -29,6 +33,7 @@ from storage.db import (
     is_write_conflict,
     rollback,
 )
+from storage.errors import N_
 from storage.profiles import Profile, Profiles
 from storage.updates import AlreadyHandled
 
@@ -39,27 +44,94 @@ MAX_ATTEMPTS = 5
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
-class ThrottlingMiddleware(BaseMiddleware):
-    """Drops a person's updates past `burst` within `window` seconds (a stuck key, a flood)."""
+# Counts one person's updates across every process sharing the Redis: a sliding window
+# (ms) in a sorted set, capped at burst + 1 entries. Returns the count in the window.
+_THROTTLE_SCRIPT = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local window, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms - window)
+redis.call('ZADD', KEYS[1], ms, ARGV[3])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(burst + 2))
+redis.call('PEXPIRE', KEYS[1], window)
+return redis.call('ZCARD', KEYS[1])
+"""
+TOO_FAST = N_("Too fast: please wait a moment.")
 
-    def __init__(self, *, burst: int = 20, window: float = 10.0) -> None:
+
+class ThrottlingMiddleware(BaseMiddleware):
+    """Drops a person's updates past `burst` within `window` seconds (a stuck key, a flood);
+    a dropped button press is still answered ("too fast"), so that the button stops spinning.
+
+    With `redis` the count is shared by every process (webhook workers); while Redis does
+    not answer, each process counts on its own."""
+
+    def __init__(
+        self,
+        *,
+        burst: int = 20,
+        window: float = 10.0,
+        redis: Redis | None = None,
+        i18n: I18n | None = None,
+        profiles: Profiles | None = None,
+    ) -> None:
         self.burst = burst
         self.window = window
+        self.redis = redis
+        self.i18n = i18n
+        self.profiles = profiles
+        self._script = redis.register_script(_THROTTLE_SCRIPT) if redis is not None else None
+        self._redis_failing = False
         self._seen: dict[int, list[float]] = {}
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         if user is None:
             return await handler(event, data)
-        now = time.monotonic()
-        recent = [t for t in self._seen.get(user.id, []) if now - t < self.window]
-        recent.append(now)
-        self._seen[user.id] = recent
-        if len(recent) > self.burst:
+        if await self._count(user.id) > self.burst:
+            await self._answer_press(event, user, data.get("bot"))
             return None
+        return await handler(event, data)
+
+    async def _count(self, user_id: int) -> int:
+        """This update and the person's others within the window."""
+        if self._script is not None:
+            try:
+                count = await self._script(
+                    keys=[f"linli:throttle:{user_id}"],
+                    args=[int(self.window * 1000), self.burst, uuid.uuid4().hex],
+                )
+            except (RedisError, OSError) as exc:
+                if not self._redis_failing:
+                    log.warning("throttling: Redis lost (%s); counting in this process", exc)
+                    self._redis_failing = True
+            else:
+                if self._redis_failing:
+                    log.warning("throttling: Redis is back")
+                    self._redis_failing = False
+                return int(count)
+        now = time.monotonic()
+        recent = [t for t in self._seen.get(user_id, []) if now - t < self.window]
+        recent.append(now)
+        self._seen[user_id] = recent
         if len(self._seen) > 10_000:  # forget quiet people now and then
             self._seen = {k: v for k, v in self._seen.items() if now - v[-1] < self.window}
-        return await handler(event, data)
+        return len(recent)
+
+    async def _answer_press(self, event: TelegramObject, user: User, bot: Bot | None) -> None:
+        query = event.callback_query if isinstance(event, Update) else None
+        if query is None or self.i18n is None:
+            return
+        kept = self.profiles.kept(user.id) if self.profiles is not None else None
+        locale = (kept.person.locale if kept is not None else None) or self.i18n.default_locale
+        text = self.i18n.gettext(TOO_FAST, locale=locale)
+        bot = bot or query.bot
+        if bot is None:
+            return
+        try:
+            await bot.answer_callback_query(query.id, text=text)
+        except (TelegramAPIError, OSError) as exc:  # an extra: the press is dropped anyway
+            log.debug("could not answer a throttled press: %s", exc)
 
 
 class IsolationMiddleware(BaseMiddleware):
@@ -226,11 +298,13 @@ def setup_middlewares(
     isolation: BaseEventIsolation,
     profiles: Profiles,
     on_outbox: Callable[[], None] | None = None,
+    redis: Redis | None = None,
 ) -> None:
     """The dispatcher must be built with `disable_fsm=True`: its FSM middleware is placed here,
-    inside the session, so reading the state joins the update's transaction."""
+    inside the session, so reading the state joins the update's transaction. With `redis`,
+    the flood limit holds across processes."""
     for middleware in (
-        ThrottlingMiddleware(),
+        ThrottlingMiddleware(redis=redis, i18n=i18n, profiles=profiles),
         IsolationMiddleware(dp.fsm, isolation),
         DatabaseMiddleware(sessions, clock, on_outbox),
         dp.fsm,

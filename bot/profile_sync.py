@@ -28,11 +28,12 @@ log = logging.getLogger("linli.profiles")
 
 class ProfileSync:
     def __init__(self, redis_url: str) -> None:
-        self.redis = Redis.from_url(redis_url)
+        self.redis = Redis.from_url(redis_url, socket_connect_timeout=2.0)
         self.origin = uuid.uuid4().hex  # our own messages come back to us: skip them
         self.listening = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[object]] = set()
+        self._publish_failing = False
 
     async def start(self) -> None:
         if self._task is None:
@@ -67,20 +68,32 @@ class ProfileSync:
         try:
             await self.redis.publish(CHANNEL, message)
         except (RedisError, OSError) as exc:
-            log.warning("could not publish forgotten profiles: %s", exc)
+            if not self._publish_failing:  # once until a publish works again
+                log.warning("could not publish forgotten profiles: %s", exc)
+            self._publish_failing = True
+        else:
+            self._publish_failing = False
 
     async def _listen(self) -> None:
+        lost = False
         while True:
             try:
                 async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(CHANNEL)
                     profiles.forget_everywhere({profiles.EVERYONE}, set())
+                    if lost:
+                        log.warning("profile sync: Redis is back")
+                        lost = False
                     self.listening.set()
                     async for message in pubsub.listen():
                         self._receive(message)
             except (RedisError, OSError) as exc:
                 self.listening.clear()
-                log.warning("profile sync lost Redis (%s); retrying", exc)
+                if not lost:  # once per outage, not at every attempt
+                    log.warning(
+                        "profile sync lost Redis (%s); retrying every %s s", exc, RETRY_AFTER
+                    )
+                    lost = True
                 await asyncio.sleep(RETRY_AFTER)
 
     def _receive(self, message: dict[str, object]) -> None:

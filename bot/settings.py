@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,6 +14,8 @@ from sqlalchemy.exc import ArgumentError
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/linli.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
+# What Telegram accepts as a webhook's secret token (setWebhook's `secret_token`)
+WEBHOOK_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class SettingsError(Exception):
@@ -70,6 +73,13 @@ class Settings(BaseSettings):
             raise ValueError(f"not a redis URL: {value!r}")
         return value
 
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str | None) -> str | None:
+        if value and not WEBHOOK_SECRET_SHAPE.fullmatch(value):
+            raise ValueError("use 1 to 256 of the characters A-Z a-z 0-9 _ -")
+        return value or None
+
     @field_validator("bot_timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
@@ -115,6 +125,17 @@ class Settings(BaseSettings):
     @property
     def token(self) -> str:
         return self.bot_token.get_secret_value() if self.bot_token else ""
+
+    def check_webhook(self) -> None:
+        """Webhook mode needs its public URL and a secret: without one, anybody could post
+        updates "from" anyone (a district admin) to the bot's port."""
+        if self.webhook_url is None:
+            raise SettingsError("Bad setting WEBHOOK_URL: webhook mode needs the public HTTPS URL")
+        if not self.webhook_secret:
+            raise SettingsError(
+                "Bad setting WEBHOOK_SECRET: webhook mode needs a secret (1 to 256 of A-Z a-z "
+                "0-9 _ -, e.g. from `openssl rand -hex 32`) so that forged updates are refused"
+            )
 
 
 def load_settings(**overrides: object) -> Settings:

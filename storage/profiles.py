@@ -71,6 +71,10 @@ class Profiles:
             self._keep(profile)
         return profile
 
+    def kept(self, telegram_id: int) -> Profile | None:
+        """The profile in memory, if any (no database): for answers given before a session."""
+        return self._kept.get(telegram_id)
+
     def forget(self, telegram_ids: set[int]) -> None:
         self.generation += 1
         if EVERYONE in telegram_ids:
