@@ -229,11 +229,12 @@ async def set_menu(bot: Bot, i18n: PoI18n) -> None:
 
 
 async def start_background(app: App, *, scheduler: bool = True) -> None:
-    """The delivery loop, the catch-up of missed job periods, and the scheduler."""
+    """The delivery loop, and the catch-up of missed job periods followed by the scheduler, as
+    tasks beside the bot: start-up does not wait for them, so polling starts at once."""
     app.tasks.append(asyncio.create_task(app.delivery.run(), name="delivery"))
     if scheduler:
-        await app.runtime.catch_up()
-        app.runtime.start()
+        catch_up = app.runtime.catch_up_and_start()
+        app.tasks.append(asyncio.create_task(catch_up, name="catch-up"))
 
 
 class StopSignal:

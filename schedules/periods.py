@@ -200,6 +200,17 @@ def periods_between(
     return keys
 
 
+def span(kind: Kind, after: str, upto: str) -> list[str]:
+    """The keys after `after` up to and including `upto`, oldest first (none if `upto` is not
+    later)."""
+    keys: list[str] = []
+    key, last = shift(kind, after), first_day(kind, upto)
+    while first_day(kind, key) <= last:
+        keys.append(key)
+        key = shift(kind, key)
+    return keys
+
+
 # --- bounds --------------------------------------------------------------------------------
 
 

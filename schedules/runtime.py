@@ -167,6 +167,13 @@ class Runtime:
         now = self.clock.now()
         return {name: await self.run(name, now) for name in self.jobs}
 
+    async def catch_up_and_start(self) -> None:
+        """The catch-up, then the scheduler unless a stop came first. Run it as a task beside
+        the bot: updates are answered while it works (a stop cuts it off like any run)."""
+        await self.catch_up()
+        if not self._stopping:
+            self.start()
+
     def start(self) -> AsyncIOScheduler:
         """Schedule every job on its trigger in the zone; call inside the running event loop."""
         if self.scheduler is not None:

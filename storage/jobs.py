@@ -41,3 +41,19 @@ async def last_period(session: AsyncSession, job: str) -> str | None:
 async def ran(session: AsyncSession, job: str, period: str) -> bool:
     query = select(JobRun.id).where(JobRun.job == job, JobRun.period == period)
     return (await session.exec(query)).first() is not None
+
+
+async def periods_from(session: AsyncSession, job: str, lowest: str) -> list[str]:
+    """The periods of `job` that sort at or after `lowest` (as text)."""
+    query = select(JobRun.period).where(JobRun.job == job, col(JobRun.period) >= lowest)
+    return list((await session.exec(query)).all())
+
+
+async def last_period_ending(session: AsyncSession, job: str, suffix: str) -> str | None:
+    """The latest period of `job` whose key ends with `suffix` (a village's: `/v3`)."""
+    query = (
+        select(JobRun.period)
+        .where(JobRun.job == job, col(JobRun.period).endswith(suffix, autoescape=True))
+        .order_by(col(JobRun.period).desc())
+    )
+    return (await session.exec(query.limit(1))).first()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -542,7 +543,7 @@ async def test_jobs_post_once_per_period_also_after_downtime(sessions: SessionFa
     assert again["posts"] == 0 and again["claimed"] == []
     posts = await outbox_rows(sessions, town.group_chat)
     assert len(posts) == 1 and "1号" in posts[0].payload["text"]
-    assert "2026-W11" in posts[0].payload["text"]
+    assert "第11周（3月9日—3月15日）" in posts[0].payload["text"]
     # The bot was down over the month's end: the catch-up on 2 April posts March once.
     del pending
     april = datetime(2026, 4, 2, 8, tzinfo=UTC)
@@ -635,3 +636,82 @@ async def test_praise_picture_and_workbook(sessions: SessionFactory) -> None:
         "乱堆柴草",
         "关爱帮扶孤寡老人、留守儿童",
     }
+
+
+# --- the catch-up after downtime -----------------------------------------------------------
+
+
+async def approved_on(sessions: SessionFactory, town: Town, when: datetime) -> None:
+    made = await claim(sessions, town.resident, town.village, "V01", when)
+    async with unit_of_work(sessions) as session:
+        await points.approve_claim(session, town.reviewer, made, when, TZ)
+
+
+def texts(posts: list[OutboxMessage]) -> list[str]:
+    return [p.payload["text"] for p in posts if p.method == "sendMessage"]
+
+
+async def test_the_catch_up_posts_each_missed_period_once_oldest_first(
+    sessions: SessionFactory,
+) -> None:
+    town = await build(sessions)
+    jobs = runtime(sessions)
+    # Up to date with week 41 (Sunday 11 October, 20:05) and September (1 October) …
+    assert await jobs.run("points_weekly", datetime(2026, 10, 11, 12, 5, tzinfo=UTC))
+    assert await jobs.run("points_monthly", datetime(2026, 10, 1, 2, tzinfo=UTC))
+    # … then down across weeks 42–44 and the month's end, with a point in each week.
+    for day in (13, 20, 27):
+        await approved_on(sessions, town, datetime(2026, 10, day, 2, tzinfo=UTC))
+    before = len(await outbox_rows(sessions, town.group_chat))
+    jobs.clock.travel_to(datetime(2026, 11, 2, 2, tzinfo=UTC))  # Monday 10:00
+    results = await jobs.catch_up()
+    village = town.village
+    assert results["points_weekly"]["claimed"] == [
+        f"2026-W42/v{village}",
+        f"2026-W43/v{village}",
+        f"2026-W44/v{village}",
+    ]
+    assert results["points_weekly"]["posts"] == 3
+    assert results["points_monthly"]["claimed"] == [f"2026-10/v{village}"]
+    posts = (await outbox_rows(sessions, town.group_chat))[before:]
+    weekly, monthly = texts(posts)[:3], texts(posts)[3:]
+    assert "第42周（10月12日—10月18日）" in weekly[0]
+    assert "第43周（10月19日—10月25日）" in weekly[1]
+    assert "第44周（10月26日—11月1日）" in weekly[2]
+    assert all("1号" in text and "+2" in text for text in weekly)
+    assert len(monthly) == 1 and "2026年10月" in monthly[0] and "+6" not in monthly[0]
+    assert [p.method for p in posts].count("sendPhoto") == 1
+    # Once: the catch-up again, or the next tick, posts nothing more.
+    again = await jobs.catch_up()
+    assert again["points_weekly"]["claimed"] == again["points_monthly"]["claimed"] == []
+    assert len(await outbox_rows(sessions, town.group_chat)) == before + len(posts)
+
+
+async def test_past_the_cap_only_a_log_line_and_one_notice_to_each_admin(
+    sessions: SessionFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    town = await build(sessions)
+    jobs = runtime(sessions)
+    assert await jobs.run("points_weekly", datetime(2026, 7, 19, 12, 5, tzinfo=UTC))  # week 29
+    await approved_on(sessions, town, datetime(2026, 9, 1, 2, tzinfo=UTC))  # week 36: too old
+    await approved_on(sessions, town, datetime(2026, 9, 8, 2, tzinfo=UTC))  # week 37: posted
+    jobs.clock.travel_to(datetime(2026, 11, 2, 2, tzinfo=UTC))  # weeks 30–44 missed
+    with caplog.at_level(logging.WARNING, logger="linli.schedules"):
+        result = await jobs.run("points_weekly")
+    village = town.village
+    assert result["claimed"] == [
+        f"2026-W36/v{village}/cap",
+        *(f"2026-W{week}/v{village}" for week in range(37, 45)),
+    ]
+    assert result["posts"] == 1
+    assert "missed 7 periods 2026-W30..2026-W36" in caplog.text
+    posts = texts(await outbox_rows(sessions, town.group_chat))
+    assert len(posts) == 1 and "第37周" in posts[0]
+    notices = texts(await outbox_rows(sessions, town.admin.telegram_id))
+    assert len(notices) == 1
+    assert "第30周（7月20日—7月26日）" in notices[0] and "第36周" in notices[0]
+    assert "7" in notices[0] and "8" in notices[0]
+    caplog.clear()
+    assert (await jobs.run("points_weekly"))["claimed"] == []
+    assert len(texts(await outbox_rows(sessions, town.admin.telegram_id))) == 1
+    assert "beyond the catch-up cap" not in caplog.text

@@ -4,8 +4,10 @@ daily reminder of pending join requests."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,7 +15,9 @@ import pytest
 from sqlmodel import col, select
 
 import schedules
+from bot.app import create_app, start_background
 from bot.i18n import PoI18n
+from bot.settings import Settings
 from schedules import pending_reminder
 from schedules.periods import (
     bounds,
@@ -48,6 +52,9 @@ from storage.models import (
     RoleAssignment,
     Village,
 )
+from tests.databases import fresh_database, postgres_server_url
+from tests.fakebot import FakeBotAPI
+from tests.harness import DISTRICT_ADMIN_ID, TEST_LIMITS, TOKEN
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NINE = time(9, 0)
@@ -529,3 +536,72 @@ async def test_pending_reminder_with_nobody_waiting(sessions: SessionFactory) ->
     result = await reminder_runtime(sessions).run("pending_reminder", at=local(2026, 11, 29, 9))
     assert result == {"period": "2026-11-29", "reminders": 0, "pending": 0}
     assert await outbox_rows(sessions) == []
+
+
+# --- the catch-up beside the bot -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_polling_answers_while_a_slow_catch_up_runs(backend: str, tmp_path: Path) -> None:
+    if backend == "postgres" and not postgres_server_url():
+        pytest.skip("TEST_DATABASE_URL is not set")
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def slow(ctx: JobContext) -> dict[str, Any]:
+        started.set()
+        await release.wait()
+        return {"periods": []}
+
+    hourly = {"trigger": "interval", "hours": 1}
+    job = Job(name="slow", description="test", trigger=hourly, run=slow)
+    async with FakeBotAPI() as fake, fresh_database(backend, tmp_path) as url:
+        settings = Settings(
+            _env_file=None,
+            bot_token=TOKEN,
+            telegram_api_base=fake.base_url,
+            database_url=url,
+            redis_url=None,
+            bot_superadmins=str(DISTRICT_ADMIN_ID),
+        )  # type: ignore[arg-type]
+        app = await create_app(settings, limits=TEST_LIMITS, run_migrations=False)
+        app.runtime.jobs = {job.name: job}
+        polling: asyncio.Task[None] | None = None
+        try:
+            await asyncio.wait_for(start_background(app), 1)  # it does not wait for the jobs
+            await asyncio.wait_for(started.wait(), 5)
+            polling = asyncio.create_task(
+                app.dp.start_polling(
+                    app.bot, handle_signals=False, close_bot_session=False, polling_timeout=1
+                )
+            )
+            mark = fake.mark()
+            await fake.user(DISTRICT_ADMIN_ID, "Admin").send("/start")
+            await fake.wait_for_message(DISTRICT_ADMIN_ID, after=mark, timeout=5)
+            assert not release.is_set() and app.runtime.scheduler is None  # still catching up
+            release.set()
+            for _ in range(100):  # then the scheduler starts
+                if app.runtime.scheduler is not None:
+                    break
+                await asyncio.sleep(0.02)
+            assert app.runtime.scheduler is not None
+        finally:
+            release.set()
+            with contextlib.suppress(RuntimeError):
+                await app.dp.stop_polling()
+            if polling is not None:
+                polling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await polling
+            await app.close()
+
+
+async def test_a_stop_during_the_catch_up_starts_no_scheduler(sessions: SessionFactory) -> None:
+    slow = Slow(30)
+    runtime = runtime_for(sessions, slow.job())
+    catching_up = asyncio.create_task(runtime.catch_up_and_start())
+    await slow.claimed.wait()
+    await asyncio.wait_for(runtime.stop(timeout=0.1), 2)
+    await asyncio.gather(catching_up, return_exceptions=True)
+    assert catching_up.done() and runtime.scheduler is None
+    assert await job_runs(sessions, "slow") == []  # rolled back: it runs at the next start
