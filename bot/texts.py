@@ -21,6 +21,21 @@ WORKER_NAMES = {
     WorkerKind.PART_TIME: N_("part-time grid worker"),
 }
 
+QUARTER_NAMES = {
+    1: N_("Q1 {year}"),
+    2: N_("Q2 {year}"),
+    3: N_("Q3 {year}"),
+    4: N_("Q4 {year}"),
+}
+
+
+def quarter_title(key: str, locale: str | None = None) -> str:
+    """A quarter's key (2026-Q1) as people say it: 2026年第一季度."""
+    year, _, number = key.partition("-Q")
+    if not (year.isdigit() and number.isdigit() and int(number) in QUARTER_NAMES):
+        return key
+    return tr(locale, QUARTER_NAMES[int(number)], year=int(year))
+
 
 def status_name(status: MembershipStatus, locale: str | None = None) -> str:
     return tr(locale, STATUS_NAMES[status])

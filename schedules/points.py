@@ -21,6 +21,7 @@ from datetime import date, time, timedelta
 from typing import Any
 
 from bot.i18n import locale_of, tr
+from bot.texts import quarter_title
 from schedules import periods
 from schedules.runtime import Job, JobContext, register
 from storage import jobs as job_runs
@@ -70,6 +71,8 @@ def week_title(week: str, locale: str | None) -> str:
 def period_title(kind: periods.Kind, key: str, locale: str | None) -> str:
     if kind == "weekly":
         return week_title(key, locale)
+    if kind == "quarterly":
+        return quarter_title(key, locale)
     if kind == "monthly":
         from exports.points import month_title  # exports import schedules.periods
 
@@ -379,7 +382,7 @@ async def reward_quarter(ctx: JobContext, village: Village, quarter: str) -> int
                 None,
                 "<b>{village} · rewards for {quarter}</b>",
                 village=quote(village.name),
-                quarter=quarter,
+                quarter=quarter_title(quarter),
             )
         ]
         lines += [
@@ -402,7 +405,7 @@ async def reward_quarter(ctx: JobContext, village: Village, quarter: str) -> int
                 "Mark each one handed over with /rewards.",
                 village=quote(village.name),
                 count=len(views),
-                quarter=quarter,
+                quarter=quarter_title(quarter, locale_of(admin)),
             )
             outbox.enqueue(ctx.session, admin.telegram_id, text, batch=batch)
     await ctx.record(f"{quarter}/v{village.id}", {"grants": len(grants)})

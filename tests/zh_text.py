@@ -20,7 +20,7 @@ ALLOWED = re.compile(
     | https?://\S+                   # a URL
     | (?<![\w/])/[a-z][a-z_]*(?:@\w+)?  # a command: /report, /start@bot
     | \b[RP]-[\w-]*                  # a report or proposal number: R-2026-0001, P-3
-    | \b[A-Z]\d+\b                   # a points catalogue code: E02, N01
+    | \b[A-Z]\d{2}\b                 # a points catalogue code: E02, N01
     """,
     re.VERBOSE,
 )
