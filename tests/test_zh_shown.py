@@ -1,8 +1,8 @@
 """No English reaches a Chinese-speaking person: a few flows for people whose language is the
 default (zh) — a report's whole life with a second press of 受理, /gridstats, /notice where no
-group is linked, /start, /me, /help, /mypoints, /leaderboard — and every text, caption, button
-and toast the bot showed them is scanned for raw status values and ASCII words outside the
-allow-list of tests/zh_text.py."""
+group is linked, a report made in the grid's group, /start, /me, /help, /mypoints,
+/leaderboard — and every text, caption, button and toast the bot showed them (and the group)
+is scanned for raw status values and ASCII words outside the allow-list of tests/zh_text.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import itertools
 from sqlmodel import select
 
 from storage.db import unit_of_work
-from storage.models import Person
+from storage.models import BoundChat, Person
 from tests.fakebot import SentMessage
 from tests.harness import Talker, World
 from tests.report_world import make_village
@@ -72,6 +72,19 @@ async def test_nothing_shown_to_a_chinese_speaker_is_english(world: World) -> No
     sent = await tap_data(worker, confirm, "fl:confirm", expect="通知")
     await world.app.delivery.drain(5)
     await worker.tap_for_toast(sent, "📊")
+    # A report made in the grid's group, by replying to the bot; then /report R-… there.
+    group = fake.group(-2_900_000 - base, "一网格群")
+    async with unit_of_work(world.app.sessions) as session:
+        session.add(BoundChat(chat_id=group.id, village_id=v.village_id, grid_id=v.grid_a.id))
+    mark = fake.mark()
+    await resident.user.send("/report", chat=group)
+    how = await fake.wait_for_message(group.id, has("回复"), after=mark)
+    mark = fake.mark()
+    await resident.user.send("路灯坏了三天了", chat=group, reply_to=how)
+    await fake.wait_for_message(group.id, has("路灯坏了"), after=mark)
+    mark = fake.mark()
+    await resident.user.send(f"/report {number}", chat=group)
+    await fake.wait_for_message(group.id, has(number), after=mark)
     for talker in (resident, worker, admin):
         for command in ("/start", "/me", "/help", "/mypoints", "/leaderboard"):
             await talker.say(command)
@@ -82,6 +95,7 @@ async def test_nothing_shown_to_a_chinese_speaker_is_english(world: World) -> No
         people = (await session.exec(select(Person).where(Person.id.in_(ids)))).all()  # type: ignore[union-attr]
     chats = {p.telegram_id for p in people if (p.locale or "zh") == "zh"}
     assert len(chats) == 4
+    chats.add(group.id)
     values = status_values()
     shown = fake.shown(chats, since=since)
     methods = {method.split()[0] for method, _ in shown}
