@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.i18n import tr
 from storage.errors import N_
 from storage.models import MembershipStatus, Role, WorkerKind
+from storage.models_points import EntryKind, PointEntry
 
 STATUS_NAMES = {
     MembershipStatus.PENDING: N_("waiting for approval"),
@@ -35,6 +36,13 @@ def quarter_title(key: str, locale: str | None = None) -> str:
     if not (year.isdigit() and number.isdigit() and int(number) in QUARTER_NAMES):
         return key
     return tr(locale, QUARTER_NAMES[int(number)], year=int(year))
+
+
+def entry_reason(entry: PointEntry, locale: str | None = None) -> str:
+    """An entry's reason as shown; a correction (an upheld appeal) is said in words."""
+    if entry.kind == EntryKind.CORRECTION and entry.corrects_id is not None:
+        return tr(locale, "appeal upheld: entry #{entry} cancelled", entry=entry.corrects_id)
+    return entry.reason
 
 
 def status_name(status: MembershipStatus, locale: str | None = None) -> str:

@@ -21,7 +21,7 @@ from datetime import date, time, timedelta
 from typing import Any
 
 from bot.i18n import locale_of, tr
-from bot.texts import quarter_title
+from bot.texts import entry_reason, quarter_title
 from schedules import periods
 from schedules.runtime import Job, JobContext, register
 from storage import jobs as job_runs
@@ -182,7 +182,8 @@ def weekly_text(village: Village, week: str, entries: list[points.EntryView], pe
     ordered = sorted(by_household.items(), key=lambda kv: -sum(v.entry.points for v in kv[1]))
     for (household, grid), views in ordered[:LINES_MAX]:
         items = "；".join(
-            f"{quote(v.person or household)} {quote(v.entry.reason)} {signed(v.entry.points)}"
+            f"{quote(v.person or household)} {quote(entry_reason(v.entry))} "
+            f"{signed(v.entry.points)}"
             for v in views
         )
         total = sum(v.entry.points for v in views)

@@ -188,6 +188,7 @@ async def test_a_month_of_points(world: World) -> None:
             group.id, lambda m: "周积分确认" in (m.text or ""), after=mark
         )
         assert "1组3号" in (post.text or "") and "2组8号" in (post.text or "")
+        assert not english_words(post.text or ""), post.text  # the upheld appeal in words
         assert (await world.app.runtime.run("points_weekly"))["posts"] == 0
         await fake.assert_no_message(
             group.id, lambda m: "周积分确认" in (m.text or ""), within=0.3
