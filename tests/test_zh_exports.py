@@ -16,7 +16,7 @@ from exports.votes import export_votes
 from storage import org, points, votes
 from storage.db import SessionFactory, unit_of_work
 from tests.test_points import NOW as POINTS_NOW
-from tests.test_points import TZ, build, claim
+from tests.test_points import TZ, build, claim, item
 from tests.test_votes import NOW, SHANGHAI, make_place, press
 from tests.zh_text import english_words, raw_values, status_values
 
@@ -44,6 +44,24 @@ async def test_the_points_workbook_holds_no_english(sessions: SessionFactory) ->
     made = await claim(sessions, town.other, town.village, "V02")
     async with unit_of_work(sessions) as session:
         await points.approve_claim(session, town.reviewer, made, POINTS_NOW, TZ)
+        r03 = await item(session, town.village, "R03")
+        entry = await points.award(
+            session,
+            town.reviewer,
+            household_id=town.households[0],
+            person_id=town.resident.person_id,
+            item_id=r03.id or 0,
+            reason="在地头焚烧秸秆",
+            now=POINTS_NOW,
+            tz=TZ,
+        )
+        appeal = await points.appeal(
+            session, town.neighbour, entry.id or 0, "不是我家", POINTS_NOW
+        )
+    async with unit_of_work(sessions) as session:  # upheld: a correction entry
+        await points.decide_appeal(
+            session, town.second_reviewer, appeal.id or 0, uphold=True, now=POINTS_NOW, tz=TZ
+        )
     async with sessions() as session:
         data = await points_export.month_xlsx(session, town.village, "2026-03", TZ, "zh")
     assert english_cells(load_workbook(io.BytesIO(data))) == []
