@@ -32,7 +32,7 @@ def has(text: str) -> object:
 async def test_nothing_shown_to_a_chinese_speaker_is_english(world: World) -> None:
     fake, clock = world.fake, world.clock
     await world.app.delivery.drain(5)  # what earlier tests left in the outbox goes first
-    base = 870_000 + next(_bases) * 100
+    base = 960_000 + next(_bases) * 100
     async with unit_of_work(world.app.sessions) as session:
         v = await make_village(session, clock.now(), base)
     resident = world.person(v.resident.telegram_id, "张三")
