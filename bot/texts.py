@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.i18n import tr
 from storage.errors import N_
 from storage.models import MembershipStatus, Role, WorkerKind
+from storage.models_points import EntryKind, PointEntry
 
 STATUS_NAMES = {
     MembershipStatus.PENDING: N_("waiting for approval"),
@@ -20,6 +21,28 @@ WORKER_NAMES = {
     WorkerKind.FULL_TIME: N_("full-time grid worker"),
     WorkerKind.PART_TIME: N_("part-time grid worker"),
 }
+
+QUARTER_NAMES = {
+    1: N_("Q1 {year}"),
+    2: N_("Q2 {year}"),
+    3: N_("Q3 {year}"),
+    4: N_("Q4 {year}"),
+}
+
+
+def quarter_title(key: str, locale: str | None = None) -> str:
+    """A quarter's key (2026-Q1) as people say it: 2026年第一季度."""
+    year, _, number = key.partition("-Q")
+    if not (year.isdigit() and number.isdigit() and int(number) in QUARTER_NAMES):
+        return key
+    return tr(locale, QUARTER_NAMES[int(number)], year=int(year))
+
+
+def entry_reason(entry: PointEntry, locale: str | None = None) -> str:
+    """An entry's reason as shown; a correction (an upheld appeal) is said in words."""
+    if entry.kind == EntryKind.CORRECTION and entry.corrects_id is not None:
+        return tr(locale, "appeal upheld: entry #{entry} cancelled", entry=entry.corrects_id)
+    return entry.reason
 
 
 def status_name(status: MembershipStatus, locale: str | None = None) -> str:

@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.i18n import tr
 from bot.settings import Settings
+from bot.texts import entry_reason
 from exports import Exporter, register
 from schedules import periods
 from storage import org, points
@@ -234,7 +235,7 @@ async def month_xlsx(
                 e.household,
                 e.grid,
                 e.person,
-                e.entry.reason,
+                entry_reason(e.entry, locale),
                 e.entry.points,
             ]
         )

@@ -13,30 +13,42 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.i18n import tr
 from bot.settings import Settings
 from exports import Exporter, register
 from schedules.periods import year_bounds
 from storage import org, votes
 from storage.db import SessionFactory
+from storage.errors import N_
 from storage.models import Household
+from storage.models_votes import VoteStatus
 
 VOTE_COLUMNS = [
-    "vote",
-    "question",
-    "agenda item",
-    "created",
-    "deadline",
-    "status",
-    "rule",
-    "secret",
-    "eligible",
-    "turnout",
-    "quorum %",
-    "quorum reached",
-    "option",
-    "votes",
+    N_("vote"),
+    N_("question"),
+    N_("agenda item"),
+    N_("created"),
+    N_("deadline"),
+    N_("status"),
+    N_("rule"),
+    N_("secret"),
+    N_("eligible"),
+    N_("turnout"),
+    N_("quorum %"),
+    N_("quorum reached"),
+    N_("option"),
+    N_("votes"),
 ]
-VOTER_COLUMNS = ["vote", "question", "name", "household", "voted at", "changed at", "choice"]
+VOTER_COLUMNS = [
+    N_("vote"),
+    N_("question"),
+    N_("name"),
+    N_("household"),
+    N_("voted at"),
+    N_("changed at"),
+    N_("choice"),
+]
+VOTE_STATUS_NAMES = {VoteStatus.OPEN: N_("open for voting"), VoteStatus.CLOSED: N_("vote closed")}
 
 
 def _time(moment: object, tz: ZoneInfo) -> str:
@@ -49,8 +61,9 @@ async def export_votes(
     year: int,
     out: Path,
     tz: ZoneInfo | None = None,
+    locale: str | None = None,
 ) -> int:
-    """Write the workbook; returns the number of votes."""
+    """Write the workbook in `locale` (None: the current one); returns the number of votes."""
     tz = tz or ZoneInfo("Asia/Shanghai")
     village = await org.village_by_name(session, village_name)
     if village is None:
@@ -59,10 +72,15 @@ async def export_votes(
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    sheet.title = "votes"
-    sheet.append(VOTE_COLUMNS)
-    voters_sheet = book.create_sheet("voters")
-    voters_sheet.append(VOTER_COLUMNS)
+
+    def say(message: str) -> str:
+        return tr(locale, message)
+
+    yes, no = tr(locale, "yes"), tr(locale, "no")
+    sheet.title = tr(locale, "the votes")[:31]
+    sheet.append([say(name) for name in VOTE_COLUMNS])
+    voters_sheet = book.create_sheet(tr(locale, "voters")[:31])
+    voters_sheet.append([say(name) for name in VOTER_COLUMNS])
     found = await votes.votes_of_year(session, village.id or 0, start, end)
     for vote in found:
         view = await votes.vote_view(session, vote.id or 0)
@@ -73,17 +91,23 @@ async def export_votes(
             item,
             _time(vote.created_at, tz),
             _time(vote.deadline, tz),
-            vote.status.value,
-            "per household" if vote.per_household else "per person",
-            "yes" if vote.secret else "no",
+            say(VOTE_STATUS_NAMES[VoteStatus(vote.status)]),
+            (
+                tr(locale, "one vote per household")
+                if vote.per_household
+                else tr(locale, "one vote per person")
+            ),
+            yes if vote.secret else no,
             view.eligible,
             view.voters,
             vote.quorum_percent,
-            "" if view.quorum_reached is None else ("yes" if view.quorum_reached else "no"),
+            "" if view.quorum_reached is None else (yes if view.quorum_reached else no),
         ]
         for option in view.options:
             count = (
-                view.counts.get(option.id or 0, 0) if view.show_tally else "(secret until close)"
+                view.counts.get(option.id or 0, 0)
+                if view.show_tally
+                else tr(locale, "(secret until the vote closes)")
             )
             sheet.append([*head, option.label, count])
         labels = {option.id: option.label for option in view.options}
@@ -99,7 +123,7 @@ async def export_votes(
                     household.label if household else "",
                     _time(ballot.cast_at, tz),
                     _time(ballot.changed_at, tz),
-                    "(secret)" if vote.secret else labels.get(ballot.option_id, ""),
+                    tr(locale, "(secret)") if vote.secret else labels.get(ballot.option_id, ""),
                 ]
             )
     book.save(out)
@@ -113,8 +137,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def run(settings: Settings, sessions: SessionFactory, args: argparse.Namespace) -> int:
+    from bot.i18n import PoI18n
+
+    PoI18n(default_locale=settings.bot_default_locale).activate()
     async with sessions() as session:
-        count = await export_votes(session, args.village, args.year, args.out, settings.tz)
+        count = await export_votes(
+            session, args.village, args.year, args.out, settings.tz, settings.bot_default_locale
+        )
     print(f"{count} votes written to {args.out}")  # noqa: T201
     return 0
 

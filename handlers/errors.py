@@ -11,7 +11,7 @@ from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
 from bot.i18n import tr
-from storage.errors import RuleError
+from storage.errors import RuleError, Term
 
 router = Router(name="errors")
 log = logging.getLogger("linli.errors")
@@ -22,7 +22,11 @@ async def explain_refusal(event: ErrorEvent, locale: str | None = None) -> bool:
     """A rule said no: tell the person why, in their language."""
     error = event.exception
     assert isinstance(error, RuleError)
-    await answer(event, tr(locale, error.message, **error.params))
+    params = {
+        key: tr(locale, value) if isinstance(value, Term) else value
+        for key, value in error.params.items()
+    }
+    await answer(event, tr(locale, error.message, **params))
     return True
 
 

@@ -25,7 +25,7 @@ from bot.keyboards import Button, button, cancel_row, confirm_keyboard, keyboard
 from bot.replies import edit_after_press
 from bot.report_texts import category_name
 from bot.settings import Settings
-from schedules.periods import month_bounds, month_key, shift
+from schedules.periods import first_day, month_bounds, month_key, shift
 from storage import org, outbox, reports
 from storage.models import OutboxStatus, Person
 from storage.models_reports import ReportCategory
@@ -167,9 +167,16 @@ async def send_notice(
     await state.clear()
     await edit_after_press(
         query,
-        _(
-            "The notice is on its way to {residents} residents and {groups} groups, at "
-            "Telegram's pace. Press the button to see how many were delivered."
+        (
+            _(
+                "The notice is on its way to {residents} residents and {groups} groups. "
+                "Press the button to see how many were delivered."
+            )
+            if audience.chats
+            else _(
+                "The notice is on its way to {residents} residents; no group chat is linked "
+                "here, so none gets it. Press the button to see how many were delivered."
+            )
         ).format(residents=len(audience.residents), groups=len(audience.chats)),
         reply_markup=keyboard([button(_("📊 Delivery status"), NoticeStatus(batch=batch).pack())]),
         toast=_("Sent."),
@@ -199,7 +206,13 @@ async def show_delivery(
 
 
 def hours(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} h"
+    """A median time as a cadre writes it: 不到1小时, 2.5小时, 30小时."""
+    if value is None:
+        return "—"
+    if value < 1:
+        return _("under 1 h")
+    shown = f"{value:.1f}".removesuffix(".0") if value < 10 else f"{value:.0f}"
+    return _("{hours} h").format(hours=shown)
 
 
 @router.message(Command("gridstats"), F.chat.type == "private")
@@ -237,6 +250,11 @@ async def page_grid_stats(
         )
 
 
+def month_title(month: str) -> str:
+    start = first_day("monthly", month)
+    return _("{year}-{month:02d}").format(year=start.year, month=start.month)
+
+
 async def send_grid_stats(
     message: Message,
     session: AsyncSession,
@@ -252,7 +270,7 @@ async def send_grid_stats(
     figures = await reports.grid_figures(session, actor, village_id, start, end, now)
     lines = [
         _("<b>{village}, {month}: reports per grid</b>").format(
-            village=hd.quote(village.name), month=month
+            village=hd.quote(village.name), month=month_title(month)
         )
     ]
     for number, entry in enumerate(figures, start=1):

@@ -21,6 +21,7 @@ from bot.i18n import _, tr
 from bot.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
 from bot.replies import edit_after_press, send_after_press
 from bot.settings import Settings
+from bot.texts import entry_reason
 from storage import org, points
 from storage.errors import N_
 from storage.models import Person
@@ -351,7 +352,7 @@ async def show_my_points(
             at = view.entry.at.astimezone(settings.tz) if view.entry.at.tzinfo else view.entry.at
             lines.append(
                 f"{at:%m-%d} {hd.quote(view.person or view.household)} "
-                f"{hd.quote(view.entry.reason)} {view.entry.points:+d}"
+                f"{hd.quote(entry_reason(view.entry))} {view.entry.points:+d}"
             )
     if household_id is not None:
         archive = await points.past_years(session, household_id)

@@ -21,6 +21,7 @@ from bot.i18n import _
 from bot.keyboards import button, cancel_row, flow_button, keyboard, picker
 from bot.replies import edit_after_press, send_after_press
 from bot.settings import Settings
+from bot.texts import quarter_title
 from exports.points import month_xlsx
 from handlers.points import cap_text, category_code, category_label, item_label
 from schedules import periods
@@ -387,7 +388,7 @@ async def show_rewards(
     lines.append(_("<b>Still to hand over ({count})</b>").format(count=len(owed)))
     lines += [
         _("{quarter} · {household} ({grid}): {reward}").format(
-            quarter=v.grant.quarter,
+            quarter=quarter_title(v.grant.quarter),
             household=hd.quote(v.household),
             grid=hd.quote(v.grid),
             reward=hd.quote(v.grant.reward),

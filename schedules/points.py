@@ -21,6 +21,7 @@ from datetime import date, time, timedelta
 from typing import Any
 
 from bot.i18n import locale_of, tr
+from bot.texts import entry_reason, quarter_title
 from schedules import periods
 from schedules.runtime import Job, JobContext, register
 from storage import jobs as job_runs
@@ -70,6 +71,8 @@ def week_title(week: str, locale: str | None) -> str:
 def period_title(kind: periods.Kind, key: str, locale: str | None) -> str:
     if kind == "weekly":
         return week_title(key, locale)
+    if kind == "quarterly":
+        return quarter_title(key, locale)
     if kind == "monthly":
         from exports.points import month_title  # exports import schedules.periods
 
@@ -179,7 +182,8 @@ def weekly_text(village: Village, week: str, entries: list[points.EntryView], pe
     ordered = sorted(by_household.items(), key=lambda kv: -sum(v.entry.points for v in kv[1]))
     for (household, grid), views in ordered[:LINES_MAX]:
         items = "；".join(
-            f"{quote(v.person or household)} {quote(v.entry.reason)} {signed(v.entry.points)}"
+            f"{quote(v.person or household)} {quote(entry_reason(v.entry))} "
+            f"{signed(v.entry.points)}"
             for v in views
         )
         total = sum(v.entry.points for v in views)
@@ -379,7 +383,7 @@ async def reward_quarter(ctx: JobContext, village: Village, quarter: str) -> int
                 None,
                 "<b>{village} · rewards for {quarter}</b>",
                 village=quote(village.name),
-                quarter=quarter,
+                quarter=quarter_title(quarter),
             )
         ]
         lines += [
@@ -402,7 +406,7 @@ async def reward_quarter(ctx: JobContext, village: Village, quarter: str) -> int
                 "Mark each one handed over with /rewards.",
                 village=quote(village.name),
                 count=len(views),
-                quarter=quarter,
+                quarter=quarter_title(quarter, locale_of(admin)),
             )
             outbox.enqueue(ctx.session, admin.telegram_id, text, batch=batch)
     await ctx.record(f"{quarter}/v{village.id}", {"grants": len(grants)})

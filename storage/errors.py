@@ -1,7 +1,8 @@
 """Rule errors: what a storage operation refuses, with a message the bot translates.
 
 Messages are marked with `N_` so the i18n extractor finds them; the bot shows
-`_(error.message).format(**error.params)` in the person's language.
+`_(error.message).format(**error.params)` in the person's language. A parameter that is itself
+words (a status's name) is a `Term`, which the bot translates too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ from typing import Any
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "translate later"
     """Mark a message for translation without translating it here."""
     return message
+
+
+class Term(str):
+    """A parameter of a refusal that is a message id (a status's name): translated when shown."""
+
+    __slots__ = ()
 
 
 class RuleError(Exception):

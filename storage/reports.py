@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, category_memory
 from storage.db import add_unique, get_or_missing
-from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
+from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError, Term
 from storage.models import (
     AuditEntry,
     BoundChat,
@@ -575,7 +575,7 @@ async def _move(
         await session.refresh(task)
         raise AlreadyDone(
             N_("This task has already moved on: it is {status} now."),
-            status=STATUS_NAMES[TaskStatus(task.status)],
+            status=Term(STATUS_NAMES[TaskStatus(task.status)]),
         )
     await session.refresh(task)
 

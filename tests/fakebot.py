@@ -913,6 +913,35 @@ class FakeBotAPI:
         self.callback_answers.clear()
         self.webhook_deliveries.clear()
 
+    def shown(self, chat_ids: set[int], *, since: int = 0) -> list[tuple[str, str]]:
+        """(method, text) of everything the bot showed in these chats from `self.calls[since:]`:
+        texts and captions sent or edited, their buttons, and the toasts of presses made by
+        these users."""
+        out: list[tuple[str, str]] = []
+        for call in self.calls[since:]:
+            params = call.params
+            if call.method == "answerCallbackQuery":
+                query = self._callbacks.get(str(params.get("callback_query_id")))
+                update = self._updates.get(query["update_id"]) if query else None
+                who = (update or {}).get("callback_query", {}).get("from", {}).get("id")
+                if who in chat_ids and params.get("text"):
+                    out.append((call.method, str(params["text"])))
+                continue
+            if call.chat_id not in chat_ids:
+                continue
+            albums = [m for m in params.get("media") or [] if isinstance(m, dict)]
+            texts = [params.get("text"), params.get("caption")]
+            texts += [m.get("caption") for m in albums]
+            out.extend((call.method, str(text)) for text in texts if text)
+            markup = params.get("reply_markup")
+            if isinstance(markup, str):
+                markup = json.loads(markup)
+            for button in _flat_buttons(markup):
+                text = button if isinstance(button, str) else button.get("text", "")
+                if text:
+                    out.append((f"{call.method} button", text))
+        return out
+
     def update(self, update_id: int) -> dict[str, Any]:
         """The update made with this id, as it was delivered (to deliver it again)."""
         return self._updates[update_id]

@@ -27,6 +27,7 @@ from storage.models import (
 )
 from storage.models_points import EntryKind, PointEntry
 from tests.harness import World
+from tests.zh_text import english_words
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -93,7 +94,7 @@ async def test_a_month_of_points(world: World) -> None:
         prompt = await sun.tap(rewards, "新增奖励档次", expect="多少分")
         assert "60" in (prompt.text or "")
         await sun.say("2", expect="奖励什么")
-        await sun.say("生活用品 A", expect="已新增档次")
+        await sun.say("生活用品一份", expect="已新增档次")
 
         # 张三 claims a volunteer activity with a photo.
         kinds = await zhang.say("/claim", expect="哪一类")
@@ -187,6 +188,7 @@ async def test_a_month_of_points(world: World) -> None:
             group.id, lambda m: "周积分确认" in (m.text or ""), after=mark
         )
         assert "1组3号" in (post.text or "") and "2组8号" in (post.text or "")
+        assert not english_words(post.text or ""), post.text  # the upheld appeal in words
         assert (await world.app.runtime.run("points_weekly"))["posts"] == 0
         await fake.assert_no_message(
             group.id, lambda m: "周积分确认" in (m.text or ""), within=0.3
@@ -211,10 +213,17 @@ async def test_a_month_of_points(world: World) -> None:
         mark = fake.mark()
         quarterly = await world.app.runtime.run("points_quarterly")
         assert quarterly.get("grants", 0) >= 1, quarterly
-        await fake.wait_for_message(group.id, lambda m: "季度奖励" in (m.text or ""), after=mark)
-        await fake.wait_for_message(sun.id, lambda m: "/rewards" in (m.text or ""), after=mark)
+        post = await fake.wait_for_message(
+            group.id, lambda m: "季度奖励" in (m.text or ""), after=mark
+        )
+        told = await fake.wait_for_message(
+            sun.id, lambda m: "/rewards" in (m.text or ""), after=mark
+        )
         owed = await sun.say("/rewards", expect="待发放（1）")
         assert "1组3号" in (owed.text or "")
+        for shown in (post, told, owed):  # the quarter as people say it: 2026年第一季度
+            assert not english_words(shown.text or ""), shown.text
+            assert "2026年第一季度" in (shown.text or ""), shown.text
         await sun.tap(owed, "已发放", expect="已标记为已发放")
         after = await sun.say("/rewards", expect="待发放（0）")
         assert "没有待发放" in (after.text or "")

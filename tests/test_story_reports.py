@@ -76,7 +76,7 @@ async def test_a_reports_whole_life(world: World) -> None:
     mark = fake.mark()
     await resident.user.send_photo(file_size=25 * 1024 * 1024)
     refused = await resident.next_message(after=mark)
-    assert "20 MB" in (refused.text or "")
+    assert "20 兆" in (refused.text or "")
     mark = fake.mark()
     await resident.user.send_photo(file_size=90_000)
     added = await resident.next_message(after=mark)
