@@ -67,3 +67,28 @@ async def world(
         pytest.skip("TEST_DATABASE_URL is not set")
     async with running_world(request.param, tmp_path_factory.mktemp("e2e")) as world:
         yield world
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[object]:
+    """A fake Bot API server of its own, for tests that drive a bare Bot or a part of the app."""
+    from tests.fakebot import FakeBotAPI
+
+    async with FakeBotAPI() as api:
+        yield api
+
+
+@pytest.fixture
+async def bot(fake) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
+    """A plain aiogram Bot talking to `fake`."""
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from tests.harness import TOKEN
+
+    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url)))
+    try:
+        yield bot
+    finally:
+        await bot.session.close()

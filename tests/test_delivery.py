@@ -161,26 +161,6 @@ PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n fake image bytes").decode()
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    api = FakeBotAPI()
-    await api.start()
-    try:
-        yield api
-    finally:
-        await api.stop()
-
-
-@pytest.fixture
-async def bot(fake: FakeBotAPI) -> AsyncIterator[Bot]:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url))
-    bot = Bot("123:abc", session=session)
-    try:
-        yield bot
-    finally:
-        await bot.session.close()
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -46,21 +45,6 @@ def kb(*buttons: tuple[str, str]) -> InlineKeyboardMarkup:
 def make_bot(fake: FakeBotAPI) -> Bot:
     api = TelegramAPIServer.from_base(fake.base_url)
     return Bot(token=TOKEN, session=AiohttpSession(api=api))
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    api = FakeBotAPI()
-    await api.start()
-    yield api
-    await api.stop()
-
-
-@pytest.fixture
-async def bot(fake: FakeBotAPI) -> AsyncIterator[Bot]:
-    b = make_bot(fake)
-    yield b
-    await b.session.close()
 
 
 async def test_get_me_and_send_message(fake: FakeBotAPI, bot: Bot) -> None:

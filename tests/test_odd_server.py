@@ -10,7 +10,6 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,6 @@ from bot.app import set_menu
 from bot.i18n import PoI18n
 from bot.logs import redact, redact_token
 from storage.db import unit_of_work
-from tests.fakebot import FakeBotAPI
 from tests.harness import TOKEN, World
 from tests.report_world import actor_of, make_village
 
@@ -32,21 +30,6 @@ HTML_500 = "<html><body><h1>500 Internal Server Error</h1>nginx</body></html>"
 # A proxy's page that echoes the request path, token and all.
 ECHO_502 = "<html><body><h1>502 Bad Gateway</h1><p>upstream failed for {path}</p></body></html>"
 APOLOGY = "抱歉"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as api:
-        yield api
-
-
-@pytest.fixture
-async def bot(fake: FakeBotAPI) -> AsyncIterator[Bot]:
-    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url)))
-    try:
-        yield bot
-    finally:
-        await bot.session.close()
 
 
 async def test_the_fake_answers_outside_the_bot_api_when_told(fake, bot) -> None:

@@ -4,17 +4,12 @@ handled, and a stop finishes the updates in hand, confirms them and leaves the r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
 
 from bot.polling import Polling
 from tests.fakebot import FakeBotAPI
-from tests.harness import TOKEN
 
 
 class Held:
@@ -31,21 +26,6 @@ class Held:
         self.seen.append(message.text or "")
         if message.text in self.hold:
             await self.release.wait()
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as api:
-        yield api
-
-
-@pytest.fixture
-async def bot(fake: FakeBotAPI) -> AsyncIterator[Bot]:
-    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url)))
-    try:
-        yield bot
-    finally:
-        await bot.session.close()
 
 
 def pending(fake: FakeBotAPI) -> list[str]:
