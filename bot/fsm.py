@@ -40,6 +40,7 @@ from storage.db import (
     active_session,
     after_commit,
     before_commit,
+    reading,
     unit_of_work,
     wrote,
 )
@@ -97,6 +98,7 @@ class DatabaseStorage(BaseStorage):
         flush_interval: float = FLUSH_INTERVAL,
     ) -> None:
         self.sessions = sessions
+        self.readers = reading(sessions)  # reads outside an update take no write lock
         self.key_builder = key_builder or DefaultKeyBuilder(
             with_destiny=True, with_business_connection_id=True
         )
@@ -161,7 +163,7 @@ class DatabaseStorage(BaseStorage):
         if key in self._committed:
             return self._committed[key]
         if self._complete is None:
-            await self._load_all()
+            await self._load_all(session)
             if key in self._committed:
                 return self._committed[key]
         if self._complete:  # every stored conversation is in memory: this one has none
@@ -169,7 +171,7 @@ class DatabaseStorage(BaseStorage):
         if session is not None:  # a plain read in the update's transaction
             record = await session.get(FsmRecord, key, populate_existing=True)
         else:
-            async with self.sessions() as own:
+            async with self.readers() as own:
                 record = await own.get(FsmRecord, key)
         found = (record.state, json.dumps(record.data or {})) if record is not None else _EMPTY
         self._remember({key: found})
@@ -264,11 +266,16 @@ class DatabaseStorage(BaseStorage):
             params=rows,
         )
 
-    async def _load_all(self) -> None:
+    async def _load_all(self, session: AsyncSession | None) -> None:
         """Read every stored conversation once, if they fit in memory: a person's first
-        update after start-up then reads no row (most people have none)."""
-        async with self.sessions() as own:
-            rows = (await own.exec(select(FsmRecord).limit(self.cache_limit // 2 + 1))).all()
+        update after start-up then reads no row (most people have none). Inside an update
+        the read joins its transaction (a second one could wait for that one's write lock)."""
+        query = select(FsmRecord).limit(self.cache_limit // 2 + 1)
+        if session is not None:
+            rows = (await session.exec(query)).all()
+        else:
+            async with self.readers() as own:
+                rows = (await own.exec(query)).all()
         if len(rows) > self.cache_limit // 2:
             self._complete = False
             return

@@ -31,6 +31,7 @@ from storage.db import (
     for_update,
     in_turn,
     is_write_conflict,
+    reading,
     rollback,
 )
 from storage.errors import N_
@@ -167,6 +168,7 @@ class DatabaseMiddleware(BaseMiddleware):
     ) -> None:
         self.sessions = sessions
         self.first_attempt = for_update(sessions)
+        self.readers = reading(sessions)
         self.clock = clock
         self.on_outbox = on_outbox
 
@@ -202,7 +204,7 @@ class DatabaseMiddleware(BaseMiddleware):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _handled_before(self, update_id: int) -> bool:
-        async with self.sessions() as session:
+        async with self.readers() as session:  # a read: no write lock on SQLite
             return await updates.was_handled(session, update_id)
 
     async def _handle(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -321,3 +322,21 @@ async def test_database_loads_every_conversation_once_then_reads_no_row(
         assert len(statements) > before
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+
+
+async def test_the_first_read_inside_a_writing_update_does_not_wait_for_its_lock(
+    sessions: SessionFactory,
+) -> None:
+    """A new person's first update after start-up writes their row, then reads the state:
+    the one load of every conversation joins that transaction instead of waiting behind it."""
+    storage = DatabaseStorage(sessions)
+    async with unit_of_work(sessions) as session:
+        session.add(Village(name="首读村"))
+        await session.flush()  # the update holds SQLite's write lock from here
+        token = active_session.set(session)
+        try:
+            async with asyncio.timeout(5):
+                assert await storage.get_state(ALICE) is None
+        finally:
+            active_session.reset(token)
+    await storage.close()
