@@ -18,7 +18,7 @@ import sys
 from datetime import UTC, datetime
 
 from bot.logs import configure_logging, redact_token
-from bot.settings import Settings, SettingsError, load_settings
+from storage.settings import Settings, SettingsError, load_settings
 
 NO_TOKEN = (
     "linli needs a bot token. Get one from @BotFather in Telegram (send /newbot), then put it\n"
@@ -119,9 +119,9 @@ async def jobs_command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"no job named {args.name!r}; try: python bot.py jobs list", file=sys.stderr)
         return 2
     from bot.app import create_runtime
-    from bot.i18n import PoI18n
     from storage.clock import Clock
     from storage.db import create_engine, create_session_factory, migrate
+    from views.i18n import PoI18n
 
     engine = create_engine(settings.database_url)
     try:

@@ -52,10 +52,10 @@ import storage.tables  # noqa: F401 - every table on the metadata
 from bench.gc_choice import add_gc_argument, apply_gc
 from bot.app import create_app, start_background
 from bot.gc_tuning import GcPauses
-from bot.settings import Settings
 from storage.clock import Clock
 from storage.db import CONCURRENT_UPDATES, create_engine, create_session_factory, unit_of_work
-from storage.models import (
+from storage.models.common import utcnow
+from storage.models.org import (
     Grid,
     Household,
     Membership,
@@ -65,8 +65,8 @@ from storage.models import (
     RoleAssignment,
     Village,
     WorkerKind,
-    utcnow,
 )
+from storage.settings import Settings
 from tests.databases import fresh_database
 from tests.fakebot import FakeBotAPI
 from tests.harness import TEST_LIMITS, TOKEN

@@ -45,9 +45,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import storage.tables  # noqa: F401
-from bot.settings import async_database_url
 from storage import points
 from storage.db import create_engine, create_session_factory, migrate
+from storage.settings import async_database_url
 
 TZ = ZoneInfo("Asia/Shanghai")
 YEAR_START = datetime(2026, 1, 1, tzinfo=TZ).astimezone(UTC)

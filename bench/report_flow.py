@@ -59,9 +59,8 @@ from bench.textbook_peer import create_peer, peer_database  # noqa: E402
 from bot.app import create_app, start_background  # noqa: E402
 from bot.delivery import Limits  # noqa: E402
 from bot.gc_tuning import GcPauses  # noqa: E402
-from bot.settings import Settings  # noqa: E402
 from storage.db import unit_of_work  # noqa: E402
-from storage.models import (  # noqa: E402
+from storage.models.org import (
     Grid,
     Household,
     Membership,
@@ -72,6 +71,7 @@ from storage.models import (  # noqa: E402
     Village,
     WorkerKind,
 )
+from storage.settings import Settings  # noqa: E402
 from tests.databases import fresh_database  # noqa: E402
 from tests.fakebot import FakeBotAPI, FakeUser  # noqa: E402
 

@@ -34,11 +34,9 @@ import storage.db  # noqa: E402
 from bench.gc_choice import add_gc_argument, apply_gc  # noqa: E402
 from bench.me_vs_echo import ErrorLog  # noqa: E402
 from bot.gc_tuning import GcPauses  # noqa: E402
-from bot.i18n import tr  # noqa: E402
-from bot.votes_render import card_markup, card_text  # noqa: E402
 from storage import votes  # noqa: E402
 from storage.db import unit_of_work  # noqa: E402
-from storage.models import (  # noqa: E402
+from storage.models.org import (
     BoundChat,
     Grid,
     Household,
@@ -51,6 +49,8 @@ from storage.models import (  # noqa: E402
 )
 from storage.org import load_actor  # noqa: E402
 from tests.harness import World, running_world  # noqa: E402
+from views.i18n import tr  # noqa: E402
+from views.votes import card_markup, card_text  # noqa: E402
 
 GROUP = -1_500_000_001
 BASE_ID = 50_000_000

@@ -28,13 +28,11 @@ from bot.after_commit import HoldUntilCommit
 from bot.delivery import Delivery, Limits
 from bot.edits import EditFallback
 from bot.fsm import create_fsm_storage, create_isolation, redis_client
-from bot.i18n import PoI18n, tr
 from bot.logs import describe
 from bot.middlewares import setup_middlewares
 from bot.polling import Polling
 from bot.profile_sync import ProfileSync
 from bot.response_types import KeepResponseTypes
-from bot.settings import Settings
 from handlers import feature_routers
 from schedules.runtime import Runtime
 from storage.clock import Clock
@@ -47,6 +45,8 @@ from storage.db import (
 )
 from storage.errors import N_
 from storage.profiles import Profiles
+from storage.settings import Settings
+from views.i18n import PoI18n, tr
 
 log = logging.getLogger("linli")
 

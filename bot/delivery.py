@@ -53,7 +53,7 @@ from storage.db import (
     reading,
     unit_of_work,
 )
-from storage.models import OutboxMessage, OutboxStatus
+from storage.models.common import OutboxMessage, OutboxStatus
 
 log = logging.getLogger("linli.delivery")
 

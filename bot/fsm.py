@@ -34,7 +34,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.settings import SettingsError
 from storage.db import (
     SessionFactory,
     active_session,
@@ -44,7 +43,8 @@ from storage.db import (
     unit_of_work,
     wrote,
 )
-from storage.models import FsmRecord, utcnow
+from storage.models.common import FsmRecord, utcnow
+from storage.settings import SettingsError
 
 _KEEP: Any = object()
 _PENDING = "fsm_pending"  # session.info: key -> state and data written during this update

@@ -10,8 +10,8 @@ import argparse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.settings import Settings
 from storage.db import SessionFactory, create_engine, create_session_factory, migrate
+from storage.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,14 @@ from openpyxl.styles import Alignment, Font
 from PIL import Image, ImageDraw, ImageFont
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.i18n import tr
-from bot.settings import Settings
-from bot.texts import entry_reason
 from exports import Exporter, register
-from schedules import periods
-from storage import org, points
+from storage import org, periods, points
 from storage.db import SessionFactory
 from storage.errors import N_, RuleError
-from storage.models import Village
+from storage.models.org import Village
+from storage.settings import Settings
+from views.i18n import tr
+from views.org import entry_reason
 
 log = logging.getLogger("linli.exports.points")
 
@@ -260,7 +259,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def run(settings: Settings, sessions: SessionFactory, args: argparse.Namespace) -> int:
-    from bot.i18n import PoI18n
+    from views.i18n import PoI18n
 
     PoI18n(default_locale=settings.bot_default_locale).activate()
     try:

@@ -10,11 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.settings import Settings
 from exports import Exporter, register
 from storage import org, reports
 from storage.db import SessionFactory
-from storage.models_reports import TaskStatus
+from storage.models.reports import TaskStatus
+from storage.settings import Settings
 
 # GeoReport v2 service request fields, in the order of the specification.
 GEOREPORT_FIELDS = (

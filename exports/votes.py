@@ -13,15 +13,15 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.i18n import tr
-from bot.settings import Settings
 from exports import Exporter, register
-from schedules.periods import year_bounds
 from storage import org, votes
 from storage.db import SessionFactory
 from storage.errors import N_
-from storage.models import Household
-from storage.models_votes import VoteStatus
+from storage.models.org import Household
+from storage.models.votes import VoteStatus
+from storage.periods import year_bounds
+from storage.settings import Settings
+from views.i18n import tr
 
 VOTE_COLUMNS = [
     N_("vote"),
@@ -137,7 +137,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def run(settings: Settings, sessions: SessionFactory, args: argparse.Namespace) -> int:
-    from bot.i18n import PoI18n
+    from views.i18n import PoI18n
 
     PoI18n(default_locale=settings.bot_default_locale).activate()
     async with sessions() as session:

@@ -8,15 +8,15 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.text_decorations import html_decoration as hd
 
-from bot.callbacks import FlowAction, Language
-from bot.i18n import _
-from bot.keyboards import button, keyboard
-from bot.replies import edit_after_press
-from bot.texts import role_name, status_name
 from storage import org
-from storage.models import Person
-from storage.permissions import Actor
+from storage.models.org import Person
+from storage.permissions.org import Actor
 from storage.profiles import Profile
+from views.callbacks import FlowAction, Language
+from views.i18n import _
+from views.keyboards import button, keyboard
+from views.org import role_name, status_name
+from views.replies import edit_after_press
 
 router = Router(name="common")
 

@@ -18,7 +18,15 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import (
+from storage import council, org, outbox, votes
+from storage.errors import N_
+from storage.models.council import ItemOutcome, MemberCategory, Project, ProjectStatus
+from storage.models.org import Person
+from storage.models.votes import Proposal
+from storage.permissions.council import CouncilPermissions
+from storage.permissions.org import Actor
+from storage.settings import Settings
+from views.callbacks import (
     CouncilAction,
     FollowProposal,
     MergeProposal,
@@ -26,7 +34,7 @@ from bot.callbacks import (
     ProjectMove,
     RecordItem,
 )
-from bot.council_render import (
+from views.council import (
     CATEGORY_NAMES,
     PROJECT_STATUS_NAMES,
     announce_project,
@@ -35,17 +43,9 @@ from bot.council_render import (
     tell_interested,
     when,
 )
-from bot.i18n import _, locale_of, tr
-from bot.keyboards import button, cancel_row, keyboard, picker
-from bot.replies import edit_after_press, send_after_press
-from bot.settings import Settings
-from storage import council, org, outbox, votes
-from storage.errors import N_
-from storage.models import Person
-from storage.models_council import ItemOutcome, MemberCategory, Project, ProjectStatus
-from storage.models_votes import Proposal
-from storage.permissions import Actor
-from storage.permissions_council import CouncilPermissions
+from views.i18n import _, locale_of, tr
+from views.keyboards import button, cancel_row, keyboard, picker
+from views.replies import edit_after_press, send_after_press
 
 router = Router(name="council")
 

@@ -10,8 +10,8 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
-from bot.i18n import tr
 from storage.errors import RuleError, Term
+from views.i18n import tr
 
 router = Router(name="errors")
 log = logging.getLogger("linli.errors")

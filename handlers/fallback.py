@@ -6,7 +6,7 @@ from aiogram import F, Router
 from aiogram.filters import CommandStart, StateFilter
 from aiogram.types import CallbackQuery, Message
 
-from bot.i18n import _
+from views.i18n import _
 
 router = Router(name="fallback")
 

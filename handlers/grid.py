@@ -18,19 +18,20 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import FlowAction, Pick
-from bot.chart import bar_chart
-from bot.i18n import _, locale_of, tr
-from bot.keyboards import Button, button, cancel_row, confirm_keyboard, keyboard, picker
-from bot.replies import edit_after_press
-from bot.report_texts import category_name
-from bot.settings import Settings
-from schedules.periods import first_day, month_bounds, month_key, shift
 from storage import org, outbox, reports
-from storage.models import OutboxStatus, Person
-from storage.models_reports import ReportCategory
-from storage.permissions import Actor
+from storage.models.common import OutboxStatus
+from storage.models.org import Person
+from storage.models.reports import ReportCategory
+from storage.periods import first_day, month_bounds, month_key, shift
+from storage.permissions.org import Actor
 from storage.reports import ReportPermissions
+from storage.settings import Settings
+from views.callbacks import FlowAction, Pick
+from views.charts import bar_chart
+from views.i18n import _, locale_of, tr
+from views.keyboards import Button, button, cancel_row, confirm_keyboard, keyboard, picker
+from views.replies import edit_after_press
+from views.reports import category_name
 
 router = Router(name="grid")
 NOTICE_MAX = 1500

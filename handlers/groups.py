@@ -16,11 +16,11 @@ from aiogram.types import CallbackQuery, ChatMemberUpdated, InlineKeyboardMarkup
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import BindGroup
-from bot.i18n import _
-from bot.keyboards import button, keyboard
 from storage import org
-from storage.permissions import Actor, OrgPermissions
+from storage.permissions.org import Actor, OrgPermissions
+from views.callbacks import BindGroup
+from views.i18n import _
+from views.keyboards import button, keyboard
 
 router = Router(name="groups")
 GROUP_CHATS = {"group", "supergroup"}

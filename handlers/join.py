@@ -22,14 +22,14 @@ from aiogram.utils.deep_linking import create_start_link
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import DecideMembership, FlowAction, Pick
-from bot.i18n import _, locale_of, tr
-from bot.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
-from bot.replies import edit_after_press
 from storage import org, outbox
 from storage.errors import AlreadyDone
-from storage.models import Person
-from storage.permissions import Actor
+from storage.models.org import Person
+from storage.permissions.org import Actor
+from views.callbacks import DecideMembership, FlowAction, Pick
+from views.i18n import _, locale_of, tr
+from views.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
+from views.replies import edit_after_press
 
 router = Router(name="join")
 

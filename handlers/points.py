@@ -16,17 +16,17 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import FlowAction, Pick
-from bot.i18n import _, tr
-from bot.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
-from bot.replies import edit_after_press, send_after_press
-from bot.settings import Settings
-from bot.texts import entry_reason
 from storage import org, points
 from storage.errors import N_
-from storage.models import Person
-from storage.models_points import CapPeriod, ClaimStatus, PointItem
-from storage.permissions import Actor
+from storage.models.org import Person
+from storage.models.points import CapPeriod, ClaimStatus, PointItem
+from storage.permissions.org import Actor
+from storage.settings import Settings
+from views.callbacks import FlowAction, Pick
+from views.i18n import _, tr
+from views.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
+from views.org import entry_reason
+from views.replies import edit_after_press, send_after_press
 
 router = Router(name="points")
 

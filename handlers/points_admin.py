@@ -16,19 +16,18 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import FlowAction, Pick
-from bot.i18n import _
-from bot.keyboards import button, cancel_row, flow_button, keyboard, picker
-from bot.replies import edit_after_press, send_after_press
-from bot.settings import Settings
-from bot.texts import quarter_title
 from exports.points import month_xlsx
 from handlers.points import cap_text, category_code, category_label, item_label
-from schedules import periods
-from storage import org, points
+from storage import org, periods, points
 from storage.errors import N_, NotAllowed
-from storage.models_points import CapPeriod, RewardStatus
-from storage.permissions import Actor
+from storage.models.points import CapPeriod, RewardStatus
+from storage.permissions.org import Actor
+from storage.settings import Settings
+from views.callbacks import FlowAction, Pick
+from views.i18n import _
+from views.keyboards import button, cancel_row, flow_button, keyboard, picker
+from views.org import quarter_title
+from views.replies import edit_after_press, send_after_press
 
 router = Router(name="points_admin")
 

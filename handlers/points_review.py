@@ -17,11 +17,6 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import FlowAction, Pick
-from bot.i18n import _, locale_of, tr
-from bot.keyboards import button, cancel_row, confirm_keyboard, keyboard, picker
-from bot.replies import edit_after_press, send_after_press
-from bot.settings import Settings
 from handlers.points import (
     appeal_keyboard,
     category_code,
@@ -33,9 +28,14 @@ from handlers.points import (
 )
 from storage import org, outbox, points
 from storage.errors import N_, AlreadyDone
-from storage.models import Person
-from storage.models_points import PointAppeal, PointEntry
-from storage.permissions import Actor
+from storage.models.org import Person
+from storage.models.points import PointAppeal, PointEntry
+from storage.permissions.org import Actor
+from storage.settings import Settings
+from views.callbacks import FlowAction, Pick
+from views.i18n import _, locale_of, tr
+from views.keyboards import button, cancel_row, confirm_keyboard, keyboard, picker
+from views.replies import edit_after_press, send_after_press
 
 router = Router(name="points_review")
 

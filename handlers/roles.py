@@ -14,15 +14,15 @@ from aiogram.utils.deep_linking import create_start_link
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import Pick
-from bot.i18n import _, locale_of, tr
-from bot.keyboards import picker
-from bot.replies import edit_after_press
-from bot.texts import role_name
 from storage import org, outbox
 from storage.errors import N_
-from storage.models import Person, Role, WorkerKind
-from storage.permissions import Actor
+from storage.models.org import Person, Role, WorkerKind
+from storage.permissions.org import Actor
+from views.callbacks import Pick
+from views.i18n import _, locale_of, tr
+from views.keyboards import picker
+from views.org import role_name
+from views.replies import edit_after_press
 
 router = Router(name="roles")
 

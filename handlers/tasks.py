@@ -15,11 +15,18 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import FlowAction, Pick
-from bot.i18n import _, locale_of
-from bot.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
-from bot.replies import edit_after_press, send_after_press
-from bot.report_texts import (
+from storage import org, reports
+from storage.errors import N_
+from storage.models.org import Person
+from storage.models.reports import Duty, TaskKind
+from storage.permissions.org import Actor
+from storage.reports import DUTY_NAMES, ReportPermissions, TaskView
+from storage.settings import Settings
+from views.callbacks import FlowAction, Pick
+from views.i18n import _, locale_of
+from views.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
+from views.replies import edit_after_press, send_after_press
+from views.reports import (
     TaskAct,
     TaskCategory,
     TaskHand,
@@ -29,13 +36,6 @@ from bot.report_texts import (
     task_card,
     worker_keyboard,
 )
-from bot.settings import Settings
-from storage import org, reports
-from storage.errors import N_
-from storage.models import Person
-from storage.models_reports import Duty, TaskKind
-from storage.permissions import Actor
-from storage.reports import DUTY_NAMES, ReportPermissions, TaskView
 
 router = Router(name="tasks")
 

@@ -13,12 +13,12 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import FlowAction
-from bot.i18n import _
-from bot.keyboards import cancel_row, confirm_keyboard, flow_button, keyboard
-from bot.replies import edit_after_press
 from storage import org
-from storage.permissions import Actor, OrgPermissions
+from storage.permissions.org import Actor, OrgPermissions
+from views.callbacks import FlowAction
+from views.i18n import _
+from views.keyboards import cancel_row, confirm_keyboard, flow_button, keyboard
+from views.replies import edit_after_press
 
 router = Router(name="village")
 

@@ -18,18 +18,18 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import FlowAction, MergeProposal, Pick, ScreenProposal, VoteCast, VoteRule
-from bot.i18n import _, locale_of, tr
-from bot.keyboards import button, cancel_row, flow_button, keyboard, picker
-from bot.replies import edit_after_press, send_after_press
-from bot.settings import Settings
-from bot.votes_render import card_markup, card_text, local_time
 from storage import council, org, outbox, votes
 from storage.errors import N_
-from storage.models import Person
-from storage.models_votes import Proposal, ProposalStatus
-from storage.permissions import Actor
-from storage.permissions_votes import VotePermissions
+from storage.models.org import Person
+from storage.models.votes import Proposal, ProposalStatus
+from storage.permissions.org import Actor
+from storage.permissions.votes import VotePermissions
+from storage.settings import Settings
+from views.callbacks import FlowAction, MergeProposal, Pick, ScreenProposal, VoteCast, VoteRule
+from views.i18n import _, locale_of, tr
+from views.keyboards import button, cancel_row, flow_button, keyboard, picker
+from views.replies import edit_after_press, send_after_press
+from views.votes import card_markup, card_text, local_time
 
 router = Router(name="votes")
 

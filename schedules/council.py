@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.council_render import follow_markup, participant_notice, post_to_groups, public_agenda
-from bot.i18n import locale_of
 from schedules.runtime import Job, JobContext, register
 from storage import council, org, outbox
+from views.council import follow_markup, participant_notice, post_to_groups, public_agenda
+from views.i18n import locale_of
 
 NAME = "council_notice"
 

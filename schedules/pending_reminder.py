@@ -12,11 +12,11 @@ from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from bot.i18n import locale_of, tr
-from schedules.periods import day_key, latest_daily
 from schedules.runtime import Job, JobContext, register
 from storage import org, outbox
 from storage.org import MembershipView
+from storage.periods import day_key, latest_daily
+from views.i18n import locale_of, tr
 
 NAME = "pending_reminder"
 AT = time(9, 0)

@@ -20,13 +20,12 @@ from collections import defaultdict
 from datetime import date, time, timedelta
 from typing import Any
 
-from bot.i18n import locale_of, tr
-from bot.texts import entry_reason, quarter_title
-from schedules import periods
 from schedules.runtime import Job, JobContext, register
 from storage import jobs as job_runs
-from storage import org, outbox, points
-from storage.models import Role, Village
+from storage import org, outbox, periods, points
+from storage.models.org import Role, Village
+from views.i18n import locale_of, tr
+from views.org import entry_reason, quarter_title
 
 LINES_MAX = 40  # households or entries in one post; the rest are counted
 # How many missed periods a catch-up still posts; older ones are only logged and told.

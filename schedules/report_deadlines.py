@@ -12,18 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.i18n import locale_of, tr
-from bot.report_texts import (
-    markup_dict,
-    notify_change,
-    push_task,
-    task_card,
-    worker_keyboard,
-)
 from schedules.runtime import Job, JobContext, register
 from storage import org, outbox, reports
 from storage.errors import N_
-from storage.models import Person
+from storage.models.org import Person
+from views.i18n import locale_of, tr
+from views.reports import markup_dict, notify_change, push_task, task_card, worker_keyboard
 
 NAME = "report_deadlines"
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.i18n import locale_of, tr
-from schedules.periods import day_key, latest_daily
 from schedules.runtime import Job, JobContext, register
 from storage import org, outbox, reports
-from storage.models import Village
+from storage.models.org import Village
+from storage.periods import day_key, latest_daily
+from views.i18n import locale_of, tr
 
 NAME = "task_digest"
 SHOWN = 15

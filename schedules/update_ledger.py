@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import time
 from typing import Any
 
-from schedules.periods import day_key, latest_daily
 from schedules.runtime import Job, JobContext, register
 from storage import updates
+from storage.periods import day_key, latest_daily
 
 NAME = "update_ledger"
 AT = time(4, 0)

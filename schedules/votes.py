@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.council_render import announce_project
-from bot.i18n import locale_of
-from bot.votes_render import card_markup, card_text, reminder_text, result_text
 from schedules.runtime import Job, JobContext, register
 from storage import council, outbox, votes
+from views.council import announce_project
+from views.i18n import locale_of
+from views.votes import card_markup, card_text, reminder_text, result_text
 
 
 async def refresh_cards(ctx: JobContext) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from storage.models_reports import ReportCategory
+from storage.models.reports import ReportCategory
 
 TTL = 30.0  # seconds
 _TOUCHED = "report_categories_touched"

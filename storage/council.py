@@ -28,8 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import audit, org
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
-from storage.models import Membership, MembershipStatus, Person, RoleAssignment
-from storage.models_council import (
+from storage.models.council import (
     CouncilMember,
     CouncilSettings,
     ItemOutcome,
@@ -41,9 +40,10 @@ from storage.models_council import (
     ProjectStatus,
     ProposalFollower,
 )
-from storage.models_votes import Proposal, ProposalStatus, Vote, VoteStatus
-from storage.permissions import Actor
-from storage.permissions_council import CouncilPermissions
+from storage.models.org import Membership, MembershipStatus, Person, RoleAssignment
+from storage.models.votes import Proposal, ProposalStatus, Vote, VoteStatus
+from storage.permissions.council import CouncilPermissions
+from storage.permissions.org import Actor
 from storage.votes import _move_proposal, get_proposal, options_of, proposal_code
 
 DECISION_MAX = 500

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import add_unique
-from storage.models import Heartbeat, JobRun
+from storage.models.common import Heartbeat, JobRun
 
 DELIVERY = "delivery"
 

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import add_unique
-from storage.models import JobRun
+from storage.models.common import JobRun
 
 
 async def claim_period(session: AsyncSession, job: str, period: str, as_of: datetime) -> bool:

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import audit
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
-from storage.models import (
+from storage.models.org import (
     BoundChat,
     Grid,
     Household,
@@ -34,7 +34,7 @@ from storage.models import (
     Village,
     WorkerKind,
 )
-from storage.permissions import Actor, OrgPermissions, Residence, RoleHeld
+from storage.permissions.org import Actor, OrgPermissions, Residence, RoleHeld
 from storage.text import label_key, normalise_text
 
 NAME_MAX = 32

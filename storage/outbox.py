@@ -16,7 +16,7 @@ from sqlalchemy import case, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import OutboxMessage, OutboxStatus
+from storage.models.common import OutboxMessage, OutboxStatus
 
 CLAIM_LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8

@@ -25,21 +25,12 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from schedules import periods
-from storage import audit, org
+from storage import audit, org, periods
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
-from storage.models import (
-    Grid,
-    Household,
-    Membership,
-    MembershipStatus,
-    Person,
-    Role,
-    Village,
-)
-from storage.models import RoleAssignment as Assignment
-from storage.models_points import (
+from storage.models.org import Grid, Household, Membership, MembershipStatus, Person, Role, Village
+from storage.models.org import RoleAssignment as Assignment
+from storage.models.points import (
     AppealStatus,
     CapPeriod,
     ClaimStatus,
@@ -55,8 +46,8 @@ from storage.models_points import (
     RewardStatus,
     RewardTier,
 )
-from storage.permissions import Actor
-from storage.points_permissions import PointsPermissions as Can
+from storage.permissions.org import Actor
+from storage.permissions.points import PointsPermissions as Can
 
 CATALOGUE_FILE = Path(__file__).resolve().parent.parent / "data_files" / "points_catalogue.json"
 NOTE_MAX = 300

@@ -23,7 +23,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import org
-from storage.models import Grid, Household, Membership, Person, RoleAssignment, Village
+from storage.models.org import Grid, Household, Membership, Person, RoleAssignment, Village
 from storage.org import Profile
 
 LIMIT = 50_000  # people remembered; past this, the oldest quarter is forgotten

@@ -22,17 +22,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import audit, category_memory
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError, Term
-from storage.models import (
-    AuditEntry,
-    BoundChat,
-    Grid,
-    Membership,
-    MembershipStatus,
-    Person,
-    Village,
-)
-from storage.models_points import EntryKind, ItemStatus, PointEntry, PointItem
-from storage.models_reports import (
+from storage.models.common import AuditEntry
+from storage.models.org import BoundChat, Grid, Membership, MembershipStatus, Person, Village
+from storage.models.points import EntryKind, ItemStatus, PointEntry, PointItem
+from storage.models.reports import (
     FINISHED,
     OPEN,
     WAITING,
@@ -48,7 +41,7 @@ from storage.models_reports import (
     TaskStatus,
 )
 from storage.org import bound_chats, clean_text, get_grid, grids_of, require_text
-from storage.permissions import Actor
+from storage.permissions.org import Actor
 
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")  # callers pass the configured zone (BOT_TIMEZONE)
 

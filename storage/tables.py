@@ -3,10 +3,11 @@
 A feature that adds tables adds its module here.
 """
 
-from storage import (  # noqa: F401 - each module registers its tables
-    models,
-    models_council,
-    models_points,
-    models_reports,
-    models_votes,
+from storage.models import (  # noqa: F401 - each module registers its tables
+    common,
+    council,
+    org,
+    points,
+    reports,
+    votes,
 )

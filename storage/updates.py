@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import HandledUpdate
+from storage.models.common import HandledUpdate
 
 KEEP = timedelta(days=3)
 

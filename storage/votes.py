@@ -21,8 +21,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import audit, org, outbox
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
-from storage.models import Membership, MembershipStatus, OutboxMessage, Person, Village
-from storage.models_votes import (
+from storage.models.common import OutboxMessage
+from storage.models.org import Membership, MembershipStatus, Person, Village
+from storage.models.votes import (
     Ballot,
     Proposal,
     ProposalStatus,
@@ -32,8 +33,8 @@ from storage.models_votes import (
     VoteSettings,
     VoteStatus,
 )
-from storage.permissions import Actor
-from storage.permissions_votes import VotePermissions
+from storage.permissions.org import Actor
+from storage.permissions.votes import VotePermissions
 
 QUESTION_MAX = 200
 OPTION_MAX = 40

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 import storage.tables  # noqa: F401 - every table on the metadata
-from bot.settings import async_database_url
 from storage import category_memory
 from storage.db import create_engine, migrate
+from storage.settings import async_database_url
 
 BACKENDS = ["sqlite", "postgres"]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from bot.app import App, create_app, start_background
 from bot.delivery import Limits
-from bot.settings import Settings
 from storage.clock import Clock
+from storage.settings import Settings
 from tests.databases import fresh_database
 from tests.fakebot import FakeBotAPI, FakeUser, SentMessage
 

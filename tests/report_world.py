@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import org
-from storage.models import (
+from storage.models.org import (
     Grid,
     Household,
     Membership,
@@ -21,7 +21,7 @@ from storage.models import (
     Village,
     WorkerKind,
 )
-from storage.permissions import Actor
+from storage.permissions.org import Actor
 
 _counter = itertools.count(1)
 

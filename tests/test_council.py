@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from bot.i18n import PoI18n
 from schedules import council as council_jobs
 from schedules import votes as vote_jobs
 from schedules.runtime import Runtime
@@ -17,18 +16,20 @@ from storage import council, votes
 from storage.clock import Clock
 from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, NotFound, RuleError
-from storage.models import MembershipStatus, OutboxMessage, Role
-from storage.models_council import (
+from storage.models.common import OutboxMessage
+from storage.models.council import (
     CouncilSettings,
     ItemOutcome,
     MemberCategory,
     Project,
     ProjectStatus,
 )
-from storage.models_votes import Proposal, ProposalStatus
-from storage.permissions import Actor, Residence, RoleHeld
-from storage.permissions_council import CouncilPermissions
+from storage.models.org import MembershipStatus, Role
+from storage.models.votes import Proposal, ProposalStatus
+from storage.permissions.council import CouncilPermissions
+from storage.permissions.org import Actor, Residence, RoleHeld
 from tests.test_votes import NOW, SHANGHAI, Place, make_place, press
+from views.i18n import PoI18n
 
 MEETING = datetime(2026, 12, 15, 11, 0, tzinfo=UTC)  # the 15th, 19:00 in Shanghai
 

@@ -23,7 +23,7 @@ from bot.delivery import Delivery, Limits, Pace
 from storage import outbox
 from storage.clock import Clock
 from storage.db import SessionFactory, unit_of_work
-from storage.models import OutboxMessage, OutboxStatus
+from storage.models.common import OutboxMessage, OutboxStatus
 from tests.fakebot import FakeBotAPI
 
 # --- Pace: pure bookkeeping over a monotonic clock -------------------------------------------

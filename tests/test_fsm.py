@@ -17,7 +17,8 @@ from sqlmodel import select
 
 from bot.fsm import EMPTY_ROWS_KEPT, DatabaseStorage, create_fsm_storage
 from storage.db import SessionFactory, active_session, commit, unit_of_work
-from storage.models import FsmRecord, Village, utcnow
+from storage.models.common import FsmRecord, utcnow
+from storage.models.org import Village
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.i18n import PoI18n
 from handlers.common import help_text
-from storage.models import MembershipStatus, Role
-from storage.permissions import Actor, Residence, RoleHeld
+from storage.models.org import MembershipStatus, Role
+from storage.permissions.org import Actor, Residence, RoleHeld
+from views.i18n import PoI18n
 
 
 def test_help_is_grouped_by_role() -> None:

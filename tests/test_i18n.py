@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.i18n import PoI18n, tr
 from tools import i18n as i18n_tool
+from views.i18n import PoI18n, tr
 
 
 def test_every_message_is_translated_in_both_languages() -> None:

@@ -19,11 +19,11 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import ClientDecodeError
 
 from bot.app import set_menu
-from bot.i18n import PoI18n
 from bot.logs import redact, redact_token
 from storage.db import unit_of_work
 from tests.harness import TOKEN, World
 from tests.report_world import actor_of, make_village
+from views.i18n import PoI18n
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML_500 = "<html><body><h1>500 Internal Server Error</h1>nginx</body></html>"
@@ -88,7 +88,7 @@ async def test_a_photo_answered_outside_the_bot_api_does_not_hold_the_chat(fake,
     from bot.delivery import Delivery, Limits
     from storage import outbox
     from storage.clock import Clock
-    from storage.models import OutboxStatus
+    from storage.models.common import OutboxStatus
     from tests.test_delivery import PNG, rows
 
     alice = fake.user(1001, "Alice").id

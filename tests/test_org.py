@@ -12,8 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import audit, org
 from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, NotFound, RuleError
-from storage.models import Membership, MembershipStatus, Person, Role, WorkerKind
-from storage.permissions import Actor, OrgPermissions, RoleHeld
+from storage.models.org import Membership, MembershipStatus, Person, Role, WorkerKind
+from storage.permissions.org import Actor, OrgPermissions, RoleHeld
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 

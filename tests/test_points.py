@@ -17,7 +17,6 @@ from PIL import Image, ImageDraw
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.i18n import PoI18n
 from exports import points as report
 from schedules import points as cycle
 from schedules.runtime import Runtime
@@ -25,21 +24,22 @@ from storage import org, points
 from storage.clock import Clock
 from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, RuleError
-from storage.models import (
+from storage.models.common import OutboxMessage
+from storage.models.org import (
     BoundChat,
     Grid,
     Household,
     Membership,
     MembershipStatus,
-    OutboxMessage,
     Person,
     Role,
     RoleAssignment,
     Village,
 )
-from storage.models_points import ClaimStatus, EntryKind, PointEntry, PointItem, RewardStatus
-from storage.permissions import Actor, Residence, RoleHeld
-from storage.points_permissions import PointsPermissions as Can
+from storage.models.points import ClaimStatus, EntryKind, PointEntry, PointItem, RewardStatus
+from storage.permissions.org import Actor, Residence, RoleHeld
+from storage.permissions.points import PointsPermissions as Can
+from views.i18n import PoI18n
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai

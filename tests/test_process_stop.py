@@ -26,21 +26,20 @@ from sqlmodel import col, select
 
 from storage import outbox, reports
 from storage.db import SessionFactory, create_engine, create_session_factory, unit_of_work
-from storage.models import (
+from storage.models.common import OutboxMessage, OutboxStatus
+from storage.models.org import (
     BoundChat,
     Grid,
     Household,
     Membership,
     MembershipStatus,
-    OutboxMessage,
-    OutboxStatus,
     Person,
     Role,
     RoleAssignment,
     Village,
     WorkerKind,
 )
-from storage.models_reports import Task
+from storage.models.reports import Task
 from tests.databases import fresh_database, postgres_server_url
 from tests.fakebot import FakeBotAPI, SentMessage
 from tests.harness import DISTRICT_ADMIN_ID, TOKEN

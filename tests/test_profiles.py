@@ -13,7 +13,7 @@ from sqlmodel import col
 from bot.profile_sync import ProfileSync
 from storage import org, profiles
 from storage.db import SessionFactory, unit_of_work
-from storage.models import Household, Role, RoleAssignment
+from storage.models.org import Household, Role, RoleAssignment
 from storage.profiles import Profile, Profiles
 from tests.report_world import ReportVillage, make_village
 

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import col, func, select
 
-from storage.models import Membership, MembershipStatus, OutboxMessage, OutboxStatus, Person
+from storage.models.common import OutboxMessage, OutboxStatus
+from storage.models.org import Membership, MembershipStatus, Person
 from tests.harness import SPARE_DISTRICT_ADMIN_ID, World
 
 USERS = [SPARE_DISTRICT_ADMIN_ID, 9001, 9002, 9003]

@@ -11,8 +11,9 @@ import pytest
 from sqlmodel import select
 
 from bot.app import App, create_app, start_background
-from bot.settings import Settings
-from storage.models import Grid, OutboxMessage, OutboxStatus, Village
+from storage.models.common import OutboxMessage, OutboxStatus
+from storage.models.org import Grid, Village
+from storage.settings import Settings
 from tests.databases import fresh_database
 from tests.fakebot import FakeBotAPI
 from tests.harness import DISTRICT_ADMIN_ID, TEST_LIMITS, TOKEN

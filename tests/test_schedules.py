@@ -16,10 +16,22 @@ from sqlmodel import col, select
 
 import schedules
 from bot.app import create_app, start_background
-from bot.i18n import PoI18n
-from bot.settings import Settings
 from schedules import pending_reminder
-from schedules.periods import (
+from schedules.runtime import JOBS, Job, JobContext, Runtime, register
+from storage.clock import Clock
+from storage.db import SessionFactory, unit_of_work
+from storage.models.common import JobRun, OutboxMessage
+from storage.models.org import (
+    Grid,
+    Household,
+    Membership,
+    MembershipStatus,
+    Person,
+    Role,
+    RoleAssignment,
+    Village,
+)
+from storage.periods import (
     bounds,
     day_bounds,
     first_day,
@@ -37,24 +49,11 @@ from schedules.periods import (
     week_key,
     year_bounds,
 )
-from schedules.runtime import JOBS, Job, JobContext, Runtime, register
-from storage.clock import Clock
-from storage.db import SessionFactory, unit_of_work
-from storage.models import (
-    Grid,
-    Household,
-    JobRun,
-    Membership,
-    MembershipStatus,
-    OutboxMessage,
-    Person,
-    Role,
-    RoleAssignment,
-    Village,
-)
+from storage.settings import Settings
 from tests.databases import fresh_database, postgres_server_url
 from tests.fakebot import FakeBotAPI
 from tests.harness import DISTRICT_ADMIN_ID, TEST_LIMITS, TOKEN
+from views.i18n import PoI18n
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NINE = time(9, 0)

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from storage import db
 from storage.db import for_update, in_turn, is_write_conflict, unit_of_work
-from storage.models import Village
+from storage.models.org import Village
 from tests.databases import fresh_database
 
 

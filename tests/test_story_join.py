@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from storage.models import AuditEntry, BoundChat, Membership, MembershipStatus, OutboxMessage
+from storage.models.common import AuditEntry, OutboxMessage
+from storage.models.org import BoundChat, Membership, MembershipStatus
 from tests.harness import DISTRICT_ADMIN_ID, World, link_code
 
 

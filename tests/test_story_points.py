@@ -14,7 +14,7 @@ from PIL import Image
 from sqlmodel import select
 
 from storage.db import unit_of_work
-from storage.models import (
+from storage.models.org import (
     BoundChat,
     Grid,
     Household,
@@ -25,7 +25,7 @@ from storage.models import (
     RoleAssignment,
     Village,
 )
-from storage.models_points import EntryKind, PointEntry
+from storage.models.points import EntryKind, PointEntry
 from tests.harness import World
 from tests.zh_text import english_words
 

@@ -14,7 +14,7 @@ import pytest
 
 from storage import org, votes
 from storage.db import unit_of_work
-from storage.models import (
+from storage.models.org import (
     BoundChat,
     Grid,
     Household,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from storage import council
 from storage.db import unit_of_work
-from storage.models import Person, Role, RoleAssignment
+from storage.models.org import Person, Role, RoleAssignment
 from tests.fakebot import SentMessage
 from tests.harness import Talker, World
 from tests.report_world import make_village

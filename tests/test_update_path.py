@@ -13,17 +13,18 @@ from sqlalchemy import event, func
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from bot.votes_render import card_markup, card_text
 from storage import org, points, votes
 from storage.db import active_session, unit_of_work
-from storage.models import HandledUpdate, Person, Role, RoleAssignment
-from storage.models_points import PointClaim, PointEntry
-from storage.models_reports import Task
-from storage.models_votes import Ballot
+from storage.models.common import HandledUpdate
+from storage.models.org import Person, Role, RoleAssignment
+from storage.models.points import PointClaim, PointEntry
+from storage.models.reports import Task
+from storage.models.votes import Ballot
 from tests.harness import World
 from tests.report_world import make_village
 from tests.test_story_reports import has, report_in_group
 from tests.test_story_votes import setup_village
+from views.votes import card_markup, card_text
 
 _bases = itertools.count(0)
 APOLOGY = "抱歉，出了点问题"

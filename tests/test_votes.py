@@ -15,28 +15,28 @@ import pytest
 from openpyxl import load_workbook
 from sqlmodel import col, select
 
-from bot.i18n import PoI18n
 from schedules import votes as vote_jobs
 from schedules.runtime import Runtime
 from storage import org, votes
 from storage.clock import Clock
 from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, NotFound, RuleError
-from storage.models import (
+from storage.models.common import OutboxMessage
+from storage.models.org import (
     BoundChat,
     Grid,
     Household,
     Membership,
     MembershipStatus,
-    OutboxMessage,
     Person,
     Role,
     RoleAssignment,
     Village,
 )
-from storage.models_votes import Ballot, ProposalStatus, Vote, VoteStatus
-from storage.permissions import Actor, Residence, RoleHeld
-from storage.permissions_votes import VotePermissions
+from storage.models.votes import Ballot, ProposalStatus, Vote, VoteStatus
+from storage.permissions.org import Actor, Residence, RoleHeld
+from storage.permissions.votes import VotePermissions
+from views.i18n import PoI18n
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -399,7 +399,7 @@ async def test_a_secret_vote_never_shows_a_choice(
         vote_id = vote.id or 0
         options = await votes.options_of(session, vote_id)
         PoI18n().activate()
-        from bot.votes_render import card_markup, card_text
+        from views.votes import card_markup, card_text
 
         view = await votes.vote_view(session, vote_id)
         await votes.post_cards(

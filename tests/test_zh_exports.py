@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from bot.i18n import PoI18n
 from exports import points as points_export
 from exports.votes import export_votes
 from storage import org, points, votes
@@ -19,6 +18,7 @@ from tests.test_points import NOW as POINTS_NOW
 from tests.test_points import TZ, build, claim, item
 from tests.test_votes import NOW, SHANGHAI, make_place, press
 from tests.zh_text import english_words, raw_values, status_values
+from views.i18n import PoI18n
 
 
 @pytest.fixture(autouse=True)

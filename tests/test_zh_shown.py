@@ -11,7 +11,7 @@ import itertools
 from sqlmodel import select
 
 from storage.db import unit_of_work
-from storage.models import BoundChat, Person
+from storage.models.org import BoundChat, Person
 from tests.fakebot import SentMessage
 from tests.harness import Talker, World
 from tests.report_world import make_village

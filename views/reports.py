@@ -14,13 +14,13 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.i18n import _, locale_of, tr
-from bot.keyboards import button, keyboard
 from storage import org, outbox, reports
 from storage.errors import N_
-from storage.models import Person
-from storage.models_reports import WAITING, Task, TaskKind, TaskStatus
+from storage.models.org import Person
+from storage.models.reports import WAITING, Task, TaskKind, TaskStatus
 from storage.reports import DEFAULT_NAMES, DUTY_NAMES, STATUS_NAMES, TaskView
+from views.i18n import _, locale_of, tr
+from views.keyboards import button, keyboard
 
 
 class TaskAct(CallbackData, prefix="ta"):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from storage.models_votes import Proposal, Vote, VoteStatus
-from storage.permissions import Actor, OrgPermissions
+from storage.models.votes import Proposal, Vote, VoteStatus
+from storage.permissions.org import Actor, OrgPermissions
 
 
 class VotePermissions:

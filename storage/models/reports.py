@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models import utcnow
+from storage.models.common import utcnow
 
 
 class TaskKind(StrEnum):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.permissions import Actor, OrgPermissions
+from storage.permissions.org import Actor, OrgPermissions
 
 
 class PointsPermissions:

@@ -13,7 +13,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import JSON, Field, SQLModel
 
-from storage.models import utcnow
+from storage.models.common import utcnow
 
 
 class ProposalStatus(StrEnum):

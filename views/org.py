@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.i18n import tr
 from storage.errors import N_
-from storage.models import MembershipStatus, Role, WorkerKind
-from storage.models_points import EntryKind, PointEntry
+from storage.models.org import MembershipStatus, Role, WorkerKind
+from storage.models.points import EntryKind, PointEntry
+from views.i18n import tr
 
 STATUS_NAMES = {
     MembershipStatus.PENDING: N_("waiting for approval"),

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 from aiogram.utils.text_decorations import html_decoration as hd
 
-from bot.callbacks import VoteCast
-from bot.i18n import tr
-from storage.models_votes import Proposal
+from storage.models.votes import Proposal
 from storage.votes import VoteView, proposal_code
+from views.callbacks import VoteCast
+from views.i18n import tr
 
 
 def local_time(moment: datetime, tz: ZoneInfo) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from storage.models import MembershipStatus, Role
+from storage.models.org import MembershipStatus, Role
 
 
 @dataclass(frozen=True)

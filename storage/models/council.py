@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models import utcnow
+from storage.models.common import utcnow
 
 DEFAULT_DAY = 15
 DEFAULT_HOUR = 19

@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import FollowProposal
-from bot.i18n import locale_of, tr
 from storage import council, org, outbox
 from storage.errors import N_
-from storage.models import Person
-from storage.models_council import MemberCategory, Project, ProjectStatus
-from storage.models_votes import Proposal
+from storage.models.council import MemberCategory, Project, ProjectStatus
+from storage.models.org import Person
+from storage.models.votes import Proposal
 from storage.votes import proposal_code
+from views.callbacks import FollowProposal
+from views.i18n import locale_of, tr
 
 CATEGORY_NAMES = {
     MemberCategory.COMMITTEE: N_("village committee (村两委)"),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from storage.models_council import Project
-from storage.models_votes import Proposal, ProposalStatus
-from storage.permissions import Actor, OrgPermissions
+from storage.models.council import Project
+from storage.models.votes import Proposal, ProposalStatus
+from storage.permissions.org import Actor, OrgPermissions
 
 FOLLOWABLE = frozenset(
     {ProposalStatus.NEW, ProposalStatus.ON_AGENDA, ProposalStatus.VOTING, ProposalStatus.DECIDED}

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.callbacks import FlowAction, Pick
-from bot.i18n import _
+from views.callbacks import FlowAction, Pick
+from views.i18n import _
 
 Button = InlineKeyboardButton
 
