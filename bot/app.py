@@ -207,7 +207,7 @@ def create_runtime(
     *,
     after_commit: Callable[[], object] | None = None,
 ) -> Runtime:
-    """The jobs' runtime. Jobs translate with `bot.i18n.tr`: activate an I18n first."""
+    """The jobs' runtime. Jobs translate with `views.i18n.tr`: activate an I18n first."""
     return Runtime(sessions, clock, settings.tz, settings=settings, after_commit=after_commit)
 
 

@@ -12,14 +12,11 @@ import argparse
 import io
 import logging
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from fontTools.ttLib import TTFont
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
-from PIL import Image, ImageDraw, ImageFont
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from exports import Exporter, register
@@ -29,139 +26,14 @@ from storage.errors import N_, RuleError
 from storage.models.org import Village
 from storage.settings import Settings
 from views.i18n import tr
-from views.org import entry_reason
+from views.points import entry_reason, month_title
 
 log = logging.getLogger("linli.exports.points")
-
-FONT_FILE = (
-    Path(__file__).resolve().parent.parent / "assets" / "fonts" / "LinliSansCJK-Regular.otf"
-)
-MISSING = "〓"
-WIDTH = 900
-MARGIN = 40
-GOLD = (176, 32, 32)
-INK = (34, 34, 34)
-GREY = (110, 110, 110)
-PAPER = (255, 250, 240)
-
-
-@cache
-def covered() -> frozenset[int]:
-    """The code points the bundled font draws."""
-    with TTFont(FONT_FILE, lazy=True) as font_file:
-        return frozenset(font_file["cmap"].getBestCmap())
-
-
-@cache
-def font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(FONT_FILE), size)
-
-
-def drawable(text: str) -> str:
-    """`text` with every character the font lacks replaced by 〓."""
-    cmap = covered()
-    out = "".join(c if ord(c) in cmap or c in "\n\t" else MISSING for c in text)
-    if out != text:
-        log.info("characters outside the bundled font drawn as %s: %r", MISSING, text)
-    return out
 
 
 def utc(moment: datetime) -> datetime:
     """A stored time as aware UTC (SQLite gives it back naive)."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def month_title(month: str, locale: str | None) -> str:
-    start = periods.first_day("monthly", month)
-    return tr(locale, "{year}-{month:02d}", year=start.year, month=start.month)
-
-
-def praise_lines(
-    praise: points.PraiseList, locale: str | None, *, exposure: bool
-) -> list[tuple[str, int, tuple[int, int, int]]]:
-    """The picture's lines: (text, font size, colour)."""
-    lines: list[tuple[str, int, tuple[int, int, int]]] = [
-        (
-            tr(
-                locale,
-                "{village} · points praise list {month}",
-                village=praise.village,
-                month=month_title(praise.month, locale),
-            ),
-            34,
-            GOLD,
-        ),
-        ("", 12, INK),
-        (tr(locale, "Households"), 26, INK),
-    ]
-    lines += [
-        (
-            tr(
-                locale,
-                "{rank}. {household} ({grid}) — {points} points",
-                rank=r.rank,
-                household=r.label,
-                grid=r.grid,
-                points=r.points,
-            ),
-            22,
-            INK,
-        )
-        for r in praise.top
-    ] or [(tr(locale, "No points this month."), 22, GREY)]
-    if praise.grids:
-        lines += [("", 12, INK), (tr(locale, "Grids (average per household)"), 26, INK)]
-        lines += [
-            (
-                tr(
-                    locale,
-                    "{rank}. {grid} — {average} points",
-                    rank=g.rank,
-                    grid=g.name,
-                    average=round(g.average, 1),
-                ),
-                22,
-                INK,
-            )
-            for g in praise.grids
-        ]
-    if exposure and praise.exposure:
-        lines += [("", 12, INK), (tr(locale, "Exposure list"), 26, INK)]
-        lines += [
-            (
-                tr(
-                    locale,
-                    "{household} ({grid}): {reason}, {points} points",
-                    household=e.household,
-                    grid=e.grid,
-                    reason=e.reason,
-                    points=e.points,
-                ),
-                22,
-                GREY,
-            )
-            for e in praise.exposure
-        ]
-    return lines
-
-
-def praise_png(
-    praise: points.PraiseList, locale: str | None = None, *, exposure: bool = False
-) -> bytes:
-    """The praise list as a PNG picture."""
-    lines = praise_lines(praise, locale, exposure=exposure)
-    height = MARGIN * 2 + sum(int(size * 1.55) for _t, size, _c in lines)
-    image = Image.new("RGB", (WIDTH, height), PAPER)
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((8, 8, WIDTH - 9, height - 9), outline=GOLD, width=4)
-    y = MARGIN
-    for text, size, colour in lines:
-        if text:
-            draw.text((MARGIN, y), drawable(text)[:60], font=font(size), fill=colour)
-        y += int(size * 1.55)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
 
 
 async def month_xlsx(

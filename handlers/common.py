@@ -12,9 +12,8 @@ from storage import org
 from storage.models.org import Person
 from storage.permissions.org import Actor
 from storage.profiles import Profile
-from views.callbacks import FlowAction, Language
 from views.i18n import _
-from views.keyboards import button, keyboard
+from views.keyboards import FlowAction, Language, button, keyboard
 from views.org import role_name, status_name
 from views.replies import edit_after_press
 

@@ -26,17 +26,14 @@ from storage.models.votes import Proposal
 from storage.permissions.council import CouncilPermissions
 from storage.permissions.org import Actor
 from storage.settings import Settings
-from views.callbacks import (
-    CouncilAction,
-    FollowProposal,
-    MergeProposal,
-    Pick,
-    ProjectMove,
-    RecordItem,
-)
 from views.council import (
     CATEGORY_NAMES,
     PROJECT_STATUS_NAMES,
+    CouncilAction,
+    FollowProposal,
+    MergeProposal,
+    ProjectMove,
+    RecordItem,
     announce_project,
     follow_markup,
     post_to_groups,
@@ -44,7 +41,7 @@ from views.council import (
     when,
 )
 from views.i18n import _, locale_of, tr
-from views.keyboards import button, cancel_row, keyboard, picker
+from views.keyboards import Pick, button, cancel_row, keyboard, picker
 from views.replies import edit_after_press, send_after_press
 
 router = Router(name="council")

@@ -11,7 +11,6 @@ from typing import TypedDict
 from aiogram import F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
@@ -22,28 +21,28 @@ from storage import org, outbox, reports
 from storage.models.common import OutboxStatus
 from storage.models.org import Person
 from storage.models.reports import ReportCategory
-from storage.periods import first_day, month_bounds, month_key, shift
+from storage.periods import month_bounds, month_key, shift
 from storage.permissions.org import Actor
 from storage.reports import ReportPermissions
 from storage.settings import Settings
-from views.callbacks import FlowAction, Pick
 from views.charts import bar_chart
 from views.i18n import _, locale_of, tr
-from views.keyboards import Button, button, cancel_row, confirm_keyboard, keyboard, picker
+from views.keyboards import (
+    Button,
+    FlowAction,
+    Pick,
+    button,
+    cancel_row,
+    confirm_keyboard,
+    keyboard,
+    picker,
+)
+from views.points import month_title
 from views.replies import edit_after_press
-from views.reports import category_name
+from views.reports import CategoryAct, GridStats, NoticeStatus, SettingAct, category_name
 
 router = Router(name="grid")
 NOTICE_MAX = 1500
-
-
-class NoticeStatus(CallbackData, prefix="ns"):
-    batch: str
-
-
-class GridStats(CallbackData, prefix="gs"):
-    village_id: int
-    back: int  # months before the current one
 
 
 class Notice(StatesGroup):
@@ -251,11 +250,6 @@ async def page_grid_stats(
         )
 
 
-def month_title(month: str) -> str:
-    start = first_day("monthly", month)
-    return _("{year}-{month:02d}").format(year=start.year, month=start.month)
-
-
 async def send_grid_stats(
     message: Message,
     session: AsyncSession,
@@ -271,7 +265,7 @@ async def send_grid_stats(
     figures = await reports.grid_figures(session, actor, village_id, start, end, now)
     lines = [
         _("<b>{village}, {month}: reports per grid</b>").format(
-            village=hd.quote(village.name), month=month_title(month)
+            village=hd.quote(village.name), month=month_title(month, None)
         )
     ]
     for number, entry in enumerate(figures, start=1):
@@ -303,19 +297,6 @@ async def send_grid_stats(
 
 
 # --- settings ------------------------------------------------------------------------------
-
-
-class SettingAct(CallbackData, prefix="rs"):
-    village_id: int
-    action: str  # add, reward, hour
-    value: int = 0
-
-
-class CategoryAct(CallbackData, prefix="rc"):
-    village_id: int
-    category_id: int
-    action: str  # open, accept, resolve, remove (asks), removeok (does)
-    value: int = 0
 
 
 @router.message(Command("reportsettings"), F.chat.type == "private")

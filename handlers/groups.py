@@ -18,9 +18,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import org
 from storage.permissions.org import Actor, OrgPermissions
-from views.callbacks import BindGroup
 from views.i18n import _
 from views.keyboards import button, keyboard
+from views.org import BindGroup
 
 router = Router(name="groups")
 GROUP_CHATS = {"group", "supergroup"}

@@ -26,9 +26,18 @@ from storage import org, outbox
 from storage.errors import AlreadyDone
 from storage.models.org import Person
 from storage.permissions.org import Actor
-from views.callbacks import DecideMembership, FlowAction, Pick
 from views.i18n import _, locale_of, tr
-from views.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
+from views.keyboards import (
+    FlowAction,
+    Pick,
+    button,
+    cancel_row,
+    confirm_keyboard,
+    flow_button,
+    keyboard,
+    picker,
+)
+from views.org import DecideMembership
 from views.replies import edit_after_press
 
 router = Router(name="join")

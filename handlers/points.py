@@ -9,41 +9,42 @@ from typing import TypedDict
 
 from aiogram import F, Router
 from aiogram.filters import Command
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import org, points
-from storage.errors import N_
 from storage.models.org import Person
-from storage.models.points import CapPeriod, ClaimStatus, PointItem
+from storage.models.points import ClaimStatus
 from storage.permissions.org import Actor
 from storage.settings import Settings
-from views.callbacks import FlowAction, Pick
 from views.i18n import _, tr
-from views.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
-from views.org import entry_reason
+from views.keyboards import (
+    FlowAction,
+    Pick,
+    button,
+    cancel_row,
+    confirm_keyboard,
+    flow_button,
+    keyboard,
+)
+from views.points import (
+    STATUS_NAMES,
+    AppealEntry,
+    RetractClaim,
+    cap_text,
+    category_code,
+    category_label,
+    category_picker,
+    entry_reason,
+    item_label,
+    item_picker,
+)
 from views.replies import edit_after_press, send_after_press
 
 router = Router(name="points")
-
-STATUS_NAMES = {
-    ClaimStatus.PENDING: N_("waiting for review"),
-    ClaimStatus.APPROVED: N_("approved"),
-    ClaimStatus.REJECTED: N_("rejected"),
-    ClaimStatus.RETRACTED: N_("retracted"),
-}
-
-
-class RetractClaim(CallbackData, prefix="rc"):
-    claim_id: int
-
-
-class AppealEntry(CallbackData, prefix="ap"):
-    entry_id: int
 
 
 class Claiming(StatesGroup):
@@ -65,47 +66,6 @@ class ClaimForm(TypedDict, total=False):
 
 
 # --- shared: categories and items as buttons ------------------------------------------------
-
-
-def category_label(code: str, locale: str | None) -> str:
-    zh, en = points.category_names().get(code, ("其他", "Other"))
-    return zh if (locale or "zh") == "zh" else en
-
-
-def item_label(item: PointItem, locale: str | None) -> str:
-    name = item.name if (locale or "zh") == "zh" or not item.name_en else item.name_en
-    return f"{name} ({item.points:+d})"
-
-
-def cap_text(item: PointItem) -> str:
-    if not item.cap_count:
-        return ""
-    if item.cap_period == CapPeriod.WEEK:
-        return _("at most {count} a week").format(count=item.cap_count)
-    return _("at most {count} a month").format(count=item.cap_count)
-
-
-async def category_picker(
-    session: AsyncSession, village_id: int, what: str, locale: str | None
-) -> InlineKeyboardMarkup:
-    """Buttons for the categories that have active items (value: index in the catalogue)."""
-    items = await points.catalogue(session, village_id)
-    used = {item.category for item in items}
-    codes = [c["code"] for c in points.categories()] + [points.UNCATEGORISED]
-    choices = [(i, category_label(code, locale)) for i, code in enumerate(codes) if code in used]
-    return picker(what, choices, columns=2)
-
-
-def category_code(index: int) -> str:
-    codes = [c["code"] for c in points.categories()] + [points.UNCATEGORISED]
-    return codes[index] if 0 <= index < len(codes) else points.UNCATEGORISED
-
-
-async def item_picker(
-    session: AsyncSession, village_id: int, category: str, what: str, locale: str | None
-) -> InlineKeyboardMarkup:
-    items = await points.catalogue(session, village_id, category=category)
-    return picker(what, [(i.id or 0, item_label(i, locale)) for i in items], columns=1)
 
 
 def home_village(actor: Actor | None) -> int | None:
@@ -407,23 +367,6 @@ async def show_leaderboard(
 
 
 # --- appeals -------------------------------------------------------------------------------
-
-
-def entry_notice(locale: str, village: str, points_: int, reason: str, item: str) -> str:
-    return tr(
-        locale,
-        "{village}: the points group recorded {points:+d} points for your household: "
-        "{item}. Reason: {reason}",
-        village=hd.quote(village),
-        points=points_,
-        item=hd.quote(item),
-        reason=hd.quote(reason),
-    )
-
-
-def appeal_keyboard(entry_id: int, locale: str) -> dict:
-    markup = keyboard([button(tr(locale, "⚖ Appeal"), AppealEntry(entry_id=entry_id).pack())])
-    return markup.model_dump(exclude_none=True)
 
 
 @router.callback_query(AppealEntry.filter())

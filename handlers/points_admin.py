@@ -9,7 +9,6 @@ from typing import TypedDict
 
 from aiogram import F, Router
 from aiogram.filters import Command
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
@@ -17,16 +16,24 @@ from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from exports.points import month_xlsx
-from handlers.points import cap_text, category_code, category_label, item_label
 from storage import org, periods, points
 from storage.errors import N_, NotAllowed
 from storage.models.points import CapPeriod, RewardStatus
 from storage.permissions.org import Actor
 from storage.settings import Settings
-from views.callbacks import FlowAction, Pick
 from views.i18n import _
-from views.keyboards import button, cancel_row, flow_button, keyboard, picker
-from views.org import quarter_title
+from views.keyboards import FlowAction, Pick, button, cancel_row, flow_button, keyboard, picker
+from views.points import (
+    ExportMonth,
+    HandOver,
+    ItemAction,
+    RetireTier,
+    cap_text,
+    category_code,
+    category_label,
+    item_label,
+    quarter_title,
+)
 from views.replies import edit_after_press, send_after_press
 
 router = Router(name="points_admin")
@@ -47,24 +54,6 @@ WEEKDAYS = (
     N_("Saturday"),
     N_("Sunday"),
 )
-
-
-class ItemAction(CallbackData, prefix="it"):
-    item_id: int
-    action: str  # p = change points, r = retire
-
-
-class HandOver(CallbackData, prefix="rw"):
-    grant_id: int
-
-
-class RetireTier(CallbackData, prefix="rt"):
-    tier_id: int
-
-
-class ExportMonth(CallbackData, prefix="px"):
-    village_id: int
-    month: str
 
 
 class Cataloguing(StatesGroup):

@@ -10,14 +10,31 @@ from typing import TypedDict
 from aiogram import F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.points import (
+from storage import org, outbox, points
+from storage.errors import N_, AlreadyDone
+from storage.models.org import Person
+from storage.models.points import PointAppeal, PointEntry
+from storage.permissions.org import Actor
+from storage.settings import Settings
+from views.i18n import _, locale_of, tr
+from views.keyboards import (
+    FlowAction,
+    Pick,
+    button,
+    cancel_row,
+    confirm_keyboard,
+    keyboard,
+    picker,
+)
+from views.points import (
+    DecideAppeal,
+    ReviewClaim,
     appeal_keyboard,
     category_code,
     category_label,
@@ -26,28 +43,9 @@ from handlers.points import (
     item_label,
     item_picker,
 )
-from storage import org, outbox, points
-from storage.errors import N_, AlreadyDone
-from storage.models.org import Person
-from storage.models.points import PointAppeal, PointEntry
-from storage.permissions.org import Actor
-from storage.settings import Settings
-from views.callbacks import FlowAction, Pick
-from views.i18n import _, locale_of, tr
-from views.keyboards import button, cancel_row, confirm_keyboard, keyboard, picker
 from views.replies import edit_after_press, send_after_press
 
 router = Router(name="points_review")
-
-
-class ReviewClaim(CallbackData, prefix="rv"):
-    claim_id: int
-    action: str  # a = approve, r = reject, s = skip
-
-
-class DecideAppeal(CallbackData, prefix="ad"):
-    appeal_id: int
-    uphold: bool
 
 
 class Reviewing(StatesGroup):

@@ -21,9 +21,17 @@ from storage.models.org import Person
 from storage.permissions.org import Actor
 from storage.reports import ReportPermissions
 from storage.settings import Settings
-from views.callbacks import FlowAction, Pick
 from views.i18n import _, locale_of
-from views.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
+from views.keyboards import (
+    FlowAction,
+    Pick,
+    button,
+    cancel_row,
+    confirm_keyboard,
+    flow_button,
+    keyboard,
+    picker,
+)
 from views.replies import edit_after_press
 from views.reports import (
     Follow,

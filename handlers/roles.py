@@ -18,9 +18,8 @@ from storage import org, outbox
 from storage.errors import N_
 from storage.models.org import Person, Role, WorkerKind
 from storage.permissions.org import Actor
-from views.callbacks import Pick
 from views.i18n import _, locale_of, tr
-from views.keyboards import picker
+from views.keyboards import Pick, picker
 from views.org import role_name
 from views.replies import edit_after_press
 

@@ -8,7 +8,6 @@ from typing import TypedDict
 
 from aiogram import F, Router
 from aiogram.filters import Command
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
@@ -22,14 +21,23 @@ from storage.models.reports import Duty, TaskKind
 from storage.permissions.org import Actor
 from storage.reports import DUTY_NAMES, ReportPermissions, TaskView
 from storage.settings import Settings
-from views.callbacks import FlowAction, Pick
 from views.i18n import _, locale_of
-from views.keyboards import button, cancel_row, confirm_keyboard, flow_button, keyboard, picker
+from views.keyboards import (
+    FlowAction,
+    Pick,
+    button,
+    cancel_row,
+    confirm_keyboard,
+    flow_button,
+    keyboard,
+    picker,
+)
 from views.replies import edit_after_press, send_after_press
 from views.reports import (
     TaskAct,
     TaskCategory,
     TaskHand,
+    TaskList,
     category_name,
     notify_change,
     push_task,
@@ -38,10 +46,6 @@ from views.reports import (
 )
 
 router = Router(name="tasks")
-
-
-class TaskList(CallbackData, prefix="tl"):
-    which: str
 
 
 class TaskNote(StatesGroup):

@@ -15,9 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import org
 from storage.permissions.org import Actor, OrgPermissions
-from views.callbacks import FlowAction
 from views.i18n import _
-from views.keyboards import cancel_row, confirm_keyboard, flow_button, keyboard
+from views.keyboards import FlowAction, cancel_row, confirm_keyboard, flow_button, keyboard
 from views.replies import edit_after_press
 
 router = Router(name="village")

@@ -25,11 +25,11 @@ from storage.models.votes import Proposal, ProposalStatus
 from storage.permissions.org import Actor
 from storage.permissions.votes import VotePermissions
 from storage.settings import Settings
-from views.callbacks import FlowAction, MergeProposal, Pick, ScreenProposal, VoteCast, VoteRule
+from views.council import MergeProposal, ScreenProposal
 from views.i18n import _, locale_of, tr
-from views.keyboards import button, cancel_row, flow_button, keyboard, picker
+from views.keyboards import FlowAction, Pick, button, cancel_row, flow_button, keyboard, picker
 from views.replies import edit_after_press, send_after_press
-from views.votes import card_markup, card_text, local_time
+from views.votes import VoteCast, VoteRule, card_markup, card_text, local_time
 
 router = Router(name="votes")
 

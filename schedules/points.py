@@ -14,10 +14,9 @@ with nothing to say for a period is claimed and stays quiet.
 from __future__ import annotations
 
 import base64
-import html
 import logging
 from collections import defaultdict
-from datetime import date, time, timedelta
+from datetime import time, timedelta
 from typing import Any
 
 from schedules.runtime import Job, JobContext, register
@@ -25,21 +24,22 @@ from storage import jobs as job_runs
 from storage import org, outbox, periods, points
 from storage.models.org import Role, Village
 from views.i18n import locale_of, tr
-from views.org import entry_reason, quarter_title
+from views.points import (
+    LINES_MAX,
+    missed_posts,
+    monthly_text,
+    period_title,
+    praise_png,
+    quarter_title,
+    quote,
+    ranked_lines,
+    weekly_text,
+)
 
-LINES_MAX = 40  # households or entries in one post; the rest are counted
 # How many missed periods a catch-up still posts; older ones are only logged and told.
 CAPS: dict[periods.Kind, int] = {"weekly": 8, "monthly": 3, "quarterly": 4, "yearly": 2}
 
 logger = logging.getLogger("linli.schedules.points")
-
-
-def quote(text: str) -> str:
-    return html.escape(text, quote=False)
-
-
-def signed(value: int) -> str:
-    return f"{value:+d}"
 
 
 async def due(ctx: JobContext, village: Village, key: str) -> bool:
@@ -49,44 +49,6 @@ async def due(ctx: JobContext, village: Village, key: str) -> bool:
     if await job_runs.ran(ctx.session, ctx.job, period):
         return False
     return await ctx.claim(period)
-
-
-def day_title(day: date, locale: str | None) -> str:
-    return tr(locale, "{month}/{day}", month=day.month, day=day.day)
-
-
-def week_title(week: str, locale: str | None) -> str:
-    """第49周（11月30日—12月6日）: the ISO week's number and its Monday and Sunday."""
-    monday = periods.first_day("weekly", week)
-    return tr(
-        locale,
-        "week {week} ({start} – {end})",
-        week=monday.isocalendar()[1],
-        start=day_title(monday, locale),
-        end=day_title(monday + timedelta(days=6), locale),
-    )
-
-
-def period_title(kind: periods.Kind, key: str, locale: str | None) -> str:
-    if kind == "weekly":
-        return week_title(key, locale)
-    if kind == "quarterly":
-        return quarter_title(key, locale)
-    if kind == "monthly":
-        from exports.points import month_title  # exports import schedules.periods
-
-        return month_title(key, locale)
-    return key
-
-
-def missed_posts(kind: periods.Kind, locale: str | None) -> str:
-    if kind == "weekly":
-        return tr(locale, "weekly points confirmations")
-    if kind == "monthly":
-        return tr(locale, "monthly praise lists")
-    if kind == "quarterly":
-        return tr(locale, "quarterly rewards")
-    return tr(locale, "year closings")
 
 
 async def plan(
@@ -166,37 +128,6 @@ async def post_to_groups(
 # --- 一周一定 --------------------------------------------------------------------------------
 
 
-def weekly_text(village: Village, week: str, entries: list[points.EntryView], pending: int) -> str:
-    by_household: dict[tuple[str, str], list[points.EntryView]] = defaultdict(list)
-    for view in entries:
-        by_household[(view.household, view.grid)].append(view)
-    lines = [
-        tr(
-            None,
-            "<b>{village} · points confirmed, {week}</b>",
-            village=quote(village.name),
-            week=week_title(week, None),
-        )
-    ]
-    ordered = sorted(by_household.items(), key=lambda kv: -sum(v.entry.points for v in kv[1]))
-    for (household, grid), views in ordered[:LINES_MAX]:
-        items = "；".join(
-            f"{quote(v.person or household)} {quote(entry_reason(v.entry))} "
-            f"{signed(v.entry.points)}"
-            for v in views
-        )
-        total = sum(v.entry.points for v in views)
-        lines.append(f"• {quote(household)}（{quote(grid)}）{signed(total)}：{items}")
-    if len(ordered) > LINES_MAX:
-        lines.append(tr(None, "…and {count} more households.", count=len(ordered) - LINES_MAX))
-    if pending:
-        lines.append(
-            tr(None, "{count} claims are still being reviewed; they carry over.", count=pending)
-        )
-    lines.append(tr(None, "Questions? Talk to the points group. /leaderboard shows the month."))
-    return "\n".join(lines)
-
-
 async def run_weekly(ctx: JobContext) -> dict[str, Any]:
     posts = reminders = 0
     newest: list[tuple[Village, str]] = []
@@ -254,66 +185,7 @@ async def confirm_week(
 # --- 一月一公开 -------------------------------------------------------------------------------
 
 
-def ranked_lines(ranked: list[points.Ranked]) -> list[str]:
-    return [
-        tr(
-            None,
-            "{rank}. {household} ({grid}) — {points} points",
-            rank=r.rank,
-            household=quote(r.label),
-            grid=quote(r.grid),
-            points=r.points,
-        )
-        for r in ranked
-    ]
-
-
-def monthly_text(praise: points.PraiseList, *, exposure: bool, top: int = 10) -> str:
-    from exports.points import month_title  # exports import schedules.periods
-
-    lines = [
-        tr(
-            None,
-            "<b>{village} · points praise list {month}</b>",
-            village=quote(praise.village),
-            month=month_title(praise.month, None),
-        ),
-        "",
-        tr(None, "<b>Households</b>"),
-    ]
-    lines += ranked_lines(praise.top[:top]) or [tr(None, "No points this month.")]
-    if praise.grids:
-        lines += ["", tr(None, "<b>Grids (average per household)</b>")]
-        lines += [
-            tr(
-                None,
-                "{rank}. {grid} — {average} points",
-                rank=g.rank,
-                grid=quote(g.name),
-                average=round(g.average, 1),
-            )
-            for g in praise.grids[:LINES_MAX]
-        ]
-    if exposure and praise.exposure:
-        lines += ["", tr(None, "<b>Exposure list</b>")]
-        lines += [
-            tr(
-                None,
-                "{household} ({grid}): {reason}, {points} points",
-                household=quote(e.household),
-                grid=quote(e.grid),
-                reason=quote(e.reason),
-                points=e.points,
-            )
-            for e in praise.exposure[:LINES_MAX]
-        ]
-    lines += ["", tr(None, "Thank you, everyone. Keep it up!")]
-    return "\n".join(lines)
-
-
 async def run_monthly(ctx: JobContext) -> dict[str, Any]:
-    from exports.points import praise_png  # exports import schedules.periods
-
     posts = 0
     due_months: dict[str, list[tuple[Village, points.PointsSettings]]] = defaultdict(list)
     newest: list[tuple[Village, str]] = []

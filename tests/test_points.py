@@ -39,6 +39,8 @@ from storage.models.org import (
 from storage.models.points import ClaimStatus, EntryKind, PointEntry, PointItem, RewardStatus
 from storage.permissions.org import Actor, Residence, RoleHeld
 from storage.permissions.points import PointsPermissions as Can
+from views import pictures
+from views import points as points_views
 from views.i18n import PoI18n
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -587,8 +589,8 @@ async def test_weekly_time_is_the_villages_own(sessions: SessionFactory) -> None
 
 def test_the_bundled_font_draws_chinese_not_boxes() -> None:
     text = "幸福村积分光荣榜一网格张三户"
-    assert all(ord(c) in report.covered() for c in text)
-    font = report.font(40)
+    assert all(ord(c) in pictures.covered() for c in text)
+    font = pictures.font(40)
 
     def pixels(char: str) -> bytes:
         image = Image.new("L", (60, 60), 0)
@@ -596,11 +598,11 @@ def test_the_bundled_font_draws_chinese_not_boxes() -> None:
         return image.tobytes()
 
     notdef = pixels("\ue000")  # a private-use character the font lacks: its .notdef box
-    assert "\ue000" not in {chr(c) for c in report.covered()}
+    assert "\ue000" not in {chr(c) for c in pictures.covered()}
     drawn = {char: pixels(char) for char in text}
     assert all(p != notdef and any(p) for p in drawn.values())
     assert len(set(drawn.values())) == len(set(text))  # different characters, different glyphs
-    assert report.drawable("张\ue000三") == "张〓三"
+    assert pictures.drawable("张\ue000三") == "张〓三"
 
 
 async def test_praise_picture_and_workbook(sessions: SessionFactory) -> None:
@@ -625,9 +627,9 @@ async def test_praise_picture_and_workbook(sessions: SessionFactory) -> None:
         praise = await points.praise_list(session, town.village, "2026-03", TZ)
         assert [r.label for r in praise.top] == ["2号"]
         assert [e.reason for e in praise.exposure] == ["乱堆柴草"]
-        picture = report.praise_png(praise, "zh", exposure=True)
+        picture = points_views.praise_png(praise, "zh", exposure=True)
         image = Image.open(io.BytesIO(picture))
-        assert image.format == "PNG" and image.width == report.WIDTH
+        assert image.format == "PNG" and image.width == pictures.WIDTH
         data = await report.month_xlsx(session, town.village, "2026-03", TZ, "zh")
     book = load_workbook(io.BytesIO(data))
     assert book.sheetnames == ["先进居民户", "网格排名", "反向曝光", "积分明细"]

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from aiogram.filters.callback_data import CallbackData
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,7 +20,6 @@ from storage.models.council import MemberCategory, Project, ProjectStatus
 from storage.models.org import Person
 from storage.models.votes import Proposal
 from storage.votes import proposal_code
-from views.callbacks import FollowProposal
 from views.i18n import locale_of, tr
 
 CATEGORY_NAMES = {
@@ -168,3 +168,42 @@ async def announce_project(
     await tell_interested(
         session, proposal, lambda loc: project_text(project, proposal, loc, note=note)
     )
+
+
+class ScreenProposal(CallbackData, prefix="ps"):
+    proposal_id: int
+    accept: bool
+
+
+class MergeProposal(CallbackData, prefix="pm"):
+    """Screening: merge this new proposal into another (a picker follows)."""
+
+    proposal_id: int
+
+
+class FollowProposal(CallbackData, prefix="pf"):
+    """A resident follows a proposal from its public card (checked in storage.council.follow)."""
+
+    proposal_id: int
+
+
+class CouncilAction(CallbackData, prefix="cc"):
+    """The /council menu of one village: schedule, participants, record, add, remove."""
+
+    action: str
+    village_id: int
+    value: int = 0
+
+
+class RecordItem(CallbackData, prefix="ri"):
+    """After the meeting: decided / deferred / dropped for one agenda item."""
+
+    item_id: int
+    outcome: str
+
+
+class ProjectMove(CallbackData, prefix="pj"):
+    """A project's next status, or `note` for a progress note."""
+
+    project_id: int
+    to: str

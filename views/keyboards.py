@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from views.callbacks import FlowAction, Pick
 from views.i18n import _
 
 Button = InlineKeyboardButton
@@ -46,3 +46,20 @@ def confirm_keyboard(confirm_text: str, *, back: bool = True) -> InlineKeyboardM
     if back:
         row.append(flow_button(_("◀ Back"), "back"))
     return keyboard(row, cancel_row())
+
+
+class FlowAction(CallbackData, prefix="fl"):
+    """A step of the current wizard: confirm, back, skip, done, new, cancel."""
+
+    action: str
+
+
+class Pick(CallbackData, prefix="pk"):
+    """A choice inside the current wizard (a village, grid, household, role...)."""
+
+    what: str
+    value: int
+
+
+class Language(CallbackData, prefix="lang"):
+    code: str

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from aiogram.filters.callback_data import CallbackData
+
 from storage.errors import N_
 from storage.models.org import MembershipStatus, Role, WorkerKind
-from storage.models.points import EntryKind, PointEntry
 from views.i18n import tr
 
 STATUS_NAMES = {
@@ -22,28 +23,6 @@ WORKER_NAMES = {
     WorkerKind.PART_TIME: N_("part-time grid worker"),
 }
 
-QUARTER_NAMES = {
-    1: N_("Q1 {year}"),
-    2: N_("Q2 {year}"),
-    3: N_("Q3 {year}"),
-    4: N_("Q4 {year}"),
-}
-
-
-def quarter_title(key: str, locale: str | None = None) -> str:
-    """A quarter's key (2026-Q1) as people say it: 2026年第一季度."""
-    year, _, number = key.partition("-Q")
-    if not (year.isdigit() and number.isdigit() and int(number) in QUARTER_NAMES):
-        return key
-    return tr(locale, QUARTER_NAMES[int(number)], year=int(year))
-
-
-def entry_reason(entry: PointEntry, locale: str | None = None) -> str:
-    """An entry's reason as shown; a correction (an upheld appeal) is said in words."""
-    if entry.kind == EntryKind.CORRECTION and entry.corrects_id is not None:
-        return tr(locale, "appeal upheld: entry #{entry} cancelled", entry=entry.corrects_id)
-    return entry.reason
-
 
 def status_name(status: MembershipStatus, locale: str | None = None) -> str:
     return tr(locale, STATUS_NAMES[status])
@@ -56,3 +35,13 @@ def role_name(role: Role, kind: WorkerKind | None = None, locale: str | None = N
         else ROLE_NAMES[role]
     )
     return tr(locale, text)
+
+
+class DecideMembership(CallbackData, prefix="mb"):
+    membership_id: int
+    approve: bool
+
+
+class BindGroup(CallbackData, prefix="bind"):
+    village_id: int
+    grid_id: int  # 0 = the whole village; -1 = pick the village first (see handlers/groups.py)

@@ -20,7 +20,10 @@ from storage.models.org import Person
 from storage.models.reports import WAITING, Task, TaskKind, TaskStatus
 from storage.reports import DEFAULT_NAMES, DUTY_NAMES, STATUS_NAMES, TaskView
 from views.i18n import _, locale_of, tr
-from views.keyboards import button, keyboard
+from views.keyboards import (
+    button,
+    keyboard,
+)
 
 
 class TaskAct(CallbackData, prefix="ta"):
@@ -378,3 +381,29 @@ async def notify_change(
                 ),
             )
     return sent
+
+
+class NoticeStatus(CallbackData, prefix="ns"):
+    batch: str
+
+
+class GridStats(CallbackData, prefix="gs"):
+    village_id: int
+    back: int  # months before the current one
+
+
+class SettingAct(CallbackData, prefix="rs"):
+    village_id: int
+    action: str  # add, reward, hour
+    value: int = 0
+
+
+class CategoryAct(CallbackData, prefix="rc"):
+    village_id: int
+    category_id: int
+    action: str  # open, accept, resolve, remove (asks), removeok (does)
+    value: int = 0
+
+
+class TaskList(CallbackData, prefix="tl"):
+    which: str

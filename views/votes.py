@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from aiogram.filters.callback_data import CallbackData
 from aiogram.utils.text_decorations import html_decoration as hd
 
 from storage.models.votes import Proposal
 from storage.votes import VoteView, proposal_code
-from views.callbacks import VoteCast
 from views.i18n import tr
 
 
@@ -153,3 +153,15 @@ def reminder_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
         village=hd.quote(view.village.name),
         deadline=local_time(view.vote.deadline, tz),
     )
+
+
+class VoteCast(CallbackData, prefix="vt"):
+    """A press on a vote card in a group: checked again in storage.votes.cast."""
+
+    vote_id: int
+    option_id: int
+
+
+class VoteRule(CallbackData, prefix="vr"):
+    village_id: int
+    per_household: bool

@@ -1,0 +1,392 @@
+"""What people see of points: claim and review cards, the catalogue as buttons, the weekly,
+monthly and quarterly posts, and the callback data of points buttons."""
+
+from __future__ import annotations
+
+import html
+import io
+from collections import defaultdict
+from datetime import date, timedelta
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.text_decorations import html_decoration as hd
+from PIL import Image, ImageDraw
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import periods, points
+from storage.errors import N_
+from storage.models.org import Village
+from storage.models.points import (
+    CapPeriod,
+    ClaimStatus,
+    EntryKind,
+    PointEntry,
+    PointItem,
+)
+from views.i18n import _, tr
+from views.keyboards import (
+    button,
+    keyboard,
+    picker,
+)
+from views.pictures import (
+    GOLD,
+    GREY,
+    INK,
+    MARGIN,
+    PAPER,
+    WIDTH,
+    drawable,
+    font,
+)
+
+QUARTER_NAMES = {
+    1: N_("Q1 {year}"),
+    2: N_("Q2 {year}"),
+    3: N_("Q3 {year}"),
+    4: N_("Q4 {year}"),
+}
+
+
+def quarter_title(key: str, locale: str | None = None) -> str:
+    """A quarter's key (2026-Q1) as people say it: 2026年第一季度."""
+    year, _, number = key.partition("-Q")
+    if not (year.isdigit() and number.isdigit() and int(number) in QUARTER_NAMES):
+        return key
+    return tr(locale, QUARTER_NAMES[int(number)], year=int(year))
+
+
+def entry_reason(entry: PointEntry, locale: str | None = None) -> str:
+    """An entry's reason as shown; a correction (an upheld appeal) is said in words."""
+    if entry.kind == EntryKind.CORRECTION and entry.corrects_id is not None:
+        return tr(locale, "appeal upheld: entry #{entry} cancelled", entry=entry.corrects_id)
+    return entry.reason
+
+
+STATUS_NAMES = {
+    ClaimStatus.PENDING: N_("waiting for review"),
+    ClaimStatus.APPROVED: N_("approved"),
+    ClaimStatus.REJECTED: N_("rejected"),
+    ClaimStatus.RETRACTED: N_("retracted"),
+}
+
+
+class RetractClaim(CallbackData, prefix="rc"):
+    claim_id: int
+
+
+class AppealEntry(CallbackData, prefix="ap"):
+    entry_id: int
+
+
+def category_label(code: str, locale: str | None) -> str:
+    zh, en = points.category_names().get(code, ("其他", "Other"))
+    return zh if (locale or "zh") == "zh" else en
+
+
+def item_label(item: PointItem, locale: str | None) -> str:
+    name = item.name if (locale or "zh") == "zh" or not item.name_en else item.name_en
+    return f"{name} ({item.points:+d})"
+
+
+def cap_text(item: PointItem) -> str:
+    if not item.cap_count:
+        return ""
+    if item.cap_period == CapPeriod.WEEK:
+        return _("at most {count} a week").format(count=item.cap_count)
+    return _("at most {count} a month").format(count=item.cap_count)
+
+
+async def category_picker(
+    session: AsyncSession, village_id: int, what: str, locale: str | None
+) -> InlineKeyboardMarkup:
+    """Buttons for the categories that have active items (value: index in the catalogue)."""
+    items = await points.catalogue(session, village_id)
+    used = {item.category for item in items}
+    codes = [c["code"] for c in points.categories()] + [points.UNCATEGORISED]
+    choices = [(i, category_label(code, locale)) for i, code in enumerate(codes) if code in used]
+    return picker(what, choices, columns=2)
+
+
+def category_code(index: int) -> str:
+    codes = [c["code"] for c in points.categories()] + [points.UNCATEGORISED]
+    return codes[index] if 0 <= index < len(codes) else points.UNCATEGORISED
+
+
+async def item_picker(
+    session: AsyncSession, village_id: int, category: str, what: str, locale: str | None
+) -> InlineKeyboardMarkup:
+    items = await points.catalogue(session, village_id, category=category)
+    return picker(what, [(i.id or 0, item_label(i, locale)) for i in items], columns=1)
+
+
+def entry_notice(locale: str, village: str, points_: int, reason: str, item: str) -> str:
+    return tr(
+        locale,
+        "{village}: the points group recorded {points:+d} points for your household: "
+        "{item}. Reason: {reason}",
+        village=hd.quote(village),
+        points=points_,
+        item=hd.quote(item),
+        reason=hd.quote(reason),
+    )
+
+
+def appeal_keyboard(entry_id: int, locale: str) -> dict:
+    markup = keyboard([button(tr(locale, "⚖ Appeal"), AppealEntry(entry_id=entry_id).pack())])
+    return markup.model_dump(exclude_none=True)
+
+
+class ReviewClaim(CallbackData, prefix="rv"):
+    claim_id: int
+    action: str  # a = approve, r = reject, s = skip
+
+
+class DecideAppeal(CallbackData, prefix="ad"):
+    appeal_id: int
+    uphold: bool
+
+
+class ItemAction(CallbackData, prefix="it"):
+    item_id: int
+    action: str  # p = change points, r = retire
+
+
+class HandOver(CallbackData, prefix="rw"):
+    grant_id: int
+
+
+class RetireTier(CallbackData, prefix="rt"):
+    tier_id: int
+
+
+class ExportMonth(CallbackData, prefix="px"):
+    village_id: int
+    month: str
+
+
+def month_title(month: str, locale: str | None) -> str:
+    start = periods.first_day("monthly", month)
+    return tr(locale, "{year}-{month:02d}", year=start.year, month=start.month)
+
+
+def praise_lines(
+    praise: points.PraiseList, locale: str | None, *, exposure: bool
+) -> list[tuple[str, int, tuple[int, int, int]]]:
+    """The picture's lines: (text, font size, colour)."""
+    lines: list[tuple[str, int, tuple[int, int, int]]] = [
+        (
+            tr(
+                locale,
+                "{village} · points praise list {month}",
+                village=praise.village,
+                month=month_title(praise.month, locale),
+            ),
+            34,
+            GOLD,
+        ),
+        ("", 12, INK),
+        (tr(locale, "Households"), 26, INK),
+    ]
+    lines += [
+        (
+            tr(
+                locale,
+                "{rank}. {household} ({grid}) — {points} points",
+                rank=r.rank,
+                household=r.label,
+                grid=r.grid,
+                points=r.points,
+            ),
+            22,
+            INK,
+        )
+        for r in praise.top
+    ] or [(tr(locale, "No points this month."), 22, GREY)]
+    if praise.grids:
+        lines += [("", 12, INK), (tr(locale, "Grids (average per household)"), 26, INK)]
+        lines += [
+            (
+                tr(
+                    locale,
+                    "{rank}. {grid} — {average} points",
+                    rank=g.rank,
+                    grid=g.name,
+                    average=round(g.average, 1),
+                ),
+                22,
+                INK,
+            )
+            for g in praise.grids
+        ]
+    if exposure and praise.exposure:
+        lines += [("", 12, INK), (tr(locale, "Exposure list"), 26, INK)]
+        lines += [
+            (
+                tr(
+                    locale,
+                    "{household} ({grid}): {reason}, {points} points",
+                    household=e.household,
+                    grid=e.grid,
+                    reason=e.reason,
+                    points=e.points,
+                ),
+                22,
+                GREY,
+            )
+            for e in praise.exposure
+        ]
+    return lines
+
+
+def praise_png(
+    praise: points.PraiseList, locale: str | None = None, *, exposure: bool = False
+) -> bytes:
+    """The praise list as a PNG picture."""
+    lines = praise_lines(praise, locale, exposure=exposure)
+    height = MARGIN * 2 + sum(int(size * 1.55) for _t, size, _c in lines)
+    image = Image.new("RGB", (WIDTH, height), PAPER)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((8, 8, WIDTH - 9, height - 9), outline=GOLD, width=4)
+    y = MARGIN
+    for text, size, colour in lines:
+        if text:
+            draw.text((MARGIN, y), drawable(text)[:60], font=font(size), fill=colour)
+        y += int(size * 1.55)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+LINES_MAX = 40  # households or entries in one post; the rest are counted
+
+
+def quote(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def signed(value: int) -> str:
+    return f"{value:+d}"
+
+
+def day_title(day: date, locale: str | None) -> str:
+    return tr(locale, "{month}/{day}", month=day.month, day=day.day)
+
+
+def week_title(week: str, locale: str | None) -> str:
+    """第49周（11月30日—12月6日）: the ISO week's number and its Monday and Sunday."""
+    monday = periods.first_day("weekly", week)
+    return tr(
+        locale,
+        "week {week} ({start} – {end})",
+        week=monday.isocalendar()[1],
+        start=day_title(monday, locale),
+        end=day_title(monday + timedelta(days=6), locale),
+    )
+
+
+def period_title(kind: periods.Kind, key: str, locale: str | None) -> str:
+    if kind == "weekly":
+        return week_title(key, locale)
+    if kind == "quarterly":
+        return quarter_title(key, locale)
+    if kind == "monthly":
+        return month_title(key, locale)
+    return key
+
+
+def missed_posts(kind: periods.Kind, locale: str | None) -> str:
+    if kind == "weekly":
+        return tr(locale, "weekly points confirmations")
+    if kind == "monthly":
+        return tr(locale, "monthly praise lists")
+    if kind == "quarterly":
+        return tr(locale, "quarterly rewards")
+    return tr(locale, "year closings")
+
+
+def weekly_text(village: Village, week: str, entries: list[points.EntryView], pending: int) -> str:
+    by_household: dict[tuple[str, str], list[points.EntryView]] = defaultdict(list)
+    for view in entries:
+        by_household[(view.household, view.grid)].append(view)
+    lines = [
+        tr(
+            None,
+            "<b>{village} · points confirmed, {week}</b>",
+            village=quote(village.name),
+            week=week_title(week, None),
+        )
+    ]
+    ordered = sorted(by_household.items(), key=lambda kv: -sum(v.entry.points for v in kv[1]))
+    for (household, grid), views in ordered[:LINES_MAX]:
+        items = "；".join(
+            f"{quote(v.person or household)} {quote(entry_reason(v.entry))} "
+            f"{signed(v.entry.points)}"
+            for v in views
+        )
+        total = sum(v.entry.points for v in views)
+        lines.append(f"• {quote(household)}（{quote(grid)}）{signed(total)}：{items}")
+    if len(ordered) > LINES_MAX:
+        lines.append(tr(None, "…and {count} more households.", count=len(ordered) - LINES_MAX))
+    if pending:
+        lines.append(
+            tr(None, "{count} claims are still being reviewed; they carry over.", count=pending)
+        )
+    lines.append(tr(None, "Questions? Talk to the points group. /leaderboard shows the month."))
+    return "\n".join(lines)
+
+
+def ranked_lines(ranked: list[points.Ranked]) -> list[str]:
+    return [
+        tr(
+            None,
+            "{rank}. {household} ({grid}) — {points} points",
+            rank=r.rank,
+            household=quote(r.label),
+            grid=quote(r.grid),
+            points=r.points,
+        )
+        for r in ranked
+    ]
+
+
+def monthly_text(praise: points.PraiseList, *, exposure: bool, top: int = 10) -> str:
+    lines = [
+        tr(
+            None,
+            "<b>{village} · points praise list {month}</b>",
+            village=quote(praise.village),
+            month=month_title(praise.month, None),
+        ),
+        "",
+        tr(None, "<b>Households</b>"),
+    ]
+    lines += ranked_lines(praise.top[:top]) or [tr(None, "No points this month.")]
+    if praise.grids:
+        lines += ["", tr(None, "<b>Grids (average per household)</b>")]
+        lines += [
+            tr(
+                None,
+                "{rank}. {grid} — {average} points",
+                rank=g.rank,
+                grid=quote(g.name),
+                average=round(g.average, 1),
+            )
+            for g in praise.grids[:LINES_MAX]
+        ]
+    if exposure and praise.exposure:
+        lines += ["", tr(None, "<b>Exposure list</b>")]
+        lines += [
+            tr(
+                None,
+                "{household} ({grid}): {reason}, {points} points",
+                household=quote(e.household),
+                grid=quote(e.grid),
+                reason=quote(e.reason),
+                points=e.points,
+            )
+            for e in praise.exposure[:LINES_MAX]
+        ]
+    lines += ["", tr(None, "Thank you, everyone. Keep it up!")]
+    return "\n".join(lines)
