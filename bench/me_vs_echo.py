@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import logging
 import math
 import os
@@ -407,8 +408,6 @@ def main() -> int:
     POLLING["tasks_concurrency_limit"] = args.tasks_limit
     COLD["on"] = args.cold
     if args.profile:
-        import cProfile
-
         profiler = cProfile.Profile()
         code = profiler.runcall(asyncio.run, run(args))
         profiler.dump_stats(args.profile)

@@ -22,12 +22,15 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import AiogramError
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeDefault
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.after_commit import HoldUntilCommit
 from bot.delivery import Delivery, Limits
 from bot.edits import EditFallback
 from bot.fsm import create_fsm_storage, create_isolation, redis_client
+from bot.health import healthz
 from bot.logs import describe
 from bot.middlewares import setup_middlewares
 from bot.polling import Polling
@@ -330,8 +333,6 @@ async def run_scheduler_only(app: App) -> None:
 
 def add_health_route(web_app: Any, app: App) -> None:
     """`GET /healthz` for a load balancer (bot/health.py)."""
-    from bot.health import healthz
-
     web_app.router.add_get("/healthz", healthz(app.sessions, app.clock))
 
 
@@ -342,9 +343,6 @@ async def run_webhook(app: App) -> None:
     a stop or a crash is sent again. On SIGTERM or SIGINT the server stops listening, requests
     in hand finish within the grace, and the app closes; the webhook stays set for the others.
     """
-    from aiogram.webhook.aiohttp_server import SimpleRequestHandler
-    from aiohttp import web
-
     settings = app.settings
     settings.check_webhook()  # a URL and a secret: requests without the secret get 401
     assert settings.webhook_url is not None

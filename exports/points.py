@@ -25,7 +25,7 @@ from storage.db import SessionFactory
 from storage.errors import N_, RuleError
 from storage.models.org import Village
 from storage.settings import Settings
-from views.i18n import tr
+from views.i18n import PoI18n, tr
 from views.points import entry_reason, month_title
 
 log = logging.getLogger("linli.exports.points")
@@ -131,8 +131,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def run(settings: Settings, sessions: SessionFactory, args: argparse.Namespace) -> int:
-    from views.i18n import PoI18n
-
     PoI18n(default_locale=settings.bot_default_locale).activate()
     try:
         periods.first_day("monthly", args.month)

@@ -21,7 +21,7 @@ from storage.models.org import Household
 from storage.models.votes import VoteStatus
 from storage.periods import year_bounds
 from storage.settings import Settings
-from views.i18n import tr
+from views.i18n import PoI18n, tr
 
 VOTE_COLUMNS = [
     N_("vote"),
@@ -137,8 +137,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def run(settings: Settings, sessions: SessionFactory, args: argparse.Namespace) -> int:
-    from views.i18n import PoI18n
-
     PoI18n(default_locale=settings.bot_default_locale).activate()
     async with sessions() as session:
         count = await export_votes(

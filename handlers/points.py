@@ -41,6 +41,7 @@ from views.points import (
     entry_reason,
     item_label,
     item_picker,
+    push_appeal,
 )
 from views.replies import edit_after_press, send_after_press
 
@@ -400,8 +401,6 @@ async def submit_appeal(
     appeal = await points.appeal(session, actor, int(data["entry_id"]), message.text or "", now)
     entry = await points.get_entry(session, appeal.entry_id)
     village = await org.get_village(session, entry.village_id)
-    from handlers.points_review import push_appeal  # the reviewers' side of the feature
-
     reviewers = await push_appeal(session, appeal, entry, village.name)
     await state.clear()
     await message.answer(

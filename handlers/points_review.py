@@ -19,7 +19,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import org, outbox, points
 from storage.errors import N_, AlreadyDone
 from storage.models.org import Person
-from storage.models.points import PointAppeal, PointEntry
 from storage.permissions.org import Actor
 from storage.settings import Settings
 from views.i18n import _, locale_of, tr
@@ -35,13 +34,12 @@ from views.keyboards import (
 from views.points import (
     DecideAppeal,
     ReviewClaim,
-    appeal_keyboard,
     category_code,
     category_label,
     category_picker,
-    entry_notice,
     item_label,
     item_picker,
+    notify_entry,
 )
 from views.replies import edit_after_press, send_after_press
 
@@ -412,60 +410,7 @@ async def record_award(
     )
 
 
-async def notify_entry(session: AsyncSession, entry: PointEntry) -> None:
-    village = await org.get_village(session, entry.village_id)
-    item = await points.get_item(session, entry.item_id) if entry.item_id else None
-    for member in await points.household_members(session, entry.household_id):
-        locale = locale_of(member)
-        outbox.enqueue(
-            session,
-            member.telegram_id,
-            entry_notice(
-                locale, village.name, entry.points, entry.reason, item.name if item else ""
-            ),
-            reply_markup=appeal_keyboard(entry.id or 0, locale) if entry.points < 0 else None,
-        )
-
-
 # --- appeals -------------------------------------------------------------------------------
-
-
-async def push_appeal(
-    session: AsyncSession, appeal: PointAppeal, entry: PointEntry, village: str
-) -> int:
-    """Send the appeal to the reviewers who did not record the entry; returns how many."""
-    household = await points.household_label(session, entry.household_id)
-    reviewers = await points.appeal_reviewers(session, appeal)
-    for reviewer in reviewers:
-        locale = locale_of(reviewer)
-        markup = keyboard(
-            [
-                button(
-                    tr(locale, "✔ Withdraw the deduction"),
-                    DecideAppeal(appeal_id=appeal.id or 0, uphold=True).pack(),
-                ),
-                button(
-                    tr(locale, "✖ Keep it"),
-                    DecideAppeal(appeal_id=appeal.id or 0, uphold=False).pack(),
-                ),
-            ]
-        )
-        outbox.enqueue(
-            session,
-            reviewer.telegram_id,
-            tr(
-                locale,
-                "{village}: {household} appeals a deduction of {points} points "
-                "({reason}).\nTheir reason: {text}",
-                village=hd.quote(village),
-                household=hd.quote(household),
-                points=entry.points,
-                reason=hd.quote(entry.reason),
-                text=hd.quote(appeal.text),
-            ),
-            reply_markup=markup.model_dump(exclude_none=True),
-        )
-    return len(reviewers)
 
 
 @router.callback_query(DecideAppeal.filter())

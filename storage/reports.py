@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, category_memory
+from storage import audit, category_memory, points
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError, Term
 from storage.models.common import AuditEntry
@@ -1098,8 +1098,6 @@ async def credit_ledger(
 ) -> PointEntry | None:
     """The reporter's points for a valid report, through the points ledger. Nothing when the
     village's item code is not in its catalogue (or retired), or the reporter has no household."""
-    from storage import points  # the points rules import the organisation rules too
-
     await points.ensure_catalogue(session, task.village_id)
     item = (
         await session.exec(

@@ -7,10 +7,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import SessionFactory, create_engine, create_session_factory
 from tests.databases import BACKENDS, empty_all_tables, fresh_database, postgres_server_url
+from tests.fakebot import FakeBotAPI
+from tests.harness import TOKEN, running_world
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -61,7 +66,6 @@ async def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[object]:
     """The bot, running against the fake Bot API, shared by the end-to-end tests of a backend."""
-    from tests.harness import running_world
 
     if request.param == "postgres" and not postgres_server_url():
         pytest.skip("TEST_DATABASE_URL is not set")
@@ -72,7 +76,6 @@ async def world(
 @pytest.fixture
 async def fake() -> AsyncIterator[object]:
     """A fake Bot API server of its own, for tests that drive a bare Bot or a part of the app."""
-    from tests.fakebot import FakeBotAPI
 
     async with FakeBotAPI() as api:
         yield api
@@ -81,11 +84,6 @@ async def fake() -> AsyncIterator[object]:
 @pytest.fixture
 async def bot(fake) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
     """A plain aiogram Bot talking to `fake`."""
-    from aiogram import Bot
-    from aiogram.client.session.aiohttp import AiohttpSession
-    from aiogram.client.telegram import TelegramAPIServer
-
-    from tests.harness import TOKEN
 
     bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url)))
     try:

@@ -40,6 +40,7 @@ Standalone (for running bot.py against it)::
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import inspect
@@ -2069,7 +2070,6 @@ async def _serve(port: int, rtt_ms: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import argparse
 
     parser = argparse.ArgumentParser(
         prog="python -m tests.fakebot", description="serve the fake Telegram Bot API"

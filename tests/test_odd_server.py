@@ -19,10 +19,15 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import ClientDecodeError
 
 from bot.app import set_menu
-from bot.logs import redact, redact_token
+from bot.delivery import Delivery, Limits
+from bot.logs import JsonFormatter, TextFormatter, redact, redact_token
+from storage import outbox, reports
+from storage.clock import Clock
 from storage.db import unit_of_work
+from storage.models.common import OutboxStatus
 from tests.harness import TOKEN, World
 from tests.report_world import actor_of, make_village
+from tests.test_delivery import PNG, rows
 from views.i18n import PoI18n
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,11 +90,6 @@ async def test_the_token_never_reaches_a_log(fake, bot) -> None:
 
 
 async def test_a_photo_answered_outside_the_bot_api_does_not_hold_the_chat(fake, sessions) -> None:
-    from bot.delivery import Delivery, Limits
-    from storage import outbox
-    from storage.clock import Clock
-    from storage.models.common import OutboxStatus
-    from tests.test_delivery import PNG, rows
 
     alice = fake.user(1001, "Alice").id
     bob = fake.user(1002, "Bob").id
@@ -129,7 +129,6 @@ async def test_a_photo_answered_outside_the_bot_api_does_not_hold_the_chat(fake,
 
 
 async def test_gridstats_chart_answered_outside_the_bot_api_is_no_apology(world: World) -> None:
-    from storage import reports
 
     fake, clock = world.fake, world.clock
     async with unit_of_work(world.app.sessions) as session:
@@ -260,10 +259,6 @@ async def test_start_against_an_upstream_that_echoes_the_token(fake, tmp_path) -
 @pytest.mark.parametrize("formatter", ["text", "json"])
 def test_the_configured_formats_never_write_the_token(formatter: str) -> None:
     """LOG_FORMAT's formatters write the error themselves: they scrub the token too."""
-    import io
-    import logging
-
-    from bot.logs import JsonFormatter, TextFormatter, redact_token
 
     token = "424242:SECRET-part-of-the-token"
     stream = io.StringIO()

@@ -14,7 +14,7 @@ from sqlmodel import select
 from storage import audit, reports
 from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, NotFound, RuleError
-from storage.models.org import MembershipStatus, Role
+from storage.models.org import MembershipStatus, Role, RoleAssignment, WorkerKind
 from storage.models.points import PointEntry
 from storage.models.reports import Duty, ReportReward, Task, TaskStatus
 from storage.permissions.org import Actor, Residence, RoleHeld
@@ -113,8 +113,6 @@ async def test_only_the_grid_and_admins_act_and_only_the_owner_resolves(
 async def test_two_workers_accept_at_once_one_wins(sessions: SessionFactory) -> None:
     v = await setup(sessions)
     async with unit_of_work(sessions) as session:
-        from storage.models.org import RoleAssignment, WorkerKind
-
         session.add(
             RoleAssignment(
                 person_id=v.worker_b.id or 0,

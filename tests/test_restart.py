@@ -11,10 +11,11 @@ import pytest
 from sqlmodel import select
 
 from bot.app import App, create_app, start_background
+from storage import outbox
 from storage.models.common import OutboxMessage, OutboxStatus
 from storage.models.org import Grid, Village
 from storage.settings import Settings
-from tests.databases import fresh_database
+from tests.databases import fresh_database, postgres_server_url
 from tests.fakebot import FakeBotAPI
 from tests.harness import DISTRICT_ADMIN_ID, TEST_LIMITS, TOKEN
 
@@ -41,11 +42,8 @@ async def stop(app: App, polling: asyncio.Task[None]) -> None:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_a_flow_survives_a_restart(backend: str, tmp_path: Path) -> None:
-    if backend == "postgres":
-        from tests.databases import postgres_server_url
-
-        if not postgres_server_url():
-            pytest.skip("TEST_DATABASE_URL is not set")
+    if backend == "postgres" and not postgres_server_url():
+        pytest.skip("TEST_DATABASE_URL is not set")
     async with FakeBotAPI() as fake, fresh_database(backend, tmp_path) as url:
         settings = Settings(
             _env_file=None,
@@ -66,8 +64,6 @@ async def test_a_flow_survives_a_restart(backend: str, tmp_path: Path) -> None:
         # A message for another chat is written but the bot stops before sending it.
         app.delivery.stop()
         async with app.sessions() as session:
-            from storage import outbox
-
             outbox.enqueue(session, DISTRICT_ADMIN_ID, "still to send")
             await session.commit()
         await stop(app, polling)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from exports.reports import GEOREPORT_FIELDS, export_village
-from storage import reports
+from storage import org, reports
 from storage.db import unit_of_work
 from storage.models.org import BoundChat
 from storage.models.reports import ReportCategory, ReportReward, Task, TaskStatus
@@ -345,6 +345,5 @@ async def test_a_group_report_refiled_as_a_hazard_gets_a_hazards_deadlines(world
 
 
 async def _admin_actor(session, v):  # type: ignore[no-untyped-def]
-    from storage import org
 
     return await org.load_actor(session, v.admin)

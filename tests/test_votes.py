@@ -15,6 +15,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlmodel import col, select
 
+from exports.votes import export_votes
 from schedules import votes as vote_jobs
 from schedules.runtime import Runtime
 from storage import org, votes
@@ -37,6 +38,7 @@ from storage.models.votes import Ballot, ProposalStatus, Vote, VoteStatus
 from storage.permissions.org import Actor, Residence, RoleHeld
 from storage.permissions.votes import VotePermissions
 from views.i18n import PoI18n
+from views.votes import card_markup, card_text
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -399,7 +401,6 @@ async def test_a_secret_vote_never_shows_a_choice(
         vote_id = vote.id or 0
         options = await votes.options_of(session, vote_id)
         PoI18n().activate()
-        from views.votes import card_markup, card_text
 
         view = await votes.vote_view(session, vote_id)
         await votes.post_cards(
@@ -414,7 +415,6 @@ async def test_a_secret_vote_never_shows_a_choice(
     await jobs.run("vote_cards")
     await jobs.run("vote_close")
     out = tmp_path / "votes.xlsx"
-    from exports.votes import export_votes
 
     async with sessions() as session:
         village = await org.get_village(session, place.village_id)

@@ -14,17 +14,18 @@ from aiogram.utils.text_decorations import html_decoration as hd
 from PIL import Image, ImageDraw
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import periods, points
+from storage import org, outbox, periods, points
 from storage.errors import N_
 from storage.models.org import Village
 from storage.models.points import (
     CapPeriod,
     ClaimStatus,
     EntryKind,
+    PointAppeal,
     PointEntry,
     PointItem,
 )
-from views.i18n import _, tr
+from views.i18n import _, locale_of, tr
 from views.keyboards import (
     button,
     keyboard,
@@ -390,3 +391,56 @@ def monthly_text(praise: points.PraiseList, *, exposure: bool, top: int = 10) ->
         ]
     lines += ["", tr(None, "Thank you, everyone. Keep it up!")]
     return "\n".join(lines)
+
+
+async def notify_entry(session: AsyncSession, entry: PointEntry) -> None:
+    village = await org.get_village(session, entry.village_id)
+    item = await points.get_item(session, entry.item_id) if entry.item_id else None
+    for member in await points.household_members(session, entry.household_id):
+        locale = locale_of(member)
+        outbox.enqueue(
+            session,
+            member.telegram_id,
+            entry_notice(
+                locale, village.name, entry.points, entry.reason, item.name if item else ""
+            ),
+            reply_markup=appeal_keyboard(entry.id or 0, locale) if entry.points < 0 else None,
+        )
+
+
+async def push_appeal(
+    session: AsyncSession, appeal: PointAppeal, entry: PointEntry, village: str
+) -> int:
+    """Send the appeal to the reviewers who did not record the entry; returns how many."""
+    household = await points.household_label(session, entry.household_id)
+    reviewers = await points.appeal_reviewers(session, appeal)
+    for reviewer in reviewers:
+        locale = locale_of(reviewer)
+        markup = keyboard(
+            [
+                button(
+                    tr(locale, "✔ Withdraw the deduction"),
+                    DecideAppeal(appeal_id=appeal.id or 0, uphold=True).pack(),
+                ),
+                button(
+                    tr(locale, "✖ Keep it"),
+                    DecideAppeal(appeal_id=appeal.id or 0, uphold=False).pack(),
+                ),
+            ]
+        )
+        outbox.enqueue(
+            session,
+            reviewer.telegram_id,
+            tr(
+                locale,
+                "{village}: {household} appeals a deduction of {points} points "
+                "({reason}).\nTheir reason: {text}",
+                village=hd.quote(village),
+                household=hd.quote(household),
+                points=entry.points,
+                reason=hd.quote(entry.reason),
+                text=hd.quote(appeal.text),
+            ),
+            reply_markup=markup.model_dump(exclude_none=True),
+        )
+    return len(reviewers)
