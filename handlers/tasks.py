@@ -87,19 +87,6 @@ async def refresh_card(
         )
 
 
-async def task_to_act_on(
-    query: CallbackQuery, session: AsyncSession, actor: Actor, task_id: int
-) -> reports.Task | None:
-    """The task, if this person may act on it; else they are told so, and None."""
-    task = await session.get(reports.Task, task_id)
-    if task is None or not ReportPermissions.can_act(actor, task):
-        await query.answer(
-            _("Only this grid's workers and the village admins can act on it."), show_alert=True
-        )
-        return None
-    return task
-
-
 @router.callback_query(TaskAct.filter(F.action == "acc"))
 async def accept_task(
     query: CallbackQuery,
@@ -145,18 +132,7 @@ async def ask_note(
     finish: bool = False,
 ) -> None:
     """The task is checked before the question: a stranger gets the refusal at once."""
-    task = await session.get(reports.Task, task_id)
-    if task is None:
-        raise reports.NotFound(N_("That task no longer exists."))
-    allowed = (
-        ReportPermissions.can_finish(actor, task)
-        if finish
-        else ReportPermissions.can_act(actor, task)
-    )
-    if not allowed:
-        raise reports.NotAllowed(
-            N_("Only this grid's workers and the village admins can act on it.")
-        )
+    task = await reports.task_to_act_on(session, actor, task_id, finish=finish)
     await state.set_state(step)
     await state.set_data(TaskNoteForm(task_id=task_id))
     await send_after_press(
@@ -326,9 +302,7 @@ async def offer_hand_over(
     query: CallbackQuery, callback_data: TaskAct, session: AsyncSession, actor: Actor
 ) -> None:
     """Hand over: to which grid, or up to the village admins."""
-    task = await task_to_act_on(query, session, actor, callback_data.task_id)
-    if task is None:
-        return
+    task = await reports.task_to_act_on(session, actor, callback_data.task_id)
     grids = [g for g in await org.grids_of(session, task.village_id) if g.id != task.grid_id]
     rows = [
         [button(g.name, TaskHand(task_id=task.id or 0, grid_id=g.id or 0).pack())]
@@ -372,9 +346,7 @@ async def offer_categories(
     query: CallbackQuery, callback_data: TaskAct, session: AsyncSession, actor: Actor
 ) -> None:
     """The card's buttons become the village's kinds of problem; its text stays."""
-    task = await task_to_act_on(query, session, actor, callback_data.task_id)
-    if task is None:
-        return
+    task = await reports.task_to_act_on(session, actor, callback_data.task_id)
     found = await reports.categories(session, task.village_id)
     choices = [
         button(
@@ -406,8 +378,7 @@ async def change_category(
         )
         await query.answer(_("Saved. The deadlines are the new kind's."))
     else:
-        if await task_to_act_on(query, session, actor, callback_data.task_id) is None:
-            return
+        await reports.task_to_act_on(session, actor, callback_data.task_id)
         view = await reports.task_view(session, callback_data.task_id)
         await query.answer()
     await refresh_card(query, view, person, settings)

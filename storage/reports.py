@@ -533,9 +533,11 @@ async def file_report(
 # --- the task's life -----------------------------------------------------------------------
 
 
-async def _load_for_action(
+async def task_to_act_on(
     session: AsyncSession, actor: Actor, task_id: int, *, finish: bool = False
 ) -> Task:
+    """The task, if the actor may act on it (`finish`: resolve it), else the refusal they get.
+    Every task operation starts here; a handler asks it before a question (a note to write)."""
     task = await get_or_missing(session, Task, task_id, N_("That task no longer exists."))
     await session.refresh(task)
     allowed = (
@@ -590,7 +592,7 @@ def _audit(
 
 async def accept(session: AsyncSession, actor: Actor, task_id: int, now: datetime) -> TaskView:
     """A worker of the grid takes the task: from now on it is theirs alone."""
-    task = await _load_for_action(session, actor, task_id)
+    task = await task_to_act_on(session, actor, task_id)
     await _move(
         session,
         task,
@@ -605,7 +607,7 @@ async def accept(session: AsyncSession, actor: Actor, task_id: int, now: datetim
 
 
 async def start_work(session: AsyncSession, actor: Actor, task_id: int, now: datetime) -> TaskView:
-    task = await _load_for_action(session, actor, task_id, finish=True)
+    task = await task_to_act_on(session, actor, task_id, finish=True)
     await _move(
         session, task, (TaskStatus.ACCEPTED,), status=TaskStatus.IN_PROGRESS, started_at=now
     )
@@ -623,7 +625,7 @@ async def resolve(
     photo: tuple[str, int | None] | None = None,
 ) -> TaskView:
     """The owner says it is done: a report waits for the resident; a duty task is closed."""
-    task = await _load_for_action(session, actor, task_id, finish=True)
+    task = await task_to_act_on(session, actor, task_id, finish=True)
     note = require_text(note, NOTE_MAX)
     if photo is not None:
         check_photo(photo[1], 0)
@@ -740,7 +742,7 @@ async def change_category(
     """A worker files an open report under another kind (a report made in a group arrives as
     其他). Its times to accept and to resolve become the new kind's, counted from when it was
     filed or last reopened, so a hazard gets a hazard's deadlines."""
-    task = await _load_for_action(session, actor, task_id)
+    task = await task_to_act_on(session, actor, task_id)
     if task.kind != TaskKind.REPORT:
         raise RuleError(N_("Only a report has a kind to change."))
     category = await get_category(session, task.village_id, category_id)
@@ -775,7 +777,7 @@ async def hand_over(
     session: AsyncSession, actor: Actor, task_id: int, grid_id: int | None, now: datetime
 ) -> TaskView:
     """To another grid of the village (its workers get it), or up to the village admins."""
-    task = await _load_for_action(session, actor, task_id)
+    task = await task_to_act_on(session, actor, task_id)
     values: dict[str, Any] = {
         "status": TaskStatus.NEW,
         "owner_id": None,
@@ -801,7 +803,7 @@ async def mark_duplicate(
     session: AsyncSession, actor: Actor, task_id: int, other_number: str, now: datetime
 ) -> tuple[TaskView, TaskView]:
     """The same problem was reported before: its reporter follows the first report instead."""
-    task = await _load_for_action(session, actor, task_id)
+    task = await task_to_act_on(session, actor, task_id)
     other = await task_by_number(session, task.village_id, other_number)
     if other.id == task.id:
         raise RuleError(N_("A report cannot be a duplicate of itself."))
@@ -828,7 +830,7 @@ async def mark_duplicate(
 async def reject(
     session: AsyncSession, actor: Actor, task_id: int, reason: str, now: datetime
 ) -> TaskView:
-    task = await _load_for_action(session, actor, task_id)
+    task = await task_to_act_on(session, actor, task_id)
     reason = require_text(reason, NOTE_MAX)
     await _move(session, task, OPEN, status=TaskStatus.REJECTED, rejected_at=now, note=reason)
     _audit(session, "reject", actor.person_id, task, reason=reason)
