@@ -331,9 +331,7 @@ def decision_keyboard(membership_id: int, locale: str) -> InlineKeyboardMarkup:
 
 async def push_membership_request(session: AsyncSession, view: org.MembershipView) -> None:
     """Every worker of the grid gets the request (the village admins when it has none)."""
-    deciders = await org.grid_workers(session, view.grid.id or 0)
-    if not deciders:
-        deciders = await org.village_admins(session, view.village.id or 0)
+    deciders = await org.grid_deciders(session, view.village.id or 0, view.grid.id or 0)
     for decider in deciders:
         locale = locale_of(decider)
         outbox.enqueue(

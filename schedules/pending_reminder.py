@@ -67,7 +67,8 @@ async def run(ctx: JobContext) -> dict[str, Any]:
         by_grid[view.membership.grid_id].append(view)
     reminders = 0
     for grid_id, items in by_grid.items():
-        for worker in await org.grid_workers(ctx.session, grid_id):
+        village_id = items[0].village.id or 0
+        for worker in await org.grid_deciders(ctx.session, village_id, grid_id):
             text = reminder_text(locale_of(worker), items, ctx.now)
             outbox.enqueue(ctx.session, worker.telegram_id, text, batch=f"{NAME}:{period}")
             reminders += 1
@@ -79,7 +80,7 @@ async def run(ctx: JobContext) -> dict[str, Any]:
 JOB = register(
     Job(
         name=NAME,
-        description="Daily reminder to grid workers of residents pending over 24 hours",
+        description="Daily reminder to grid workers (admins where a grid has none) of residents pending over 24 hours",
         trigger={"trigger": "cron", "hour": AT.hour, "minute": AT.minute},
         run=run,
     )

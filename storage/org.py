@@ -486,6 +486,15 @@ async def village_admins(session: AsyncSession, village_id: int) -> list[Person]
     return await people_with_role(session, Role.VILLAGE_ADMIN, village_id=village_id)
 
 
+async def grid_deciders(
+    session: AsyncSession, village_id: int, grid_id: int, *, to_admins: bool = False
+) -> list[Person]:
+    """Who acts for a grid: its workers, or the village admins when the grid has none (or the
+    matter was handed up to them). Join requests, their reminders and tasks all go here."""
+    people = [] if to_admins else await grid_workers(session, grid_id)
+    return people or await village_admins(session, village_id)
+
+
 # --- memberships ---------------------------------------------------------------------------
 
 

@@ -655,9 +655,7 @@ async def get_entry(session: AsyncSession, entry_id: int) -> PointEntry:
 async def appealable(session: AsyncSession, actor: Actor, entry_id: int) -> PointEntry:
     """The entry, if the actor may still appeal it (a deduction of theirs, not yet appealed)."""
     entry = await get_entry(session, entry_id)
-    if entry.kind == EntryKind.CORRECTION or not Can.can_appeal(
-        actor, entry.points, entry.person_id, entry.household_id
-    ):
+    if not Can.can_appeal(actor, entry):
         raise NotAllowed(N_("Only the household concerned can appeal a deduction."))
     taken = await session.exec(select(PointAppeal.id).where(PointAppeal.entry_id == entry_id))
     if taken.first() is not None:

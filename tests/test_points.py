@@ -167,8 +167,12 @@ def test_permissions() -> None:
     assert not Can.can_decide_claim(outsider, 5, person_id=3, household_id=7)
     assert Can.can_decide_claim(outsider, 5, person_id=1, household_id=9)
     assert not Can.can_award(reviewer, 5, 9) and Can.can_award(outsider, 5, 9)
-    assert Can.can_appeal(resident, -3, None, 9) and not Can.can_appeal(resident, 3, None, 9)
-    assert not Can.can_appeal(outsider, -3, None, 9)
+    deduction = PointEntry(
+        village_id=1, household_id=9, points=-3, reason="", kind=EntryKind.AWARD
+    )
+    award = PointEntry(village_id=1, household_id=9, points=3, reason="", kind=EntryKind.AWARD)
+    assert Can.can_appeal(resident, deduction) and not Can.can_appeal(resident, award)
+    assert not Can.can_appeal(outsider, deduction)
     assert not Can.can_decide_appeal(outsider, 5, recorded_by=3, household_id=9)
     assert Can.can_decide_appeal(outsider, 5, recorded_by=2, household_id=9)
     assert Can.can_manage(admin, 5) and not Can.can_manage(reviewer, 5)

@@ -25,6 +25,7 @@ from storage.models.points import (
     PointEntry,
     PointItem,
 )
+from storage.permissions.points import PointsPermissions as Can
 from views.i18n import _, locale_of, tr
 from views.keyboards import (
     button,
@@ -404,8 +405,13 @@ async def notify_entry(session: AsyncSession, entry: PointEntry) -> None:
             entry_notice(
                 locale, village.name, entry.points, entry.reason, item.name if item else ""
             ),
-            reply_markup=appeal_keyboard(entry.id or 0, locale) if entry.points < 0 else None,
+            reply_markup=entry_keyboard(entry, locale),
         )
+
+
+def entry_keyboard(entry: PointEntry, locale: str) -> dict | None:
+    """The appeal button under an entry's notice, when storage would take the appeal."""
+    return appeal_keyboard(entry.id or 0, locale) if Can.is_appealable(entry) else None
 
 
 async def push_appeal(

@@ -226,16 +226,6 @@ def markup_dict(markup: InlineKeyboardMarkup | None) -> dict | None:
     return markup.model_dump(exclude_none=True) if markup is not None else None
 
 
-async def task_recipients(session: AsyncSession, view: TaskView) -> list[Person]:
-    """The grid's workers, or the village admins when handed up or the grid has no workers."""
-    people: list[Person] = []
-    if not view.task.with_admin:
-        people = await org.grid_workers(session, view.task.grid_id)
-    if not people:
-        people = await org.village_admins(session, view.task.village_id)
-    return people
-
-
 async def push_task(
     session: AsyncSession,
     view: TaskView,
@@ -246,7 +236,10 @@ async def push_task(
     exclude: int | None = None,
 ) -> int:
     """Every worker of the task's grid gets the card with its buttons (and its photos)."""
-    people = await task_recipients(session, view)
+    task = view.task
+    people = await org.grid_deciders(
+        session, task.village_id, task.grid_id, to_admins=task.with_admin
+    )
     for extra in also or []:
         if all(p.id != extra.id for p in people):
             people.append(extra)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from storage.models.points import EntryKind, PointEntry
 from storage.permissions.org import Actor, OrgPermissions
 
 
@@ -36,11 +37,14 @@ class PointsPermissions:
     def can_award(cls, actor: Actor, village_id: int, household_id: int) -> bool:
         return cls.can_review(actor, village_id) and not cls.is_own(actor, None, household_id)
 
+    @staticmethod
+    def is_appealable(entry: PointEntry) -> bool:
+        """A deduction may be appealed; a correction (an upheld appeal's) may not."""
+        return entry.points < 0 and entry.kind != EntryKind.CORRECTION
+
     @classmethod
-    def can_appeal(
-        cls, actor: Actor, points: int, person_id: int | None, household_id: int
-    ) -> bool:
-        return points < 0 and cls.is_own(actor, person_id, household_id)
+    def can_appeal(cls, actor: Actor, entry: PointEntry) -> bool:
+        return cls.is_appealable(entry) and cls.is_own(actor, entry.person_id, entry.household_id)
 
     @classmethod
     def can_decide_appeal(
