@@ -19,7 +19,7 @@ from storage import org, reports
 from storage.errors import N_
 from storage.models.org import Person
 from storage.permissions.org import Actor
-from storage.reports import ReportPermissions
+from storage.permissions.reports import ReportPermissions
 from storage.settings import Settings
 from views.i18n import _, locale_of
 from views.keyboards import (

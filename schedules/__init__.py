@@ -2,10 +2,10 @@
 
 from schedules import (
     council,
-    pending_reminder,
+    org_pending_reminder,
     points,
-    report_deadlines,
-    task_digest,
+    reports_deadlines,
+    reports_digest,
     update_ledger,
     votes,
 )
@@ -18,11 +18,11 @@ __all__ = [
     "Runtime",
     "all_jobs",
     "council",
-    "pending_reminder",
+    "org_pending_reminder",
     "points",
     "register",
-    "report_deadlines",
-    "task_digest",
+    "reports_deadlines",
+    "reports_digest",
     "update_ledger",
     "votes",
 ]

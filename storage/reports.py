@@ -42,6 +42,7 @@ from storage.models.reports import (
 )
 from storage.org import bound_chats, clean_text, get_grid, grids_of, require_text
 from storage.permissions.org import Actor
+from storage.permissions.reports import ReportPermissions
 
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")  # callers pass the configured zone (BOT_TIMEZONE)
 
@@ -89,72 +90,6 @@ def aware(moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment
-
-
-# --- permissions ---------------------------------------------------------------------------
-
-
-class ReportPermissions:
-    """Who may do what with reports and tasks. Checked again on every button press."""
-
-    @staticmethod
-    def can_report(actor: Actor) -> bool:
-        return actor.is_approved_resident
-
-    @staticmethod
-    def can_administer(actor: Actor, village_id: int) -> bool:
-        return actor.is_district_admin or village_id in actor.admin_villages()
-
-    @classmethod
-    def can_act(cls, actor: Actor, task: Task) -> bool:
-        """The task's grid workers and the village admins; nobody else."""
-        return cls.can_administer(actor, task.village_id) or task.grid_id in actor.worker_grids()
-
-    @classmethod
-    def can_finish(cls, actor: Actor, task: Task) -> bool:
-        """Resolving is for the owner (or an admin): a task has one owner once accepted."""
-        return cls.can_administer(actor, task.village_id) or (
-            task.owner_id == actor.person_id and cls.can_act(actor, task)
-        )
-
-    @staticmethod
-    def can_answer_follow_up(actor: Actor, task: Task) -> bool:
-        return task.kind == TaskKind.REPORT and task.reporter_id == actor.person_id
-
-    @classmethod
-    def can_view(cls, actor: Actor, task: Task) -> bool:
-        return task.reporter_id == actor.person_id or cls.can_act(actor, task)
-
-    @staticmethod
-    def can_follow(actor: Actor, task: Task) -> bool:
-        return (
-            actor.is_approved_resident
-            and actor.residence is not None
-            and actor.residence.village_id == task.village_id
-            and task.reporter_id != actor.person_id
-        )
-
-    @classmethod
-    def can_create_duty(cls, actor: Actor, village_id: int, grid_ids: set[int] | None) -> bool:
-        """Admins for any grids of their village; workers for their own grids only."""
-        if cls.can_administer(actor, village_id):
-            return True
-        return bool(grid_ids) and grid_ids is not None and grid_ids <= actor.worker_grids()
-
-    @classmethod
-    def can_send_notice(cls, actor: Actor, village_id: int, grid_id: int | None) -> bool:
-        """A worker to their grid; an admin to any grid or the whole village."""
-        if cls.can_administer(actor, village_id):
-            return True
-        return grid_id is not None and grid_id in actor.worker_grids()
-
-    @classmethod
-    def can_see_stats(cls, actor: Actor, village_id: int) -> bool:
-        return cls.can_administer(actor, village_id)
-
-    @classmethod
-    def can_configure(cls, actor: Actor, village_id: int) -> bool:
-        return cls.can_administer(actor, village_id)
 
 
 # --- categories and settings ---------------------------------------------------------------

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
-from schedules import pending_reminder
+from schedules import org_pending_reminder
 from schedules.runtime import Runtime
 from storage import org, reports
 from storage.clock import Clock
@@ -142,7 +142,9 @@ async def test_a_grid_without_workers_is_served_by_the_village_admins(
         assert [p.id for p in nobody] == [v.admin.id]
 
     PoI18n(default_locale="zh").activate()
-    runtime = Runtime(sessions, clock, SHANGHAI, jobs={"pending_reminder": pending_reminder.JOB})
+    runtime = Runtime(
+        sessions, clock, SHANGHAI, jobs={"pending_reminder": org_pending_reminder.JOB}
+    )
     result = await runtime.run("pending_reminder", at=clock.now())
     assert result["reminders"] == 1
     async with sessions() as session:

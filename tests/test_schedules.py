@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 import schedules
 from bot.app import create_app, start_background
-from schedules import pending_reminder
+from schedules import org_pending_reminder
 from schedules.runtime import JOBS, Job, JobContext, Runtime, register
 from storage.clock import Clock
 from storage.db import SessionFactory, unit_of_work
@@ -442,7 +442,7 @@ async def outbox_rows(sessions: SessionFactory) -> list[OutboxMessage]:
 def reminder_runtime(sessions: SessionFactory, **kwargs: Any) -> Runtime:
     PoI18n(default_locale="en").activate()  # the reminder is translated; English by default
     return Runtime(
-        sessions, Clock(), SHANGHAI, jobs={"pending_reminder": pending_reminder.JOB}, **kwargs
+        sessions, Clock(), SHANGHAI, jobs={"pending_reminder": org_pending_reminder.JOB}, **kwargs
     )
 
 

@@ -44,4 +44,4 @@ class DecideMembership(CallbackData, prefix="mb"):
 
 class BindGroup(CallbackData, prefix="bind"):
     village_id: int
-    grid_id: int  # 0 = the whole village; -1 = pick the village first (see handlers/groups.py)
+    grid_id: int  # 0 = the whole village; -1 = pick the village first (see handlers/org_groups.py)

@@ -80,7 +80,10 @@ async def run(ctx: JobContext) -> dict[str, Any]:
 JOB = register(
     Job(
         name=NAME,
-        description="Daily reminder to grid workers (admins where a grid has none) of residents pending over 24 hours",
+        description=(
+            "Daily reminder to grid workers (admins where a grid has none) of residents"
+            " pending over 24 hours"
+        ),
         trigger={"trigger": "cron", "hour": AT.hour, "minute": AT.minute},
         run=run,
     )

@@ -19,7 +19,8 @@ from storage.errors import N_
 from storage.models.org import Person
 from storage.models.reports import Duty, TaskKind
 from storage.permissions.org import Actor
-from storage.reports import DUTY_NAMES, ReportPermissions, TaskView
+from storage.permissions.reports import ReportPermissions
+from storage.reports import DUTY_NAMES, TaskView
 from storage.settings import Settings
 from views.i18n import _, locale_of
 from views.keyboards import (

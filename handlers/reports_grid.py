@@ -23,7 +23,7 @@ from storage.models.org import Person
 from storage.models.reports import ReportCategory
 from storage.periods import month_bounds, month_key, shift
 from storage.permissions.org import Actor
-from storage.reports import ReportPermissions
+from storage.permissions.reports import ReportPermissions
 from storage.settings import Settings
 from views.charts import bar_chart
 from views.i18n import _, locale_of, tr
