@@ -145,3 +145,27 @@ def test_the_walk_sees_imports_inside_functions() -> None:
     # exports/__init__ imports its exporters inside a function (the registry loads them late)
     assert "views.points" in GRAPH["exports.points"]
     assert all(layer_of(m) >= 0 for m in MODULES if m != "bot_cli")
+
+
+def test_the_readme_map_names_files_that_exist() -> None:
+    """Every file in README's map of the features is where the map says it is."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## How it is built", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and ".py" in line]
+    assert len(rows) == 5  # one row per feature
+    missing = []
+    for row in rows:
+        for cell in row.split("|")[2:]:
+            folder = "tests"
+            for word in cell.replace("`", " ").split():
+                name = word.strip(",")
+                if not name.endswith(".py"):
+                    continue
+                if "/" in name:
+                    folder = name.rsplit("/", 1)[0]
+                    path = ROOT / name
+                else:
+                    path = ROOT / folder / name
+                if not path.is_file():
+                    missing.append(str(path.relative_to(ROOT)))
+    assert missing == []
