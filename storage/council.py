@@ -25,7 +25,7 @@ from sqlalchemy import update
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, org
+from storage import audit, org, transitions
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models.council import (
@@ -556,13 +556,16 @@ async def change_project(
     text = org.clean_text(note, NOTE_MAX)
     if not project.status.can_become(to):
         raise AlreadyDone(N_("The project has moved on already."))
-    changed = await session.exec(  # type: ignore[call-overload]
-        update(Project)
-        .where(col(Project.id) == project_id, col(Project.status) == project.status)
-        .values(status=to, updated_at=now, **{PROJECT_STAMPS[to]: now})
+    await transitions.move_once(
+        session,
+        Project,
+        project_id,
+        project.status,
+        N_("The project has moved on already."),
+        status=to,
+        updated_at=now,
+        **{PROJECT_STAMPS[to]: now},
     )
-    if not changed.rowcount:
-        raise AlreadyDone(N_("The project has moved on already."))
     await session.refresh(project)
     session.add(
         ProjectNote(project_id=project_id, status=to, text=text, at=now, by=actor.person_id)

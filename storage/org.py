@@ -18,7 +18,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit
+from storage import audit, transitions
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models.org import (
@@ -603,15 +603,16 @@ async def decide_membership(
     if not OrgPermissions.can_decide_membership(actor, membership.village_id, membership.grid_id):
         raise NotAllowed(N_("Only this grid's workers and the village admins can decide."))
     status = MembershipStatus.APPROVED if approve else MembershipStatus.REJECTED
-    changed = await session.exec(  # type: ignore[call-overload]
-        update(Membership)
-        .where(
-            col(Membership.id) == membership_id, col(Membership.status) == MembershipStatus.PENDING
-        )
-        .values(status=status, decided_at=now, decided_by=actor.person_id)
+    await transitions.move_once(
+        session,
+        Membership,
+        membership_id,
+        MembershipStatus.PENDING,
+        N_("This request has already been decided."),
+        status=status,
+        decided_at=now,
+        decided_by=actor.person_id,
     )
-    if not changed.rowcount:
-        raise AlreadyDone(N_("This request has already been decided."))
     if approve:
         view.person.household_id = membership.household_id
         session.add(view.person)

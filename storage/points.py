@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, org, periods
+from storage import audit, org, periods, transitions
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models.org import Grid, Household, Membership, MembershipStatus, Person, Role, Village
@@ -383,13 +383,15 @@ async def change_claim(
     session: AsyncSession, claim_id: int, status: ClaimStatus, **values: Any
 ) -> None:
     """pending → `status`, once: a second press (or a second reviewer) finds it decided."""
-    changed = await session.exec(  # type: ignore[call-overload]
-        update(PointClaim)
-        .where(col(PointClaim.id) == claim_id, col(PointClaim.status) == ClaimStatus.PENDING)
-        .values(status=status, **values)
+    await transitions.move_once(
+        session,
+        PointClaim,
+        claim_id,
+        ClaimStatus.PENDING,
+        N_("This claim has already been decided."),
+        status=status,
+        **values,
     )
-    if not changed.rowcount:
-        raise AlreadyDone(N_("This claim has already been decided."))
 
 
 async def claims_of(session: AsyncSession, person_id: int, limit: int = 15) -> list[ClaimView]:
@@ -735,13 +737,16 @@ async def decide_appeal(
             N_("Another member of the points group must decide: not who recorded it.")
         )
     status = AppealStatus.UPHELD if uphold else AppealStatus.DISMISSED
-    changed = await session.exec(  # type: ignore[call-overload]
-        update(PointAppeal)
-        .where(col(PointAppeal.id) == appeal_id, col(PointAppeal.status) == AppealStatus.PENDING)
-        .values(status=status, decided_at=now, decided_by=actor.person_id)
+    await transitions.move_once(
+        session,
+        PointAppeal,
+        appeal_id,
+        AppealStatus.PENDING,
+        N_("This appeal has already been decided."),
+        status=status,
+        decided_at=now,
+        decided_by=actor.person_id,
     )
-    if not changed.rowcount:
-        raise AlreadyDone(N_("This appeal has already been decided."))
     correction = None
     if uphold:
         correction = await add_entry(
@@ -1345,13 +1350,16 @@ async def hand_over(
     )
     if not Can.can_manage(actor, grant.village_id):
         raise NotAllowed(N_("Only village admins can set up rewards."))
-    changed = await session.exec(  # type: ignore[call-overload]
-        update(RewardGrant)
-        .where(col(RewardGrant.id) == grant_id, col(RewardGrant.status) == RewardStatus.OWED)
-        .values(status=RewardStatus.HANDED, handed_at=now, handed_by=actor.person_id)
+    await transitions.move_once(
+        session,
+        RewardGrant,
+        grant_id,
+        RewardStatus.OWED,
+        N_("This reward is already marked as handed over."),
+        status=RewardStatus.HANDED,
+        handed_at=now,
+        handed_by=actor.person_id,
     )
-    if not changed.rowcount:
-        raise AlreadyDone(N_("This reward is already marked as handed over."))
     audit.record(
         session,
         "points.reward.hand",

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, category_memory, points
+from storage import audit, category_memory, points, transitions
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError, Term
 from storage.models.common import AuditEntry
@@ -496,12 +496,9 @@ async def _move(
     **values: Any,
 ) -> None:
     """The conditional update at the heart of every change: it happens once, or not at all."""
-    result = await session.exec(  # type: ignore[call-overload]
-        update(Task)
-        .where(col(Task.id) == task.id, col(Task.status).in_(allowed_from), *(extra_where or []))
-        .values(**values)
-    )
-    if not result.rowcount:
+    if not await transitions.move(
+        session, Task, task.id, allowed_from, where=extra_where or (), **values
+    ):
         await session.refresh(task)
         raise AlreadyDone(
             N_("This task has already moved on: it is {status} now."),
@@ -654,16 +651,16 @@ async def auto_close(
 ) -> TaskView | None:
     """No answer to "is it fixed?" within 3 days: closed. None when the resident answered."""
     cutoff = now - FOLLOW_UP_WINDOW
-    result = await session.exec(  # type: ignore[call-overload]
-        update(Task)
-        .where(
-            col(Task.id) == task_id,
-            col(Task.status) == TaskStatus.RESOLVED,
-            col(Task.resolved_at) <= cutoff,
-        )
-        .values(status=TaskStatus.CLOSED, closed_at=now)
+    closed = await transitions.move(
+        session,
+        Task,
+        task_id,
+        TaskStatus.RESOLVED,
+        where=[col(Task.resolved_at) <= cutoff],
+        status=TaskStatus.CLOSED,
+        closed_at=now,
     )
-    if not result.rowcount:
+    if not closed:
         return None
     view = await task_view(session, task_id)
     _audit(session, "close", None, view.task, by="timeout")

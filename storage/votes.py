@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, org, outbox
+from storage import audit, org, outbox, transitions
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models.common import OutboxMessage
@@ -161,13 +161,15 @@ async def _move_proposal(
     """A named transition, as a conditional update: a second press finds it done."""
     if not proposal.status.can_become(to):
         raise AlreadyDone(N_("This proposal has already been answered."))
-    changed = await session.exec(  # type: ignore[call-overload]
-        update(Proposal)
-        .where(col(Proposal.id) == proposal.id, col(Proposal.status) == proposal.status)
-        .values(status=to, **values)
+    await transitions.move_once(
+        session,
+        Proposal,
+        proposal.id,
+        proposal.status,
+        N_("This proposal has already been answered."),
+        status=to,
+        **values,
     )
-    if not changed.rowcount:
-        raise AlreadyDone(N_("This proposal has already been answered."))
     await session.refresh(proposal)
 
 
@@ -612,19 +614,19 @@ async def close_vote(session: AsyncSession, vote: Vote, now: datetime) -> bool:
     quorum = None
     if vote.quorum_percent is not None:
         quorum = turnout * 100 >= vote.quorum_percent * eligible
-    changed = await session.exec(  # type: ignore[call-overload]
-        update(Vote)
-        .where(col(Vote.id) == vote.id, col(Vote.status) == VoteStatus.OPEN)
-        .values(
-            status=VoteStatus.CLOSED,
-            closed_at=now,
-            eligible=eligible,
-            turnout=turnout,
-            quorum_reached=quorum,
-            result={str(k): v for k, v in counts.items()},
-        )
+    closed = await transitions.move(
+        session,
+        Vote,
+        vote.id,
+        VoteStatus.OPEN,
+        status=VoteStatus.CLOSED,
+        closed_at=now,
+        eligible=eligible,
+        turnout=turnout,
+        quorum_reached=quorum,
+        result={str(k): v for k, v in counts.items()},
     )
-    if not changed.rowcount:
+    if not closed:
         return False
     await session.refresh(vote)
     if vote.proposal_id is not None:
