@@ -4,9 +4,10 @@
     python -m tools.i18n sync    # add missing messages to locales/<lang>/<feature>.po
 
 A message is any literal passed to `_()`, `__()`, `N_()` or as the second argument of `tr()`.
-New messages go to the .po file named after the source file's feature (handlers/points.py and
-storage/points.py -> points.po; everything under bot/ -> core.po). English gets the id as its
-text; Chinese is left empty for a person to write, and the check fails until they do.
+New messages go to the .po file of the source file's feature (handlers/points_review.py,
+views/points.py and storage/points.py -> points.po; what features share -> core.po). English
+gets the id as its text; Chinese is left empty for a person to write, and the check fails until
+they do.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"
 LANGUAGES = ("zh", "en")
-SOURCES = ("bot", "handlers", "storage", "schedules", "exports")
+SOURCES = ("bot", "handlers", "storage", "schedules", "exports", "views")
+FEATURES = ("org", "points", "reports", "votes", "council")
 KEYWORDS = {"_": None, "__": None, "N_": None, "tr": (2,)}
 PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
@@ -36,10 +38,10 @@ class Source:
 
     @property
     def feature(self) -> str:
-        folder, _, name = self.path.partition("/")
-        if folder == "bot" or name in {"__init__.py", "common.py"}:
-            return "core"
-        return Path(name).stem
+        """The feature its file belongs to (views/points.py, handlers/points_review.py and
+        storage/permissions/points.py -> points); what all features share -> core."""
+        prefix = Path(self.path).stem.split("_", 1)[0]
+        return prefix if prefix in FEATURES else "core"
 
 
 def extract() -> dict[str, Source]:
