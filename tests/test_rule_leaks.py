@@ -77,7 +77,11 @@ async def test_only_the_worker_who_accepted_a_task_is_asked_for_its_resolution(
     await fake.assert_no_message(second.id, has("做了哪些处理"), within=0.3)
     async with world.app.sessions() as session:
         task = (
-            await session.exec(select(reports.Task).where(reports.Task.number == number))
+            await session.exec(
+                select(reports.Task).where(
+                    reports.Task.village_id == v.village_id, reports.Task.number == number
+                )
+            )
         ).one()
         assert task.status == reports.TaskStatus.ACCEPTED and task.owner_id == v.worker_a.id
 
