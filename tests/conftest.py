@@ -72,7 +72,7 @@ async def world(
 @pytest.fixture
 async def fake() -> AsyncIterator[object]:
     """A fake Bot API server of its own, for tests that drive a bare Bot or a part of the app."""
-    from tests.fakebot import FakeBotAPI
+    from sandbox.bot_api import FakeBotAPI
 
     async with FakeBotAPI() as api:
         yield api

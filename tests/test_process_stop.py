@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 from sqlmodel import col, select
 
+from sandbox.bot_api import FakeBotAPI, SentMessage
 from storage import outbox, reports
 from storage.db import SessionFactory, create_engine, create_session_factory, unit_of_work
 from storage.models import (
@@ -42,7 +43,6 @@ from storage.models import (
 )
 from storage.models_reports import Task
 from tests.databases import fresh_database, postgres_server_url
-from tests.fakebot import FakeBotAPI, SentMessage
 from tests.harness import DISTRICT_ADMIN_ID, TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent

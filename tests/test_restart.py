@@ -12,9 +12,9 @@ from sqlmodel import select
 
 from bot.app import App, create_app, start_background
 from bot.settings import Settings
+from sandbox.bot_api import FakeBotAPI
 from storage.models import Grid, OutboxMessage, OutboxStatus, Village
 from tests.databases import fresh_database
-from tests.fakebot import FakeBotAPI
 from tests.harness import DISTRICT_ADMIN_ID, TEST_LIMITS, TOKEN
 
 

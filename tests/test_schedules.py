@@ -18,6 +18,7 @@ import schedules
 from bot.app import create_app, start_background
 from bot.i18n import PoI18n
 from bot.settings import Settings
+from sandbox.bot_api import FakeBotAPI
 from schedules import pending_reminder
 from schedules.periods import (
     bounds,
@@ -53,7 +54,6 @@ from storage.models import (
     Village,
 )
 from tests.databases import fresh_database, postgres_server_url
-from tests.fakebot import FakeBotAPI
 from tests.harness import DISTRICT_ADMIN_ID, TEST_LIMITS, TOKEN
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -35,7 +35,7 @@ Notes on semantics:
 
 Standalone (for running bot.py against it)::
 
-    python -m tests.fakebot --port 8081 --rtt-ms 60     # prints its base URL; Ctrl-C stops
+    python -m sandbox.bot_api --port 8081 --rtt-ms 60     # prints its base URL; Ctrl-C stops
 """
 
 from __future__ import annotations
@@ -2072,7 +2072,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m tests.fakebot", description="serve the fake Telegram Bot API"
+        prog="python -m sandbox.bot_api", description="serve the fake Telegram Bot API"
     )
     parser.add_argument("--port", type=int, default=8081, help="on 127.0.0.1 (0: a free one)")
     parser.add_argument("--rtt-ms", type=float, default=0, help="delay of every answer")
