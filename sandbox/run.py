@@ -31,6 +31,7 @@ log = logging.getLogger("linli.sandbox")
 TOKEN = "4242:SANDBOX-NOT-A-TELEGRAM-TOKEN"  # the local server takes any "<digits>:..." token
 BOT_USERNAME = "linli_sandbox_bot"
 DEFAULT_DATA = Path("data") / "sandbox.db"
+CARD_REFRESH = 5.0  # seconds, as schedules/votes.py's vote_cards job is scheduled
 
 BANNER = """\
 ────────────────────────────────────────────────────────────────────────
@@ -129,6 +130,24 @@ class Sandbox:
         await start_background(app, scheduler=False)  # the jobs run from the page's clock
         self._polling = Polling(app.dp, app.bot, concurrency=CONCURRENT_UPDATES, grace=2.0)
         self._task = asyncio.create_task(self._polling.run(), name="sandbox-polling")
+        app.tasks.append(asyncio.create_task(self._refresh_cards(app), name="vote-cards"))
+
+    @staticmethod
+    def _quiet_card_runs(record: logging.LogRecord) -> bool:
+        """The card refresh that found nothing to edit is not logged every 5 s."""
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (args and args[0] == "vote_cards" and args[-1] == {})
+
+    async def _refresh_cards(self, app: App) -> None:
+        """The one job that keeps what is shown current (the vote cards' tallies) runs as the
+        scheduler would run it; the others wait for the page's clock."""
+        quiet = logging.getLogger("linli.schedules")
+        if self._quiet_card_runs not in quiet.filters:
+            quiet.addFilter(self._quiet_card_runs)
+        while app.stop_deadline is None:
+            await asyncio.sleep(CARD_REFRESH)
+            if app.stop_deadline is None:
+                await app.runtime.run("vote_cards")
 
     async def stop(self) -> None:
         if self.app is not None and self._polling is not None:

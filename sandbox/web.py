@@ -44,6 +44,7 @@ async def start_page(sandbox: Sandbox, host: str, port: int) -> web.AppRunner:
     app[SANDBOX] = sandbox
     app.router.add_get("/", page)
     app.router.add_static("/static/", STATIC)
+    app.router.add_get("/font.otf", font)
     app.router.add_get("/api/state", state)
     app.router.add_get("/api/wait", wait)
     app.router.add_get("/api/chat", chat)
@@ -61,6 +62,14 @@ async def start_page(sandbox: Sandbox, host: str, port: int) -> web.AppRunner:
 
 async def page(_request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+
+async def font(_request: web.Request) -> web.FileResponse:
+    """The project's own CJK font (the one the praise pictures use), so that the page reads
+    right on a machine without Chinese fonts."""
+    from exports.points import FONT_FILE
+
+    return web.FileResponse(FONT_FILE, headers={"Cache-Control": "max-age=86400"})
 
 
 def _sandbox(request: web.Request) -> Sandbox:

@@ -241,7 +241,19 @@ async function renderChat() {
   const data = await api(`/api/chat?persona=${p.key}&chat=${c.id}`);
   const list = $("messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-  list.replaceChildren(...data.messages.map((m) => renderMessage(m, data.me, c.kind === "group")));
+  // a message that did not change keeps its node (a playing voice note plays on)
+  const kept = S.rendered && S.rendered.chat === `${p.key}/${c.id}` ? S.rendered.nodes : new Map();
+  const nodes = new Map();
+  const children = data.messages.map((m) => {
+    const key = JSON.stringify(m);
+    const old = kept.get(m.id + "/" + m.from);
+    const node = old && old.key === key ? old.node : renderMessage(m, data.me, c.kind === "group");
+    nodes.set(m.id + "/" + m.from, { key, node });
+    return node;
+  });
+  S.rendered = { chat: `${p.key}/${c.id}`, nodes };
+  const same = children.length === list.children.length && children.every((n, i) => n === list.children[i]);
+  if (!same) list.replaceChildren(...children);
   if (atBottom || S.scrollDown) list.scrollTop = list.scrollHeight;
   S.scrollDown = false;
   S.keyboard = null;
