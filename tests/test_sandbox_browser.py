@@ -46,8 +46,17 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if not k.startswith(("BOT_", "DATABASE_URL", "REDIS_URL", "TELEGRAM_", "WEBHOOK_"))
     }
     process = subprocess.Popen(  # noqa: S603 - our own command line
-        [sys.executable, str(ROOT / "bot.py"), "sandbox", "--port", str(port), "--api-port",
-         "0", "--data", str(folder / "sandbox.db")],
+        [
+            sys.executable,
+            str(ROOT / "bot.py"),
+            "sandbox",
+            "--port",
+            str(port),
+            "--api-port",
+            "0",
+            "--data",
+            str(folder / "sandbox.db"),
+        ],
         cwd=folder,
         env={**env, "PYTHONUNBUFFERED": "1"},
         stdout=(log := (folder / "out.txt").open("wb")),
@@ -89,8 +98,14 @@ def browser() -> Iterator[object]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--window-size=1280,860", "--lang=zh-CN"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,860",
+        "--lang=zh-CN",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     try:
@@ -135,15 +150,20 @@ def test_a_report_filed_and_accepted_on_the_page(sandbox: str, browser) -> None:
     def be(persona: str) -> None:
         driver.find_element(By.CSS_SELECTOR, f"#personas li[data-persona='{persona}']").click()
         wait.until(
-            lambda _d: "active"
-            in driver.find_element(
-                By.CSS_SELECTOR, f"#personas li[data-persona='{persona}']"
-            ).get_attribute("class")
+            lambda _d: (
+                "active"
+                in driver.find_element(
+                    By.CSS_SELECTOR, f"#personas li[data-persona='{persona}']"
+                ).get_attribute("class")
+            )
         )
 
     driver.get(sandbox)
     wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "#personas li")))
-    personas = [li.get_attribute("data-persona") for li in driver.find_elements(By.CSS_SELECTOR, "#personas li")]
+    personas = [
+        li.get_attribute("data-persona")
+        for li in driver.find_elements(By.CSS_SELECTOR, "#personas li")
+    ]
     assert personas == ["district", "admin", "worker", "reviewer", "elder", "resident", "tenant"]
 
     # the resident (孙丽, of 一网格) files a report with the page's buttons
