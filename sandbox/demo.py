@@ -180,6 +180,9 @@ async def _month_of_points(
         (20_003, "R01", 6, "乱堆柴草"),
         (20_004, "H05", 13, "房前植树"),
         (20_004, "C04", 3, "按时参加村集体会议"),
+        # this week's, for the clock's 一周一定 (points_weekly at the coming Sunday 20:00)
+        (ELDER.telegram_id, "H02", 0, "垃圾分类投放到位"),
+        (20_002, "V01", 0, "参加村道清扫"),
     ]
     async with unit_of_work(sessions) as session:
         reviewer = await _actor(session, await _get(session, REVIEWER))
