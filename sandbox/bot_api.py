@@ -958,6 +958,11 @@ class FakeBotAPI:
         ]
         return [(who, obj) for _mid, who, obj in sorted(found, key=lambda f: f[0])]
 
+    def message(self, chat_id: int, message_id: int) -> SentMessage | None:
+        """A message the bot sent (as it is now), unless deleted."""
+        found = self._messages.get((chat_id, message_id))
+        return None if found is None or found.deleted else found
+
     def file(self, file_id: str) -> tuple[str, bytes, str | None] | None:
         """(file name, bytes, MIME type) of a file the bot or a user sent, if it has bytes."""
         stored = self._files.get(file_id)

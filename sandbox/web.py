@@ -259,8 +259,8 @@ async def press(request: web.Request) -> web.Response:
     body = await _body(request)
     user = _persona(request, body.get("persona"))
     chat_id = _chat_id(user, body.get("chat"))
-    message = sandbox.fake._messages.get((chat_id, int(body.get("message_id") or 0)))
-    if message is None or message.deleted:
+    message = sandbox.fake.message(chat_id, int(body.get("message_id") or 0))
+    if message is None:
         raise web.HTTPNotFound(text="that message is gone")
     try:
         update_id = await user.press(message, data=str(body.get("data") or ""))
