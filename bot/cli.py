@@ -64,7 +64,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="linli", description="linli (邻里) village bot")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the bot with long polling (the default)")
-    from sandbox.run import add_sandbox_arguments
+    from sandbox.options import add_sandbox_arguments
 
     add_sandbox_arguments(
         commands.add_parser("sandbox", help="try the bot in a browser, without Telegram")

@@ -30,7 +30,6 @@ log = logging.getLogger("linli.sandbox")
 
 TOKEN = "4242:SANDBOX-NOT-A-TELEGRAM-TOKEN"  # the local server takes any "<digits>:..." token
 BOT_USERNAME = "linli_sandbox_bot"
-DEFAULT_DATA = Path("data") / "sandbox.db"
 CARD_REFRESH = 5.0  # seconds, as schedules/votes.py's vote_cards job is scheduled
 
 BANNER = """\
@@ -52,25 +51,6 @@ WHY_NO_TOKEN = (
     " 没有设置 BOT_TOKEN，所以启动体验模式。 No BOT_TOKEN is set, so this is the sandbox."
 )
 WHY_ASKED = " 体验模式已启动。 The sandbox is running."
-
-
-def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=8080, help="the page's port (default 8080)")
-    parser.add_argument(
-        "--api-port", type=int, default=8081, help="the local Bot API server's port (0: any)"
-    )
-    parser.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="where both listen (default 127.0.0.1: this machine only)",
-    )
-    parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="the sandbox's SQLite file"
-    )
-    parser.add_argument(
-        "--no-demo", dest="demo", action="store_false", help="start with an empty database"
-    )
-    parser.add_argument("--reset", action="store_true", help="start from a fresh database")
 
 
 @dataclass
