@@ -22,10 +22,10 @@ from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
 
 import storage.tables  # noqa: E402, F401 - every table on the metadata
 from bot.delivery import Delivery  # noqa: E402
+from sandbox.bot_api import FakeBotAPI  # noqa: E402
 from storage import outbox  # noqa: E402
 from storage.clock import Clock  # noqa: E402
 from storage.db import create_engine, create_session_factory, migrate, unit_of_work  # noqa: E402
-from tests.fakebot import FakeBotAPI  # noqa: E402
 
 
 async def bench(url: str) -> int:

@@ -1,6 +1,6 @@
 """Throughput of `/me` in the real linli app beside a bare aiogram echo bot, in the same run.
 
-Both bots poll their own in-process fake Bot API (tests/fakebot.py). For each measurement all N
+Both bots poll their own in-process fake Bot API (sandbox/bot_api.py). For each measurement all N
 updates ("/me" from U users, round-robin) are enqueued at once; the time runs from the first
 enqueue until the Nth sendMessage has been answered by the fake server. A and B alternate for R
 rounds; the medians are compared. Target (issue 2): linli / echo >= 0.6.
@@ -53,6 +53,7 @@ import storage.tables  # noqa: F401 - every table on the metadata
 from bench.gc_choice import add_gc_argument, apply_gc
 from bot.app import create_app, start_background
 from bot.gc_tuning import GcPauses
+from sandbox.bot_api import FakeBotAPI
 from storage.clock import Clock
 from storage.db import CONCURRENT_UPDATES, create_engine, create_session_factory, unit_of_work
 from storage.models.common import utcnow
@@ -69,7 +70,6 @@ from storage.models.org import (
 )
 from storage.settings import Settings
 from tests.databases import fresh_database
-from tests.fakebot import FakeBotAPI
 from tests.harness import TEST_LIMITS, TOKEN
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"

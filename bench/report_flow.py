@@ -3,7 +3,7 @@
 Each of N residents files a report in six updates (/report, the category, the description,
 Next, Show my name, Send) and waits for each answer, all residents at once; the run ends when
 the grid worker has every push. Three bots get the same traffic from the same driver, each
-through its own fake Bot API server (tests/fakebot.py, same settings: every answer arrives
+through its own fake Bot API server (sandbox/bot_api.py, same settings: every answer arrives
 --rtt-ms later, default 60 ms, a round trip to Telegram):
 
 - linli (create_app, the delivery loop: the push goes through the outbox);
@@ -59,6 +59,7 @@ from bench.textbook_peer import create_peer, peer_database  # noqa: E402
 from bot.app import create_app, start_background  # noqa: E402
 from bot.delivery import Limits  # noqa: E402
 from bot.gc_tuning import GcPauses  # noqa: E402
+from sandbox.bot_api import FakeBotAPI, FakeUser  # noqa: E402
 from storage.db import unit_of_work  # noqa: E402
 from storage.models.org import (
     Grid,
@@ -73,7 +74,6 @@ from storage.models.org import (
 )
 from storage.settings import Settings  # noqa: E402
 from tests.databases import fresh_database  # noqa: E402
-from tests.fakebot import FakeBotAPI, FakeUser  # noqa: E402
 
 TOKEN = "123456:BENCH"
 STEPS = 6

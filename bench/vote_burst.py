@@ -1,6 +1,6 @@
 """A vote with 2,000 eligible residents pressing within one minute, through the fake Bot API.
 
-The real bot (polling, delivery, the card job run every second) against tests/fakebot.py, whose
+The real bot (polling, delivery, the card job run every second) against sandbox/bot_api.py, whose
 every answer arrives --rtt-ms later (default 60 ms, a round trip to Telegram's servers); the
 residents are made straight in the database, then each presses a button of the card once,
 spread evenly over the seconds. Prints: presses answered, apologies (the bot's "Sorry,

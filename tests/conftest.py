@@ -12,9 +12,9 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from sandbox.bot_api import FakeBotAPI
 from storage.db import SessionFactory, create_engine, create_session_factory
 from tests.databases import BACKENDS, empty_all_tables, fresh_database, postgres_server_url
-from tests.fakebot import FakeBotAPI
 from tests.harness import TOKEN, running_world
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from bot.app import App, create_app, start_background
 from bot.delivery import Limits
+from sandbox.bot_api import FakeBotAPI, FakeUser, SentMessage
 from storage.clock import Clock
 from storage.settings import Settings
 from tests.databases import fresh_database
-from tests.fakebot import FakeBotAPI, FakeUser, SentMessage
 
 DISTRICT_ADMIN_ID = 1000
 SPARE_DISTRICT_ADMIN_ID = 1001  # for tests that must not disturb the first one's state

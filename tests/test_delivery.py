@@ -20,11 +20,11 @@ from aiogram.client.telegram import TelegramAPIServer
 from sqlmodel import col, select
 
 from bot.delivery import Delivery, Limits, Pace
+from sandbox.bot_api import FakeBotAPI
 from storage import outbox
 from storage.clock import Clock
 from storage.db import SessionFactory, unit_of_work
 from storage.models.common import OutboxMessage, OutboxStatus
-from tests.fakebot import FakeBotAPI
 
 # --- Pace: pure bookkeeping over a monotonic clock -------------------------------------------
 

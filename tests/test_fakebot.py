@@ -31,7 +31,7 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from tests.fakebot import FakeBotAPI
+from sandbox.bot_api import FakeBotAPI
 
 TOKEN = "123:abc"
 

@@ -9,7 +9,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Message
 
 from bot.polling import Polling
-from tests.fakebot import FakeBotAPI
+from sandbox.bot_api import FakeBotAPI
 
 
 class Held:

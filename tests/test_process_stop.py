@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 from sqlmodel import col, select
 
+from sandbox.bot_api import FakeBotAPI, SentMessage
 from storage import outbox, reports
 from storage.db import SessionFactory, create_engine, create_session_factory, unit_of_work
 from storage.models.common import OutboxMessage, OutboxStatus
@@ -41,7 +42,6 @@ from storage.models.org import (
 )
 from storage.models.reports import Task
 from tests.databases import fresh_database, postgres_server_url
-from tests.fakebot import FakeBotAPI, SentMessage
 from tests.harness import DISTRICT_ADMIN_ID, TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,12 +11,12 @@ import pytest
 from sqlmodel import select
 
 from bot.app import App, create_app, start_background
+from sandbox.bot_api import FakeBotAPI
 from storage import outbox
 from storage.models.common import OutboxMessage, OutboxStatus
 from storage.models.org import Grid, Village
 from storage.settings import Settings
 from tests.databases import fresh_database, postgres_server_url
-from tests.fakebot import FakeBotAPI
 from tests.harness import DISTRICT_ADMIN_ID, TEST_LIMITS, TOKEN
 
 

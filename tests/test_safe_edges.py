@@ -24,9 +24,9 @@ from redis.asyncio import Redis
 from bot.app import create_app, start_background
 from bot.fsm import LOCK_TTL, create_isolation
 from bot.middlewares import ThrottlingMiddleware
+from sandbox.bot_api import FakeBotAPI
 from storage.settings import Settings, SettingsError, load_settings
 from tests.databases import fresh_database
-from tests.fakebot import FakeBotAPI
 from tests.harness import DISTRICT_ADMIN_ID, TEST_LIMITS, TOKEN, World
 from tests.test_process_stop import BotProcess, bot_env, free_port
 

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 
 import schedules
 from bot.app import create_app, start_background
+from sandbox.bot_api import FakeBotAPI
 from schedules import org_pending_reminder
 from schedules.runtime import JOBS, Job, JobContext, Runtime, register
 from storage.clock import Clock
@@ -51,7 +52,6 @@ from storage.periods import (
 )
 from storage.settings import Settings
 from tests.databases import fresh_database, postgres_server_url
-from tests.fakebot import FakeBotAPI
 from tests.harness import DISTRICT_ADMIN_ID, TEST_LIMITS, TOKEN
 from views.i18n import PoI18n
 

@@ -12,11 +12,11 @@ from datetime import timedelta
 from sqlmodel import select
 
 from exports.reports import GEOREPORT_FIELDS, export_village
+from sandbox.bot_api import FakeGroup, SentMessage
 from storage import org, reports
 from storage.db import unit_of_work
 from storage.models.org import BoundChat
 from storage.models.reports import ReportCategory, ReportReward, Task, TaskStatus
-from tests.fakebot import FakeGroup, SentMessage
 from tests.harness import Talker, World
 from tests.report_world import ReportVillage, make_village
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from sandbox.bot_api import SentMessage
 from storage import council
 from storage.db import unit_of_work
 from storage.models.org import Person, Role, RoleAssignment
-from tests.fakebot import SentMessage
 from tests.harness import Talker, World
 from tests.report_world import make_village
 from tests.test_story_votes import setup_village

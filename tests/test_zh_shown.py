@@ -10,9 +10,9 @@ import itertools
 
 from sqlmodel import select
 
+from sandbox.bot_api import SentMessage
 from storage.db import unit_of_work
 from storage.models.org import BoundChat, Person
-from tests.fakebot import SentMessage
 from tests.harness import Talker, World
 from tests.report_world import make_village
 from tests.zh_text import english_words, raw_values, status_values

@@ -35,7 +35,7 @@ Notes on semantics:
 
 Standalone (for running bot.py against it)::
 
-    python -m tests.fakebot --port 8081 --rtt-ms 60     # prints its base URL; Ctrl-C stops
+    python -m sandbox.bot_api --port 8081 --rtt-ms 60     # prints its base URL; Ctrl-C stops
 """
 
 from __future__ import annotations
@@ -443,6 +443,8 @@ class _StoredFile:
     size: int
     path: str
     data: bytes | None = None  # None: synthesized on download (user-sent files)
+    mime_type: str | None = None
+    name: str | None = None
 
 
 # ----------------------------------------------------------------------------------------
@@ -561,6 +563,52 @@ class FakeUser:
         ]
         content: dict[str, Any] = {"photo": photo}
         if caption is not None:
+            content["caption"] = caption
+        return self.api._user_message(self._message(chat, **content))
+
+    async def send_file(
+        self,
+        kind: str,
+        data: bytes,
+        *,
+        filename: str = "",
+        mime_type: str | None = None,
+        caption: str | None = None,
+        duration: int = 1,
+        chat: FakeGroup | None = None,
+    ) -> int:
+        """Send a real file as a "photo", a "document" or a "voice" note; the bot can download
+        these very bytes."""
+        if not data:
+            raise ValueError("Telegram users cannot send empty files")
+        ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+        if kind == "photo":
+            stored = self.api._register_file(
+                size=len(data), prefix="AgACAgIA", ext="jpg", data=data
+            )
+        elif kind == "voice":
+            stored = self.api._register_file(
+                size=len(data), prefix="AwACAgIA", ext="oga", data=data
+            )
+        elif kind == "document":
+            stored = self.api._register_file(size=len(data), prefix="BQACAgIA", ext=ext, data=data)
+        else:
+            raise ValueError(f"cannot send a {kind!r}")
+        stored.mime_type = mime_type
+        stored.name = filename or stored.path.rsplit("/", 1)[-1]
+        ids = {"file_id": stored.file_id, "file_unique_id": stored.unique_id}
+        content: dict[str, Any]
+        if kind == "photo":
+            content = {"photo": [{**ids, "width": 1280, "height": 960, "file_size": len(data)}]}
+        elif kind == "voice":
+            voice = {**ids, "duration": max(int(duration), 1), "file_size": len(data)}
+            content = {"voice": {**voice, "mime_type": mime_type or "audio/ogg"}}
+        else:
+            document = {**ids, "file_name": stored.name, "file_size": len(data)}
+            if mime_type:
+                document["mime_type"] = mime_type
+            content = {"document": document}
+        if caption:
             content["caption"] = caption
         return self.api._user_message(self._message(chat, **content))
 
@@ -683,6 +731,7 @@ class FakeBotAPI:
         self.callback_answers: dict[str, dict[str, Any]] = {}  # query id -> answer params
         self.webhook_deliveries: list[dict[str, Any]] = []  # {"update_id", "status", "error"}
 
+        self.version = 0  # moves on whenever a message may have been sent, edited or deleted
         self._events: list[tuple[str, Any]] = []  # ("call", ApiCall) | ("msg", SentMessage)
         self._events_base = 0  # absolute position of _events[0] (reset_records drops events)
         self._changed = asyncio.Event()
@@ -739,17 +788,17 @@ class FakeBotAPI:
 
     # ---------------------------------------------------------------- lifecycle
 
-    async def start(self, port: int = 0) -> str:
-        """Serve on `port` (default: a free one) of 127.0.0.1; return the base URL."""
+    async def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
+        """Serve on `port` (default: a free one) of `host`; return the base URL."""
         app = web.Application(client_max_size=MAX_UPLOAD + 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
         return self.base_url
 
     async def stop(self) -> None:
@@ -895,6 +944,40 @@ class FakeBotAPI:
         if not messages:
             raise AssertionError(f"the bot sent nothing to {chat_id}")
         return messages[-1]
+
+    def chat_log(self, chat_id: int) -> list[tuple[str, Any]]:
+        """What is in a chat, oldest first: ("bot", SentMessage) and ("user", message dict)."""
+        found: list[tuple[int, str, Any]] = [
+            (mid, "user", message)
+            for (cid, mid), message in self._user_messages.items()
+            if cid == chat_id
+        ]
+        found += [
+            (sm.message_id, "bot", sm)
+            for (cid, _mid), sm in self._messages.items()
+            if cid == chat_id and not sm.deleted
+        ]
+        return [(who, obj) for _mid, who, obj in sorted(found, key=lambda f: f[0])]
+
+    def message(self, chat_id: int, message_id: int) -> SentMessage | None:
+        """A message the bot sent (as it is now), unless deleted."""
+        found = self._messages.get((chat_id, message_id))
+        return None if found is None or found.deleted else found
+
+    def file(self, file_id: str) -> tuple[str, bytes, str | None] | None:
+        """(file name, bytes, MIME type) of a file the bot or a user sent, if it has bytes."""
+        stored = self._files.get(file_id)
+        if stored is None or stored.data is None:
+            return None
+        return stored.name or stored.path.rsplit("/", 1)[-1], stored.data, stored.mime_type
+
+    async def wait_version(self, version: int, timeout: float) -> int:
+        """Once `version` has moved on (or after `timeout` seconds): the version now."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self.version == version and not self._closing:
+                    await self._changed.wait()
+        return self.version
 
     def mark(self) -> int:
         """A position in the event log, for after=..."""
@@ -1087,6 +1170,7 @@ class FakeBotAPI:
         event.set()
         if not messages:
             return
+        self.version += 1
         if chat_id is None:
             waiting, self._chat_changed = self._chat_changed, {}
             for chat_event in waiting.values():
@@ -1104,6 +1188,7 @@ class FakeBotAPI:
         chat = message["chat"]
         self._chats.setdefault(chat["id"], chat)
         self._user_messages[(chat["id"], message["message_id"])] = message
+        self.version += 1
         return self._add_update("message", message)
 
     def _add_update(self, kind: str, payload: dict[str, Any]) -> int:
@@ -1491,6 +1576,7 @@ class FakeBotAPI:
                 ext="jpg" if kind == "photo" else ext,
                 data=data,
             )
+            stored.name = filename
         if kind == "photo":
             media: dict[str, Any] = {
                 "photo": [
@@ -1520,6 +1606,7 @@ class FakeBotAPI:
             }
             if mime:
                 document["mime_type"] = mime
+                stored.mime_type = stored.mime_type or mime
             media = {kind: document}
         if media_group_id is not None:
             media["media_group_id"] = media_group_id
@@ -2072,7 +2159,7 @@ async def _serve(port: int, rtt_ms: float) -> None:
 def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(
-        prog="python -m tests.fakebot", description="serve the fake Telegram Bot API"
+        prog="python -m sandbox.bot_api", description="serve the fake Telegram Bot API"
     )
     parser.add_argument("--port", type=int, default=8081, help="on 127.0.0.1 (0: a free one)")
     parser.add_argument("--rtt-ms", type=float, default=0, help="delay of every answer")
