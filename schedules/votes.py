@@ -20,7 +20,7 @@ from schedules.runtime import Job, JobContext, register
 from storage import council, outbox, votes
 from views.council import announce_project
 from views.i18n import locale_of
-from views.votes import card_markup, card_text, reminder_text, result_text
+from views.votes import card_markup, card_text, post_result, reminder_text
 
 
 async def refresh_cards(ctx: JobContext) -> dict[str, Any]:
@@ -29,7 +29,7 @@ async def refresh_cards(ctx: JobContext) -> dict[str, Any]:
     for vote in await votes.open_votes(ctx.session):
         assert vote.id is not None
         view = await votes.vote_view(ctx.session, vote.id)
-        text, markup = card_text(view, locale, ctx.tz), card_markup(view)
+        text, markup = card_text(view, locale, ctx.tz), card_markup(view, locale)
         shown = votes.digest(text, markup)
         for card, message_id in await votes.cards_of(ctx.session, vote.id):
             if message_id is None:
@@ -73,21 +73,9 @@ async def close_votes(ctx: JobContext) -> dict[str, Any]:
         if not await ctx.claim(period) or not await votes.close_vote(ctx.session, vote, ctx.now):
             continue
         view = await votes.vote_view(ctx.session, vote.id or 0)
-        text = result_text(view, locale, ctx.tz)
-        for card, message_id in await votes.cards_of(ctx.session, vote.id or 0):
-            if message_id is not None and await votes.claim_card_edit(
-                ctx.session, card, votes.digest(text, None), ctx.now, force=True
-            ):
-                outbox.enqueue(
-                    ctx.session,
-                    card.chat_id,
-                    text,
-                    method="editMessageText",
-                    message_id=message_id,
-                )
-        chats = {card.chat_id for card, _ in await votes.cards_of(ctx.session, vote.id or 0)}
-        for chat_id in sorted(chats):
-            outbox.enqueue(ctx.session, chat_id, text, batch=f"vote_result:{period}")
+        await post_result(
+            ctx.session, view, locale, ctx.tz, ctx.now, batch=f"vote_result:{period}"
+        )
         project = await council.project_from_vote(ctx.session, vote, ctx.now)
         if project is not None:  # passed: the item is a planned project; its people are told
             await announce_project(ctx.session, project, groups=False)
