@@ -40,10 +40,12 @@ from views.keyboards import (
 )
 from views.replies import edit_after_press, send_after_press
 from views.votes import (
+    PROPOSAL_STATUS_NAMES,
     PaperVote,
     VoteCast,
     VoteMine,
     VoteRule,
+    answer_line,
     card_markup,
     card_text,
     local_time,
@@ -54,15 +56,6 @@ router = Router(name="votes")
 
 DEADLINE_DAYS = (1, 3, 7, 14)
 STANDARD_OPTIONS = (N_("Agree"), N_("Disagree"), N_("Abstain"))
-STATUS_NAMES = {
-    ProposalStatus.NEW: N_("waiting for the village committee"),
-    ProposalStatus.ON_AGENDA: N_("on the agenda"),
-    ProposalStatus.DECLINED: N_("declined"),
-    ProposalStatus.VOTING: N_("being voted on"),
-    ProposalStatus.DECIDED: N_("decided"),
-    ProposalStatus.MERGED: N_("merged into another proposal"),
-    ProposalStatus.DROPPED: N_("dropped by the council"),
-}
 
 
 # --- voting in the group -------------------------------------------------------------------
@@ -965,7 +958,7 @@ async def tell_author(session: AsyncSession, proposal: Proposal) -> None:
         "📮 Your proposal {code} “{title}”: {status}.",
         code=votes.proposal_code(proposal),
         title=hd.quote(proposal.title),
-        status=tr(locale, STATUS_NAMES[proposal.status]),
+        status=tr(locale, PROPOSAL_STATUS_NAMES[proposal.status]),
     )
     if proposal.answer:
         text += "\n" + tr(locale, "Reason: {reason}", reason=hd.quote(proposal.answer))
@@ -1000,6 +993,8 @@ async def list_new_proposals(
 
 
 # --- the agenda ----------------------------------------------------------------------------
+
+ANSWERS_SHOWN = timedelta(days=30)
 
 
 @router.message(Command("agenda"))
@@ -1036,6 +1031,12 @@ async def show_agenda(
                     deadline=local_time(vote.deadline, settings.tz),
                 )
             )
+        answered = await votes.answered_between(
+            session, village_id, now - ANSWERS_SHOWN, now + timedelta(seconds=1)
+        )
+        if answered:
+            lines.append(_("Answers to proposals (last 30 days):"))
+            lines += [answer_line(p, into, None) for p, into in answered[-10:]]
         for vote in await votes.closed_votes(session, village_id):
             lines.append(
                 _("✔ Decided: {question} (turnout {turnout} of {eligible})").format(
@@ -1050,8 +1051,7 @@ async def show_agenda(
         if mine:
             lines.append(_("<b>Your proposals</b>"))
             for p in mine:
-                lines.append(
-                    f"• {votes.proposal_code(p)} {hd.quote(p.title)}: {_(STATUS_NAMES[p.status])}"
-                )
+                status = _(PROPOSAL_STATUS_NAMES[p.status])
+                lines.append(f"• {votes.proposal_code(p)} {hd.quote(p.title)}: {status}")
                 lines += await answer_lines(session, p)
     await message.answer("\n".join(lines).strip())

@@ -224,6 +224,34 @@ async def proposals(
     return list((await session.exec(query.order_by(col(Proposal.id)).limit(limit))).all())
 
 
+ANSWERED = (
+    ProposalStatus.ON_AGENDA,
+    ProposalStatus.DECLINED,
+    ProposalStatus.MERGED,
+    ProposalStatus.VOTING,
+    ProposalStatus.DECIDED,
+    ProposalStatus.DROPPED,
+)
+
+
+async def answered_between(
+    session: AsyncSession, village_id: int, start: datetime, end: datetime
+) -> list[tuple[Proposal, Proposal | None]]:
+    """The village's proposals answered in [start, end), oldest answer first, each with the
+    proposal it was merged into (if it was): what the 书记信箱 post and /agenda show."""
+    query = select(Proposal).where(
+        Proposal.village_id == village_id,
+        col(Proposal.status).in_(ANSWERED),
+        col(Proposal.answered_at) >= start,
+        col(Proposal.answered_at) < end,
+    )
+    found = (await session.exec(query.order_by(col(Proposal.answered_at)))).all()
+    return [
+        (p, await session.get(Proposal, p.merged_into_id) if p.merged_into_id else None)
+        for p in found
+    ]
+
+
 async def proposals_of(session: AsyncSession, author_id: int, limit: int = 20) -> list[Proposal]:
     query = (
         select(Proposal)

@@ -185,6 +185,9 @@ async def test_a_proposal_is_voted_on_in_the_group_and_closed_by_the_deadline(
 
         agenda = await alice.say("/agenda", expect="已表决")
         assert "已决定" in (agenda.text or "")
+        assert f"书记信箱回复（近30天）：\n• {code.group(0)} 村口路灯坏了 —— " in (
+            agenda.text or ""
+        )
     finally:
         world.clock.advance(-travelled)
 

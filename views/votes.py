@@ -16,7 +16,8 @@ from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import outbox, votes
-from storage.models.votes import DecideRule, Proposal
+from storage.errors import N_
+from storage.models.votes import DecideRule, Proposal, ProposalStatus
 from storage.votes import VoteView, proposal_code
 from views.i18n import tr
 
@@ -215,6 +216,49 @@ def result_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
     return "\n".join(lines)
 
 
+def answer_line(proposal: Proposal, merged_into: Proposal | None, locale: str | None) -> str:
+    """One answered proposal, as the village may read it: its code, title and answer, never
+    its author (the public answer respects anonymity by naming nobody)."""
+    if merged_into is not None:
+        answer = tr(
+            locale,
+            "merged into {code} {title}",
+            code=proposal_code(merged_into),
+            title=hd.quote(merged_into.title),
+        )
+    else:
+        answer = tr(locale, PROPOSAL_STATUS_NAMES[proposal.status])
+        if proposal.answer:
+            answer += tr(locale, ": {reason}", reason=hd.quote(proposal.answer))
+    return tr(
+        locale,
+        "• {code} {title} — {answer}",
+        code=proposal_code(proposal),
+        title=hd.quote(proposal.title),
+        answer=answer,
+    )
+
+
+def answers_post(
+    village: str,
+    month_title: str,
+    answered: list[tuple[Proposal, Proposal | None]],
+    locale: str | None,
+) -> str:
+    """The monthly 书记信箱回复 post in the village's groups."""
+    lines = [
+        tr(
+            locale,
+            "📮 <b>{village} · answers to residents' proposals, {month}</b>",
+            village=hd.quote(village),
+            month=month_title,
+        )
+    ]
+    lines += [answer_line(p, into, locale) for p, into in answered]
+    lines += ["", tr(locale, "Every proposal gets an answer. Send yours with /propose.")]
+    return "\n".join(lines)
+
+
 async def post_result(
     session: AsyncSession,
     view: VoteView,
@@ -271,3 +315,14 @@ class PaperVote(CallbackData, prefix="pv"):
 class VoteRule(CallbackData, prefix="vr"):
     village_id: int
     per_household: bool
+
+
+PROPOSAL_STATUS_NAMES = {
+    ProposalStatus.NEW: N_("waiting for the village committee"),
+    ProposalStatus.ON_AGENDA: N_("on the agenda"),
+    ProposalStatus.DECLINED: N_("declined"),
+    ProposalStatus.VOTING: N_("being voted on"),
+    ProposalStatus.DECIDED: N_("decided"),
+    ProposalStatus.MERGED: N_("merged into another proposal"),
+    ProposalStatus.DROPPED: N_("dropped by the council"),
+}
