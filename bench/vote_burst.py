@@ -105,7 +105,11 @@ async def populate(world: World, residents: int) -> int:
         )
         view = await votes.vote_view(session, vote.id or 0)
         await votes.post_cards(
-            session, vote, card_text(view, "zh", world.app.settings.tz), card_markup(view), now=now
+            session,
+            vote,
+            card_text(view, "zh", world.app.settings.tz),
+            card_markup(view, "zh"),
+            now=now,
         )
     world.app.delivery.wake()
     return vote.id or 0

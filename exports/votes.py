@@ -1,7 +1,8 @@
 """`python bot.py export votes --village V --year YYYY --out FILE`: every vote of a village's
 year as .xlsx: the votes with their options, tallies and turnout, and who voted.
 
-A secret vote's voters are listed without their choice, and its tally only once it closed.
+Voters are listed without their choice (a ballot may pick several options, and how anyone
+voted is never written down beside their name); a secret vote's tally shows only once it closed.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ VOTER_COLUMNS = [
     N_("household"),
     N_("voted at"),
     N_("changed at"),
-    N_("choice"),
 ]
 VOTE_STATUS_NAMES = {VoteStatus.OPEN: N_("open for voting"), VoteStatus.CLOSED: N_("vote closed")}
 
@@ -110,7 +110,6 @@ async def export_votes(
                 else tr(locale, "(secret until the vote closes)")
             )
             sheet.append([*head, option.label, count])
-        labels = {option.id: option.label for option in view.options}
         for person, ballot in await votes.voters_of(session, vote.id or 0):
             household = (
                 await session.get(Household, ballot.household_id) if ballot.household_id else None
@@ -123,7 +122,6 @@ async def export_votes(
                     household.label if household else "",
                     _time(ballot.cast_at, tz),
                     _time(ballot.changed_at, tz),
-                    tr(locale, "(secret)") if vote.secret else labels.get(ballot.option_id, ""),
                 ]
             )
     book.save(out)

@@ -124,6 +124,7 @@ def help_text(actor: Actor | None) -> str:
                 _("/proposals — answer residents' proposals"),
                 _("/vote — put a vote in the village's groups"),
                 _("/voterule — one vote per person or per household"),
+                _("/paper — enter a vote's paper ballots"),
                 _("/council — the monthly council: day, participants, decisions"),
                 _("/gridstats — reports per grid and month"),
                 _("/reportsettings — categories and their deadlines, points item, digest hour"),

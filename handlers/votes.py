@@ -7,6 +7,7 @@ village, the deadline, the voter) and answered with a private toast.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timedelta
 from typing import TypedDict
 
@@ -19,31 +20,42 @@ from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import council, org, outbox, votes
-from storage.errors import N_
+from storage.errors import N_, RuleError
 from storage.models.org import Person
-from storage.models.votes import Proposal, ProposalStatus
+from storage.models.votes import DecideRule, Proposal, ProposalStatus, VoteStatus
 from storage.permissions.org import Actor
 from storage.permissions.votes import VotePermissions
 from storage.settings import Settings
 from views.council import MergeProposal, ScreenProposal
 from views.i18n import _, locale_of, tr
-from views.keyboards import FlowAction, Pick, button, cancel_row, flow_button, keyboard, picker
+from views.keyboards import (
+    FlowAction,
+    Pick,
+    button,
+    cancel_row,
+    confirm_keyboard,
+    flow_button,
+    keyboard,
+    picker,
+)
 from views.replies import edit_after_press, send_after_press
-from views.votes import VoteCast, VoteRule, card_markup, card_text, local_time
+from views.votes import (
+    PROPOSAL_STATUS_NAMES,
+    PaperVote,
+    VoteCast,
+    VoteMine,
+    VoteRule,
+    answer_line,
+    card_markup,
+    card_text,
+    local_time,
+    post_result,
+)
 
 router = Router(name="votes")
 
 DEADLINE_DAYS = (1, 3, 7, 14)
 STANDARD_OPTIONS = (N_("Agree"), N_("Disagree"), N_("Abstain"))
-STATUS_NAMES = {
-    ProposalStatus.NEW: N_("waiting for the village committee"),
-    ProposalStatus.ON_AGENDA: N_("on the agenda"),
-    ProposalStatus.DECLINED: N_("declined"),
-    ProposalStatus.VOTING: N_("being voted on"),
-    ProposalStatus.DECIDED: N_("decided"),
-    ProposalStatus.MERGED: N_("merged into another proposal"),
-    ProposalStatus.DROPPED: N_("dropped by the council"),
-}
 
 
 # --- voting in the group -------------------------------------------------------------------
@@ -67,7 +79,9 @@ async def cast_vote(
         chat_id=chat_id,
         now=now,
     )
-    if result.vote.secret:
+    if result.vote.max_picks > 1:
+        text = picks_toast(result)
+    elif result.vote.secret:
         text = (
             _("Your vote is changed. It stays secret.")
             if result.changed
@@ -80,6 +94,40 @@ async def cast_vote(
             option=result.option.label
         )
     await query.answer(text)
+
+
+def picks_toast(result: votes.Cast) -> str:
+    """A press on a pick-several card: what it did and how many are picked now."""
+    vote, count = result.vote, len(result.picks)
+    if not result.picked:
+        head = _("Taken back: {option}.").format(option=result.option.label)
+    elif vote.secret:
+        head = _("Picked. It stays secret.")
+    else:
+        head = _("Picked: {option}.").format(option=result.option.label)
+    return (
+        head
+        + " "
+        + _("You have picked {count} of at most {most}.").format(count=count, most=vote.max_picks)
+    )
+
+
+@router.callback_query(VoteMine.filter())
+async def show_my_picks(
+    query: CallbackQuery, callback_data: VoteMine, session: AsyncSession, actor: Actor | None
+) -> None:
+    """✔ on a pick-several card: the presser's own picks, privately (an alert only they see)."""
+    vote = await votes.get_vote(session, callback_data.vote_id)
+    picks = await votes.picks_of(session, actor, vote.id or 0) if actor else []
+    if not picks:
+        text = _("You have not picked anything yet. Press the options you pick.")
+    else:
+        text = _("Your picks ({count} of at most {most}): {options}.").format(
+            count=len(picks), most=vote.max_picks, options="、".join(p.label for p in picks)
+        )
+        if vote.status == VoteStatus.OPEN:
+            text += " " + _("They are counted. You can change them until the deadline.")
+    await query.answer(text, show_alert=True)
 
 
 # --- the village's rule --------------------------------------------------------------------
@@ -159,6 +207,9 @@ class NewVoteForm(TypedDict, total=False):
     days: int
     secret: bool
     quorum: int | None
+    picks: int
+    majority: bool
+    grid_ids: list[int]
 
 
 @router.message(Command("vote"), F.chat.type == "private")
@@ -314,7 +365,9 @@ async def pick_deadline(
     await show_vote_review(query, state, session, settings, now)
 
 
-@router.callback_query(NewVote.settings, FlowAction.filter(F.action.in_({"secret", "quorum"})))
+@router.callback_query(
+    NewVote.settings, FlowAction.filter(F.action.in_({"secret", "quorum", "picks", "decide"}))
+)
 async def toggle_vote_setting(
     query: CallbackQuery,
     callback_data: FlowAction,
@@ -323,14 +376,57 @@ async def toggle_vote_setting(
     settings: Settings,
     now: datetime,
 ) -> None:
-    """Secret on/off; quorum none -> 30% -> 50%."""
+    """Secret on/off; quorum none -> 30% -> 50%; how many may be picked 1 -> 2 -> ... -> 1;
+    decided by the most picked or by a majority of the voters."""
     form: NewVoteForm = await state.get_data()  # type: ignore[assignment]
     if callback_data.action == "secret":
         await state.update_data(secret=not form.get("secret"))
+    elif callback_data.action == "picks":
+        most = max(1, len(form["options"]) - 1)
+        await state.update_data(picks=form.get("picks", 1) % most + 1)
+    elif callback_data.action == "decide":
+        await state.update_data(majority=not form.get("majority"))
     else:
         choices = votes.QUORUM_CHOICES
         now_at = choices.index(form.get("quorum")) if form.get("quorum") in choices else 0
         await state.update_data(quorum=choices[(now_at + 1) % len(choices)])
+    await query.answer()
+    await show_vote_review(query, state, session, settings, now)
+
+
+@router.callback_query(NewVote.settings, FlowAction.filter(F.action == "grids"))
+@router.callback_query(NewVote.settings, Pick.filter(F.what == "vote_grid"))
+async def choose_vote_grids(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    callback_data: FlowAction | Pick,
+) -> None:
+    """Who may vote: the whole village, or the grids ticked here (a press ticks or unticks)."""
+    form: NewVoteForm = await state.get_data()  # type: ignore[assignment]
+    grids = await org.grids_of(session, form["village_id"])
+    chosen = set(form.get("grid_ids", []))
+    if isinstance(callback_data, Pick) and callback_data.value in {g.id for g in grids}:
+        chosen ^= {callback_data.value}
+        await state.update_data(grid_ids=sorted(chosen))
+    await query.answer()
+    choices = [(g.id or 0, ("✓ " if g.id in chosen else "") + g.name) for g in grids]
+    markup = picker("vote_grid", choices, columns=2, extra=[flow_button(_("✔ Done"), "review")])
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _("Who may vote? Tick the grids; none ticked is the whole village."),
+            reply_markup=markup,
+        )
+
+
+@router.callback_query(NewVote.settings, FlowAction.filter(F.action == "review"))
+async def back_to_vote_review(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    settings: Settings,
+    now: datetime,
+) -> None:
     await query.answer()
     await show_vote_review(query, state, session, settings, now)
 
@@ -348,6 +444,9 @@ async def show_vote_review(
     household = await votes.per_household(session, form["village_id"])
     deadline = now + timedelta(days=form["days"])
     quorum = form.get("quorum")
+    picks = form.get("picks", 1)
+    grids = await org.grids_of(session, village.id or 0)
+    chosen = [g.name for g in grids if g.id in form.get("grid_ids", [])]
     text = _(
         "Post this vote in the groups of {village}?\n\n<b>{question}</b>\nOptions: {options}\n"
         "Deadline: {deadline}\nRule: {rule}\nSecret: {secret}\nQuorum: {quorum}"
@@ -360,11 +459,23 @@ async def show_vote_review(
         secret=_("yes, the tally shows at the close") if form.get("secret") else _("no"),
         quorum=f"{quorum}%" if quorum else _("none"),
     )
-    markup = keyboard(
-        [flow_button(_("Secret on/off"), "secret"), flow_button(_("Quorum"), "quorum")],
-        [flow_button(_("✔ Post"), "confirm")],
-        cancel_row(),
+    text += "\n" + _("Each may pick: {count}\nChosen: {rule}\nWho may vote: {who}").format(
+        count=picks,
+        rule=_("options picked by more than half of the voters")
+        if form.get("majority")
+        else _("the {count} most picked").format(count=picks),
+        who=hd.quote("、".join(chosen)) if chosen else _("the whole village"),
     )
+    rows = [
+        [flow_button(_("Secret on/off"), "secret"), flow_button(_("Quorum"), "quorum")],
+        [
+            flow_button(_("How many to pick"), "picks"),
+            flow_button(_("How it is decided"), "decide"),
+        ],
+    ]
+    if len(grids) > 1:
+        rows.append([flow_button(_("Who may vote"), "grids")])
+    markup = keyboard(*rows, [flow_button(_("✔ Post"), "confirm")], cancel_row())
     if isinstance(query.message, Message):
         await query.message.edit_text(text, reply_markup=markup)
 
@@ -391,11 +502,14 @@ async def post_vote(
         quorum_percent=form.get("quorum"),
         proposal_id=form.get("proposal_id"),
         now=now,
+        max_picks=form.get("picks", 1),
+        decide_rule=DecideRule.MAJORITY if form.get("majority") else DecideRule.TOP,
+        grid_ids=form.get("grid_ids") or None,
     )
     view = await votes.vote_view(session, vote.id or 0)
     locale = settings.bot_default_locale
     cards = await votes.post_cards(
-        session, vote, card_text(view, locale, settings.tz), card_markup(view), now=now
+        session, vote, card_text(view, locale, settings.tz), card_markup(view, locale), now=now
     )
     await state.clear()
     await edit_after_press(
@@ -407,6 +521,156 @@ async def post_vote(
         ).format(count=len(cards), deadline=local_time(vote.deadline, settings.tz)),
         toast=_("Posted."),
     )
+
+
+# --- paper ballots ------------------------------------------------------------------------
+
+
+class PaperEntry(StatesGroup):
+    count = State()
+    voters = State()
+    confirm = State()
+
+
+class PaperForm(TypedDict, total=False):
+    vote_id: int
+    counts: dict[str, int]  # option id (text) -> paper ballots
+
+
+@router.message(Command("paper"), F.chat.type == "private")
+async def start_paper(
+    message: Message, session: AsyncSession, actor: Actor, state: FSMContext, now: datetime
+) -> None:
+    """For villagers without Telegram: an admin enters the paper ballots of a vote, once."""
+    found = await votes.paper_votes(session, actor, now)
+    if not found:
+        await message.answer(
+            _(
+                "No vote waits for paper ballots. They can be entered while a vote is open "
+                "or within an hour after it closes, once."
+            )
+        )
+        return
+    await state.clear()
+    rows = [[button(v.question[:60], PaperVote(vote_id=v.id or 0).pack())] for v in found[:10]]
+    await message.answer(
+        _("Which vote are the paper ballots for?"), reply_markup=keyboard(*rows, cancel_row())
+    )
+
+
+@router.callback_query(PaperVote.filter())
+async def pick_paper_vote(
+    query: CallbackQuery,
+    callback_data: PaperVote,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+    now: datetime,
+) -> None:
+    vote = await votes.get_vote(session, callback_data.vote_id)
+    if vote not in await votes.paper_votes(session, actor, now):
+        raise RuleError(N_("Paper ballots can be entered until an hour after the vote closes."))
+    await state.set_state(PaperEntry.count)
+    await state.set_data(PaperForm(vote_id=vote.id or 0, counts={}))
+    await query.answer()
+    if isinstance(query.message, Message):
+        await ask_paper_count(query.message, session, state)
+
+
+async def ask_paper_count(message: Message, session: AsyncSession, state: FSMContext) -> None:
+    """One option at a time: how many paper ballots picked it."""
+    form: PaperForm = await state.get_data()  # type: ignore[assignment]
+    options = await votes.options_of(session, form["vote_id"])
+    left = [o for o in options if str(o.id) not in form["counts"]]
+    if not left:
+        await state.set_state(PaperEntry.voters)
+        await message.answer(
+            _("How many people voted on paper in all? Send a number."),
+            reply_markup=keyboard(cancel_row()),
+        )
+        return
+    await message.answer(
+        _("How many paper ballots picked “{option}”? Send a number, 0 if none.").format(
+            option=hd.quote(left[0].label)
+        ),
+        reply_markup=keyboard(cancel_row()),
+    )
+
+
+def typed_number(text: str | None) -> int | None:
+    """A count as people type it: ４２, 42 or " 42 "; None if it is not one."""
+    digits = unicodedata.normalize("NFKC", text or "").strip()
+    return int(digits) if digits.isdigit() and len(digits) <= 6 else None
+
+
+@router.message(PaperEntry.count, F.text)
+async def receive_paper_count(message: Message, session: AsyncSession, state: FSMContext) -> None:
+    count = typed_number(message.text)
+    if count is None:
+        await message.answer(_("Please send a number, such as 12."))
+        return
+    form: PaperForm = await state.get_data()  # type: ignore[assignment]
+    options = await votes.options_of(session, form["vote_id"])
+    left = [o for o in options if str(o.id) not in form["counts"]]
+    if left:
+        await state.update_data(counts={**form["counts"], str(left[0].id): count})
+    await ask_paper_count(message, session, state)
+
+
+@router.message(PaperEntry.voters, F.text)
+async def receive_paper_voters(message: Message, session: AsyncSession, state: FSMContext) -> None:
+    voters = typed_number(message.text)
+    if voters is None:
+        await message.answer(_("Please send a number, such as 12."))
+        return
+    form: PaperForm = await state.get_data()  # type: ignore[assignment]
+    await state.update_data(voters=voters)
+    await state.set_state(PaperEntry.confirm)
+    vote = await votes.get_vote(session, form["vote_id"])
+    options = await votes.options_of(session, vote.id or 0)
+    lines = [
+        _("Paper ballots for “{question}”:").format(question=hd.quote(vote.question)),
+        *(f"• {hd.quote(o.label)}: {form['counts'].get(str(o.id), 0)}" for o in options),
+        _("Paper voters in all: {count}").format(count=voters),
+        "",
+        _("They can be entered once and not changed afterwards. Enter them?"),
+    ]
+    await message.answer("\n".join(lines), reply_markup=confirm_keyboard(_("✔ Enter"), back=False))
+
+
+@router.callback_query(PaperEntry.confirm, FlowAction.filter(F.action == "confirm"))
+async def enter_paper(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    data = await state.get_data()
+    vote = await votes.enter_paper(
+        session,
+        actor,
+        data["vote_id"],
+        counts={int(k): v for k, v in data["counts"].items()},
+        voters=int(data["voters"]),
+        now=now,
+    )
+    await state.clear()
+    if vote.status == VoteStatus.CLOSED:  # the result, again, with the paper ballots
+        view = await votes.vote_view(session, vote.id or 0)
+        await post_result(
+            session,
+            view,
+            settings.bot_default_locale,
+            settings.tz,
+            now,
+            batch=f"vote_paper:v{vote.id}",
+        )
+        done = _("Entered. The result with the paper ballots is posted in the groups again.")
+    else:
+        done = _("Entered. The card shows them from now on; the result counts them.")
+    await edit_after_press(query, done, toast=_("Entered."))
 
 
 # --- proposals -----------------------------------------------------------------------------
@@ -694,7 +958,7 @@ async def tell_author(session: AsyncSession, proposal: Proposal) -> None:
         "📮 Your proposal {code} “{title}”: {status}.",
         code=votes.proposal_code(proposal),
         title=hd.quote(proposal.title),
-        status=tr(locale, STATUS_NAMES[proposal.status]),
+        status=tr(locale, PROPOSAL_STATUS_NAMES[proposal.status]),
     )
     if proposal.answer:
         text += "\n" + tr(locale, "Reason: {reason}", reason=hd.quote(proposal.answer))
@@ -729,6 +993,8 @@ async def list_new_proposals(
 
 
 # --- the agenda ----------------------------------------------------------------------------
+
+ANSWERS_SHOWN = timedelta(days=30)
 
 
 @router.message(Command("agenda"))
@@ -765,6 +1031,12 @@ async def show_agenda(
                     deadline=local_time(vote.deadline, settings.tz),
                 )
             )
+        answered = await votes.answered_between(
+            session, village_id, now - ANSWERS_SHOWN, now + timedelta(seconds=1)
+        )
+        if answered:
+            lines.append(_("Answers to proposals (last 30 days):"))
+            lines += [answer_line(p, into, None) for p, into in answered[-10:]]
         for vote in await votes.closed_votes(session, village_id):
             lines.append(
                 _("✔ Decided: {question} (turnout {turnout} of {eligible})").format(
@@ -779,8 +1051,7 @@ async def show_agenda(
         if mine:
             lines.append(_("<b>Your proposals</b>"))
             for p in mine:
-                lines.append(
-                    f"• {votes.proposal_code(p)} {hd.quote(p.title)}: {_(STATUS_NAMES[p.status])}"
-                )
+                status = _(PROPOSAL_STATUS_NAMES[p.status])
+                lines.append(f"• {votes.proposal_code(p)} {hd.quote(p.title)}: {status}")
                 lines += await answer_lines(session, p)
     await message.answer("\n".join(lines).strip())

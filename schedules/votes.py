@@ -10,17 +10,22 @@
   closes it, records the result, edits the cards to show it and posts it in the groups; a vote
   on an agenda item that passed makes it a planned project (its author and followers are told).
   Run twice or after downtime, a vote is closed and posted once.
+* `proposal_answers` (the 1st, 09:00): last month's answers to residents' proposals (书记信箱回复)
+  in the village's groups, once per month and village, missed months caught up (at most 3).
 """
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 from schedules.runtime import Job, JobContext, register
-from storage import council, outbox, votes
-from views.council import announce_project
+from storage import council, org, outbox, periods, votes
+from storage import jobs as job_runs
+from views.council import announce_project, post_to_groups
 from views.i18n import locale_of
-from views.votes import card_markup, card_text, reminder_text, result_text
+from views.points import month_title
+from views.votes import answers_post, card_markup, card_text, post_result, reminder_text
 
 
 async def refresh_cards(ctx: JobContext) -> dict[str, Any]:
@@ -29,7 +34,7 @@ async def refresh_cards(ctx: JobContext) -> dict[str, Any]:
     for vote in await votes.open_votes(ctx.session):
         assert vote.id is not None
         view = await votes.vote_view(ctx.session, vote.id)
-        text, markup = card_text(view, locale, ctx.tz), card_markup(view)
+        text, markup = card_text(view, locale, ctx.tz), card_markup(view, locale)
         shown = votes.digest(text, markup)
         for card, message_id in await votes.cards_of(ctx.session, vote.id):
             if message_id is None:
@@ -73,27 +78,46 @@ async def close_votes(ctx: JobContext) -> dict[str, Any]:
         if not await ctx.claim(period) or not await votes.close_vote(ctx.session, vote, ctx.now):
             continue
         view = await votes.vote_view(ctx.session, vote.id or 0)
-        text = result_text(view, locale, ctx.tz)
-        for card, message_id in await votes.cards_of(ctx.session, vote.id or 0):
-            if message_id is not None and await votes.claim_card_edit(
-                ctx.session, card, votes.digest(text, None), ctx.now, force=True
-            ):
-                outbox.enqueue(
-                    ctx.session,
-                    card.chat_id,
-                    text,
-                    method="editMessageText",
-                    message_id=message_id,
-                )
-        chats = {card.chat_id for card, _ in await votes.cards_of(ctx.session, vote.id or 0)}
-        for chat_id in sorted(chats):
-            outbox.enqueue(ctx.session, chat_id, text, batch=f"vote_result:{period}")
+        await post_result(
+            ctx.session, view, locale, ctx.tz, ctx.now, batch=f"vote_result:{period}"
+        )
         project = await council.project_from_vote(ctx.session, vote, ctx.now)
         if project is not None:  # passed: the item is a planned project; its people are told
             await announce_project(ctx.session, project, groups=False)
         await ctx.record(period, {"turnout": view.voters, "eligible": view.eligible})
         closed[period] = view.voters
     return closed
+
+
+ANSWERS = "proposal_answers"
+ANSWERS_AT = time(9, 0)  # on the 1st, the month before
+ANSWERS_CAP = 3  # months a catch-up still posts
+
+
+async def post_answers(ctx: JobContext) -> dict[str, Any]:
+    """书记信箱回复: on the 1st, each village's groups get last month's answers to proposals
+    (titles and answers, no author). Claimed per month and village; after downtime the missed
+    months are posted, oldest first, at most three; a month with no answer stays quiet."""
+    locale = locale_of(None)
+    newest = periods.shift("monthly", periods.latest_monthly(ctx.now_local, 1, ANSWERS_AT), -1)
+    posted: dict[str, int] = {}
+    for village in await org.villages_for(ctx.session, None):
+        last = await job_runs.last_period_ending(ctx.session, ctx.job, f"/v{village.id}")
+        months = periods.span("monthly", last.partition("/v")[0], newest) if last else [newest]
+        for month in months[-ANSWERS_CAP:]:
+            period = f"{month}/v{village.id}"
+            if not await ctx.claim(period):
+                continue
+            start, end = periods.month_bounds(month, ctx.tz)
+            answered = await votes.answered_between(ctx.session, village.id or 0, start, end)
+            if answered:
+                text = answers_post(village.name, month_title(month, locale), answered, locale)
+                await post_to_groups(
+                    ctx.session, village.id or 0, lambda _locale, text=text: text, batch=ctx.job
+                )
+                posted[period] = len(answered)
+            await ctx.record(period, {"answers": len(answered)})
+    return posted
 
 
 CARDS = register(
@@ -118,5 +142,13 @@ CLOSE = register(
         description="Close votes at their deadline and post the results",
         trigger={"trigger": "interval", "minutes": 1},
         run=close_votes,
+    )
+)
+ANSWERS_JOB = register(
+    Job(
+        name=ANSWERS,
+        description="Post last month's answers to residents' proposals in the groups",
+        trigger={"trigger": "cron", "day": 1, "hour": ANSWERS_AT.hour, "minute": 0},
+        run=post_answers,
     )
 )

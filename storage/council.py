@@ -44,7 +44,7 @@ from storage.models.org import Membership, MembershipStatus, Person, RoleAssignm
 from storage.models.votes import Proposal, ProposalStatus, Vote, VoteStatus
 from storage.permissions.council import CouncilPermissions
 from storage.permissions.org import Actor
-from storage.votes import _move_proposal, get_proposal, options_of, proposal_code
+from storage.votes import _move_proposal, get_proposal, proposal_code, vote_view
 
 DECISION_MAX = 500
 NOTE_MAX = 500
@@ -516,8 +516,9 @@ async def winner(session: AsyncSession, vote: Vote) -> tuple[str, int] | None:
     every other option."""
     if vote.status != VoteStatus.CLOSED or vote.quorum_reached is False:
         return None
-    options = await options_of(session, vote.id or 0)
-    counts = [int(vote.result.get(str(o.id), 0)) for o in options]
+    view = await vote_view(session, vote.id or 0)
+    options = view.options
+    counts = [view.total(o) for o in options]  # online and paper ballots
     if not counts or counts[0] == 0 or any(c >= counts[0] for c in counts[1:]):
         return None
     return options[0].label, counts[0]

@@ -10,8 +10,8 @@ deadline passed), done once however often the job runs.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +25,8 @@ from storage.models.common import OutboxMessage
 from storage.models.org import Membership, MembershipStatus, Person, Village
 from storage.models.votes import (
     Ballot,
+    BallotPick,
+    DecideRule,
     Proposal,
     ProposalStatus,
     Vote,
@@ -222,6 +224,34 @@ async def proposals(
     return list((await session.exec(query.order_by(col(Proposal.id)).limit(limit))).all())
 
 
+ANSWERED = (
+    ProposalStatus.ON_AGENDA,
+    ProposalStatus.DECLINED,
+    ProposalStatus.MERGED,
+    ProposalStatus.VOTING,
+    ProposalStatus.DECIDED,
+    ProposalStatus.DROPPED,
+)
+
+
+async def answered_between(
+    session: AsyncSession, village_id: int, start: datetime, end: datetime
+) -> list[tuple[Proposal, Proposal | None]]:
+    """The village's proposals answered in [start, end), oldest answer first, each with the
+    proposal it was merged into (if it was): what the 书记信箱 post and /agenda show."""
+    query = select(Proposal).where(
+        Proposal.village_id == village_id,
+        col(Proposal.status).in_(ANSWERED),
+        col(Proposal.answered_at) >= start,
+        col(Proposal.answered_at) < end,
+    )
+    found = (await session.exec(query.order_by(col(Proposal.answered_at)))).all()
+    return [
+        (p, await session.get(Proposal, p.merged_into_id) if p.merged_into_id else None)
+        for p in found
+    ]
+
+
 async def proposals_of(session: AsyncSession, author_id: int, limit: int = 20) -> list[Proposal]:
     query = (
         select(Proposal)
@@ -265,8 +295,12 @@ async def create_vote(
     quorum_percent: int | None,
     now: datetime,
     proposal_id: int | None = None,
+    max_picks: int = 1,
+    decide_rule: DecideRule = DecideRule.TOP,
+    grid_ids: list[int] | None = None,
 ) -> Vote:
-    """A new open vote; `post_cards` then puts it into the village's groups."""
+    """A new open vote; `post_cards` then puts it into the village's groups. `max_picks`
+    over 1 makes it "pick up to N of M"; `grid_ids` narrows who may vote to those grids."""
     if not VotePermissions.can_manage(actor, village_id):
         raise NotAllowed(N_("Only this village's admins can put a vote."))
     await org.get_village(session, village_id)
@@ -276,6 +310,16 @@ async def create_vote(
         raise RuleError(N_("The deadline must be between one hour and 60 days from now."))
     if quorum_percent is not None and not 1 <= quorum_percent <= 100:
         raise RuleError(N_("The quorum is a percentage from 1 to 100."))
+    if not 1 <= max_picks < len(labels):
+        raise RuleError(
+            N_("People can pick from 1 to {high} of these options."), high=len(labels) - 1
+        )
+    village_grids = {g.id for g in await org.grids_of(session, village_id)}
+    chosen = sorted(set(grid_ids or ()))
+    if not set(chosen) <= village_grids:
+        raise NotFound(N_("That grid no longer exists."))
+    if set(chosen) == village_grids:
+        chosen = []  # every grid is the whole village
     if proposal_id is not None:
         proposal = await get_proposal(session, proposal_id)
         if proposal.village_id != village_id:
@@ -291,6 +335,9 @@ async def create_vote(
         deadline=deadline,
         created_by=actor.person_id,
         created_at=now,
+        max_picks=max_picks,
+        decide_rule=decide_rule,
+        grid_ids=chosen,
     )
     session.add(vote)
     await session.flush()
@@ -306,6 +353,8 @@ async def create_vote(
         vote_id=vote.id,
         options=labels,
         secret=secret,
+        max_picks=max_picks,
+        grid_ids=chosen,
     )
     await session.flush()
     return vote
@@ -322,11 +371,13 @@ async def options_of(session: AsyncSession, vote_id: int) -> list[VoteOption]:
 
 @dataclass(frozen=True)
 class Cast:
-    """The outcome of a press: a new ballot, a change of mind, or the same choice again."""
+    """The outcome of a press: what the voter's ballot picks now."""
 
     vote: Vote
     option: VoteOption
-    changed: bool
+    changed: bool  # a change of mind (single choice) or a pick taken back or added to
+    picked: bool  # the pressed option is picked now (False: the press took it back)
+    picks: list[VoteOption]
 
 
 async def cast(
@@ -338,9 +389,12 @@ async def cast(
     chat_id: int,
     now: datetime,
 ) -> Cast:
-    """Record (or change) a ballot, after checking the card's group, the deadline and the voter.
+    """Record a press on a vote card, after checking the card's group, the deadline and the
+    voter. One choice: the press is the voter's choice (again: nothing changes). Up to N: the
+    press picks the option, or takes it back if picked; an N+1th pick is refused.
 
-    The unique (vote, voter key) row makes concurrent presses count once.
+    The unique (vote, voter key) ballot row makes concurrent first presses count once; later
+    presses lock it (PostgreSQL) or meet SQLite's one writer, so picks never exceed N.
     """
     vote = await get_vote(session, vote_id)
     binding = await org.binding_of(session, chat_id)
@@ -348,7 +402,9 @@ async def cast(
         raise NotFound(N_("This vote belongs to another village."))
     if vote.status != VoteStatus.OPEN or now >= vote.deadline:
         raise AlreadyDone(N_("This vote is closed."))
-    if actor is None or not VotePermissions.can_vote(actor, vote) or actor.residence is None:
+    if actor is None or actor.residence is None or not VotePermissions.can_vote(actor, vote):
+        if actor is not None and VotePermissions.lives_in_village(actor, vote):
+            raise NotAllowed(N_("This vote is for some grids of the village only."))
         village = await org.get_village(session, vote.village_id)
         raise NotAllowed(
             N_("Only approved residents of {village} can vote here."), village=village.name
@@ -363,78 +419,133 @@ async def cast(
         voter_key=key,
         person_id=actor.person_id,
         household_id=household_id,
-        option_id=option_id,
         cast_at=now,
     )
-    if not await add_unique(session, ballot):  # this voter has a ballot: change it
-        return await _change(session, vote, option, actor, key, now)
-    audit.record(
-        session, "vote.cast", actor_id=actor.person_id, village_id=vote.village_id, vote_id=vote_id
-    )
-    return Cast(vote, option, changed=False)
-
-
-async def _change(
-    session: AsyncSession, vote: Vote, option: VoteOption, actor: Actor, key: str, now: datetime
-) -> Cast:
-    """The voter key has a ballot: its own caster may change it; others of the household not."""
-    query = select(Ballot).where(Ballot.vote_id == vote.id, Ballot.voter_key == key)
-    existing = (await session.exec(query.with_for_update())).one()
-    if existing.person_id != actor.person_id:
-        raise AlreadyDone(N_("Someone of your household has already voted."))
-    if existing.option_id == option.id:
-        raise AlreadyDone(N_("Your vote is already recorded. You can still change it."))
-    await session.exec(  # type: ignore[call-overload]
-        update(Ballot)
-        .where(col(Ballot.id) == existing.id)
-        .values(option_id=option.id, changed_at=now)
-    )
+    if not await add_unique(session, ballot):  # this voter has a ballot: lock it
+        query = select(Ballot).where(Ballot.vote_id == vote_id, Ballot.voter_key == key)
+        ballot = (await session.exec(query.with_for_update())).one()
+        if ballot.person_id != actor.person_id:
+            raise AlreadyDone(N_("Someone of your household has already voted."))
+    picks = await _picks(session, ballot.id or 0)
+    picked_ids = [p.option_id for p in picks]
+    if vote.max_picks == 1:
+        if picked_ids == [option_id]:
+            raise AlreadyDone(N_("Your vote is already recorded. You can still change it."))
+        for pick in picks:
+            await session.delete(pick)
+        session.add(_pick(ballot, option_id, now))
+        picked, changed = True, bool(picks)
+    elif option_id in picked_ids:
+        await session.delete(next(p for p in picks if p.option_id == option_id))
+        picked, changed = False, True
+    elif len(picks) >= vote.max_picks:
+        raise RuleError(
+            N_("You can pick at most {count}. Press one of your picks again to take it back."),
+            count=vote.max_picks,
+        )
+    else:
+        session.add(_pick(ballot, option_id, now))
+        picked, changed = True, bool(picks)
+    if changed:
+        ballot.changed_at = now
+        session.add(ballot)
+    await session.flush()
     audit.record(
         session,
-        "vote.change",
+        "vote.change" if changed else "vote.cast",
         actor_id=actor.person_id,
         village_id=vote.village_id,
-        vote_id=vote.id,
+        vote_id=vote_id,
     )
-    return Cast(vote, option, changed=True)
+    if vote.max_picks == 1:
+        now_picked = {option_id}
+    elif picked:
+        now_picked = {*picked_ids, option_id}
+    else:
+        now_picked = set(picked_ids) - {option_id}
+    options = [o for o in await options_of(session, vote_id) if o.id in now_picked]
+    return Cast(vote, option, changed=changed, picked=picked, picks=options)
+
+
+def _pick(ballot: Ballot, option_id: int, now: datetime) -> BallotPick:
+    return BallotPick(
+        ballot_id=ballot.id or 0, vote_id=ballot.vote_id, option_id=option_id, picked_at=now
+    )
+
+
+async def _picks(session: AsyncSession, ballot_id: int) -> list[BallotPick]:
+    query = select(BallotPick).where(BallotPick.ballot_id == ballot_id)
+    return list((await session.exec(query.order_by(col(BallotPick.id)))).all())
+
+
+async def picks_of(session: AsyncSession, actor: Actor, vote_id: int) -> list[VoteOption]:
+    """What the actor's ballot (or their household's) picks now, for the ✔ button."""
+    vote = await get_vote(session, vote_id)
+    if actor.residence is None:
+        return []
+    household_id = actor.residence.household_id
+    key = f"h{household_id}" if vote.per_household else f"p{actor.person_id}"
+    query = (
+        select(VoteOption)
+        .join(BallotPick, col(BallotPick.option_id) == col(VoteOption.id))
+        .join(Ballot, col(Ballot.id) == col(BallotPick.ballot_id))
+        .where(Ballot.vote_id == vote_id, Ballot.voter_key == key)
+        .order_by(col(VoteOption.position))
+    )
+    return list((await session.exec(query)).all())
 
 
 async def tally(session: AsyncSession, vote_id: int) -> dict[int, int]:
-    """Ballots per option id (options without ballots are absent)."""
+    """Picks per option id (options nobody picked are absent)."""
     query = (
-        select(Ballot.option_id, func.count())
-        .where(Ballot.vote_id == vote_id)
-        .group_by(col(Ballot.option_id))
+        select(BallotPick.option_id, func.count())
+        .where(BallotPick.vote_id == vote_id)
+        .group_by(col(BallotPick.option_id))
     )
     return dict((await session.exec(query)).all())
 
 
-def _approved(village_id: int) -> list[object]:
-    return [
-        col(Membership.village_id) == village_id,
+async def voter_count(session: AsyncSession, vote_id: int) -> int:
+    """Ballots that pick something (a voter who took every pick back has not voted)."""
+    query = select(func.count(func.distinct(BallotPick.ballot_id))).where(
+        BallotPick.vote_id == vote_id
+    )
+    return (await session.exec(query)).one()
+
+
+def _electorate(vote: Vote) -> list[object]:
+    """The memberships that may vote: approved, in the vote's village (and grids)."""
+    where = [
+        col(Membership.village_id) == vote.village_id,
         col(Membership.status) == MembershipStatus.APPROVED,
     ]
+    if vote.grid_ids:
+        where.append(col(Membership.grid_id).in_(vote.grid_ids))
+    return where
 
 
 async def eligible_count(session: AsyncSession, vote: Vote) -> int:
-    """Approved residents of the village, or their households when one vote per household."""
+    """Approved residents of the village (of its grids, when the vote names some), or their
+    households when one vote per household."""
     counted = (
         func.count(func.distinct(Membership.household_id)) if vote.per_household else func.count()
     )
-    query = select(counted).select_from(Membership).where(*_approved(vote.village_id))
+    query = select(counted).select_from(Membership).where(*_electorate(vote))
     return (await session.exec(query)).one()
 
 
 async def non_voters(session: AsyncSession, vote: Vote) -> list[Person]:
     """Eligible people who have not voted (nor their household, when per household)."""
-    voted = select(Ballot.household_id if vote.per_household else Ballot.person_id).where(
-        Ballot.vote_id == vote.id
+    voted = (
+        select(Ballot.household_id if vote.per_household else Ballot.person_id)
+        .join(BallotPick, col(BallotPick.ballot_id) == col(Ballot.id))
+        .where(Ballot.vote_id == vote.id)
     )
     who = col(Membership.household_id) if vote.per_household else col(Membership.person_id)
     query = (
         select(Person)
         .join(Membership, col(Membership.person_id) == col(Person.id))
-        .where(*_approved(vote.village_id), who.not_in(voted))
+        .where(*_electorate(vote), who.not_in(voted))
         .order_by(col(Person.id))
     )
     return list((await session.exec(query)).all())
@@ -447,13 +558,44 @@ class VoteView:
     vote: Vote
     village: Village
     options: list[VoteOption]
-    counts: dict[int, int]
+    counts: dict[int, int]  # online picks per option id
     eligible: int
+    online_voters: int
     proposal: Proposal | None = None
+    grids: list[str] = field(default_factory=list)  # the electorate's grids; empty: all
+
+    @property
+    def paper(self) -> dict[int, int]:
+        """Paper ballots per option id, once entered (else empty)."""
+        if self.vote.paper_at is None:
+            return {}
+        return {o.id or 0: o.paper_count or 0 for o in self.options}
+
+    @property
+    def paper_voters(self) -> int:
+        return self.vote.paper_voters or 0 if self.vote.paper_at is not None else 0
+
+    def total(self, option: VoteOption) -> int:
+        return self.counts.get(option.id or 0, 0) + self.paper.get(option.id or 0, 0)
 
     @property
     def voters(self) -> int:
-        return sum(self.counts.values())
+        """Who voted, online and on paper."""
+        return self.online_voters + self.paper_voters
+
+    @property
+    def winners(self) -> list[VoteOption]:
+        """The options the vote decides, by its rule: the `max_picks` most picked (ties at
+        the edge all in; an option nobody picked never), or each picked by more than half of
+        those who voted."""
+        picked = [o for o in self.options if self.total(o) > 0]
+        if self.vote.decide_rule == DecideRule.MAJORITY:
+            return [o for o in picked if self.total(o) * 2 > self.voters]
+        ranked = sorted(picked, key=lambda o: -self.total(o))
+        if len(ranked) <= self.vote.max_picks:
+            return ranked
+        edge = self.total(ranked[self.vote.max_picks - 1])
+        return [o for o in ranked if self.total(o) >= edge]
 
     @property
     def quorum_needed(self) -> int | None:
@@ -463,7 +605,8 @@ class VoteView:
     @property
     def quorum_reached(self) -> bool | None:
         needed = self.quorum_needed
-        return None if needed is None else self.voters >= needed
+        # the quorum counts residents in the bot (the eligible); paper ballots come on top
+        return None if needed is None else self.online_voters >= needed
 
     @property
     def show_tally(self) -> bool:
@@ -476,11 +619,14 @@ async def vote_view(session: AsyncSession, vote_id: int) -> VoteView:
     proposal = await session.get(Proposal, vote.proposal_id) if vote.proposal_id else None
     if vote.status == VoteStatus.CLOSED:
         counts = {int(k): v for k, v in vote.result.items()}
-        eligible = vote.eligible or 0
+        eligible, voters = vote.eligible or 0, vote.turnout or 0
     else:
         counts = await tally(session, vote_id)
         eligible = await eligible_count(session, vote)
-    return VoteView(vote, village, await options_of(session, vote_id), counts, eligible, proposal)
+        voters = await voter_count(session, vote_id)
+    grids = [g.name for g in await org.grids_of(session, vote.village_id) if g.id in vote.grid_ids]
+    options = await options_of(session, vote_id)
+    return VoteView(vote, village, options, counts, eligible, voters, proposal, grids)
 
 
 async def open_votes(session: AsyncSession, village_id: int | None = None) -> list[Vote]:
@@ -513,7 +659,7 @@ async def voters_of(session: AsyncSession, vote_id: int) -> list[tuple[Person, B
     query = (
         select(Person, Ballot)
         .join(Ballot, col(Ballot.person_id) == col(Person.id))
-        .where(Ballot.vote_id == vote_id)
+        .where(Ballot.vote_id == vote_id, col(Ballot.id).in_(select(BallotPick.ballot_id)))
         .order_by(col(Ballot.cast_at), col(Ballot.id))
     )
     return [(p, b) for p, b in (await session.exec(query)).all()]
@@ -610,7 +756,7 @@ async def close_vote(session: AsyncSession, vote: Vote, now: datetime) -> bool:
         raise RuleError(N_("This vote is still open."))
     counts = await tally(session, vote.id or 0)
     eligible = await eligible_count(session, vote)
-    turnout = sum(counts.values())
+    turnout = await voter_count(session, vote.id or 0)
     quorum = None
     if vote.quorum_percent is not None:
         quorum = turnout * 100 >= vote.quorum_percent * eligible
@@ -654,3 +800,87 @@ async def mark_reminded(session: AsyncSession, vote: Vote, now: datetime) -> boo
         .values(reminded_at=now)
     )
     return bool(changed.rowcount)
+
+
+# --- paper ballots -------------------------------------------------------------------------
+
+PAPER_WINDOW = timedelta(hours=1)  # after the close, paper ballots may still be entered
+PAPER_VOTERS_MAX = 100_000
+
+
+def paper_open(vote: Vote, now: datetime) -> bool:
+    """Paper ballots go in once, while the vote is open or within an hour of its close."""
+    if vote.paper_at is not None:
+        return False
+    if vote.status == VoteStatus.OPEN:
+        return True
+    closed = vote.closed_at
+    if closed is not None and closed.tzinfo is None:  # SQLite gives naive UTC back
+        closed = closed.replace(tzinfo=UTC)
+    return closed is not None and now - closed <= PAPER_WINDOW
+
+
+async def paper_votes(session: AsyncSession, actor: Actor, now: datetime) -> list[Vote]:
+    """The votes of the actor's villages whose paper ballots may still be entered."""
+    since = now - PAPER_WINDOW
+    query = select(Vote).where(
+        col(Vote.paper_at).is_(None),
+        (col(Vote.status) == VoteStatus.OPEN) | (col(Vote.closed_at) >= since),
+    )
+    found = (await session.exec(query.order_by(col(Vote.deadline)))).all()
+    return [
+        v for v in found if VotePermissions.can_manage(actor, v.village_id) and paper_open(v, now)
+    ]
+
+
+async def enter_paper(
+    session: AsyncSession,
+    actor: Actor,
+    vote_id: int,
+    *,
+    counts: dict[int, int],
+    voters: int,
+    now: datetime,
+) -> Vote:
+    """The paper ballots of a vote, per option and in all, entered once by an admin of its
+    village, while it is open or within an hour after it closed (audited)."""
+    vote = await get_vote(session, vote_id)
+    if not VotePermissions.can_manage(actor, vote.village_id):
+        raise NotAllowed(N_("Only this village's admins can enter paper ballots."))
+    if vote.paper_at is not None:
+        raise AlreadyDone(N_("The paper ballots of this vote are entered already."))
+    if not paper_open(vote, now):
+        raise RuleError(N_("Paper ballots can be entered until an hour after the vote closes."))
+    options = await options_of(session, vote_id)
+    if set(counts) != {o.id for o in options}:
+        raise RuleError(N_("Please give a count for every option."))
+    if not 0 <= voters <= PAPER_VOTERS_MAX or any(not 0 <= c <= voters for c in counts.values()):
+        raise RuleError(N_("No option can have more paper ballots than there are paper voters."))
+    if sum(counts.values()) > voters * vote.max_picks:
+        raise RuleError(
+            N_("{voters} paper voters can pick at most {count} options in all."),
+            voters=voters,
+            count=voters * vote.max_picks,
+        )
+    entered = await session.exec(  # type: ignore[call-overload]
+        update(Vote)
+        .where(col(Vote.id) == vote_id, col(Vote.paper_at).is_(None))
+        .values(paper_voters=voters, paper_at=now, paper_by=actor.person_id)
+    )
+    if not entered.rowcount:
+        raise AlreadyDone(N_("The paper ballots of this vote are entered already."))
+    for option in options:
+        option.paper_count = counts[option.id or 0]
+        session.add(option)
+    audit.record(
+        session,
+        "vote.paper",
+        actor_id=actor.person_id,
+        village_id=vote.village_id,
+        vote_id=vote_id,
+        voters=voters,
+        counts={str(k): v for k, v in sorted(counts.items())},
+    )
+    await session.flush()
+    await session.refresh(vote)
+    return vote

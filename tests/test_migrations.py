@@ -58,3 +58,41 @@ async def test_household_keys_are_filled_and_old_duplicates_kept_apart(tmp_path:
     finally:
         await engine.dispose()
     assert [key for _id, key in rows] == ["3组12号", "3组12号#2", "5号"]
+
+
+async def test_every_ballot_keeps_its_choice_as_a_pick(tmp_path: Path) -> None:
+    """0013 moves each ballot's choice into ballot_pick: the tally is the same afterwards."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    rows = [
+        "INSERT INTO village (name, created_at) VALUES ('村', :t)",
+        "INSERT INTO grid (village_id, name, created_at) VALUES (1, '一组', :t)",
+        "INSERT INTO household (grid_id, label, label_key, created_at)"
+        " VALUES (1, '1号', '1号', :t)",
+        "INSERT INTO person (telegram_id, full_name, created_at) VALUES (1, '甲', :t)",
+        "INSERT INTO person (telegram_id, full_name, created_at) VALUES (2, '乙', :t)",
+        "INSERT INTO vote (village_id, question, per_household, secret, deadline, status,"
+        " created_at, result) VALUES (1, '修路吗？', 0, 0, :t, 'OPEN', :t, '{}')",
+        "INSERT INTO vote_option (vote_id, position, label) VALUES (1, 0, '同意')",
+        "INSERT INTO vote_option (vote_id, position, label) VALUES (1, 1, '不同意')",
+        "INSERT INTO ballot (vote_id, voter_key, person_id, option_id, cast_at)"
+        " VALUES (1, 'p1', 1, 2, :t)",
+        "INSERT INTO ballot (vote_id, voter_key, person_id, option_id, cast_at, changed_at)"
+        " VALUES (1, 'p2', 2, 1, :t, :t)",
+    ]
+    try:
+        await migrate(engine, "0008")
+        async with engine.begin() as connection:
+            for row in rows:
+                await connection.execute(text(row), {"t": NOW})
+        await migrate(engine)
+        async with engine.connect() as connection:
+            picks = (
+                await connection.execute(
+                    text("SELECT ballot_id, option_id FROM ballot_pick ORDER BY ballot_id")
+                )
+            ).all()
+            vote = (await connection.execute(text("SELECT max_picks, grid_ids FROM vote"))).one()
+    finally:
+        await engine.dispose()
+    assert [tuple(p) for p in picks] == [(1, 2), (2, 1)]
+    assert vote[0] == 1 and vote[1] in ("[]", [])

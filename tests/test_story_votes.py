@@ -185,6 +185,9 @@ async def test_a_proposal_is_voted_on_in_the_group_and_closed_by_the_deadline(
 
         agenda = await alice.say("/agenda", expect="已表决")
         assert "已决定" in (agenda.text or "")
+        assert f"书记信箱回复（近30天）：\n• {code.group(0)} 村口路灯坏了 —— " in (
+            agenda.text or ""
+        )
     finally:
         world.clock.advance(-travelled)
 
@@ -247,3 +250,80 @@ async def test_a_secret_vote_shows_no_choice_anywhere(
     async with world.app.sessions() as session:
         village = await org.get_village(session, cast.village_id)
         assert (await votes.closed_votes(session, village.id or 0))[0].secret
+
+
+async def test_a_3_of_8_budget_vote_with_paper_ballots(world: World) -> None:
+    """The year's 惠民项目: pick up to 3 of 8 on the card (a 4th refused, a pick taken back,
+    ✔ shows one's picks), 10 paper ballots entered once by the admin, and the result names
+    the three chosen, online and paper counted apart and together."""
+    fake = world.fake
+    cast = await setup_village(world)
+    admin = world.person(cast.admin)
+    alice, bob, carol = (world.person(i) for i in cast.residents)
+    projects = ["修水渠", "装路灯", "修村道", "建广场", "买垃圾桶", "修桥", "建图书室", "装监控"]
+    async with unit_of_work(world.app.sessions) as session:
+        person = Person(telegram_id=cast.admin + 1, full_name="村会计", locale="en")
+        session.add(person)
+        await session.flush()
+        session.add(
+            RoleAssignment(
+                person_id=person.id or 0, village_id=cast.village_id, role=Role.VILLAGE_ADMIN
+            )
+        )
+    clerk = world.person(cast.admin + 1, "Clerk")
+    travelled = timedelta()
+    try:
+        await admin.say("/vote", expect="question")
+        options = await admin.say("明年的惠民项目选哪几个？", expect="Which options")
+        await admin.tap(options, "My own options", expect="one per line")
+        days = await admin.say("\n".join(projects), expect="How long")
+        review = await admin.tap(days, "3 days", expect="Post this vote")
+        review = await admin.tap(review, "How many to pick", expect="Each may pick: 2")
+        review = await admin.tap(review, "How many to pick", expect="Each may pick: 3")
+        mark = fake.mark()
+        await admin.tap(review, "Post", expect="posted in 1 groups")
+        card = await fake.wait_for_message(
+            cast.group_id, lambda m: "惠民项目" in (m.text or ""), after=mark
+        )
+        assert "8 项中最多选 3 项；得票最多的 3 项通过" in (card.text or "")
+        assert card.buttons()[-1] == "✔ 我的选择"
+
+        for project in ("修水渠", "装路灯", "修村道"):
+            assert "已选上" in await alice.tap_for_toast(card, project)
+        assert "最多只能选 3 项" in await alice.tap_for_toast(card, "建广场")
+        assert "已取消：修村道" in await alice.tap_for_toast(card, "修村道")
+        assert "已选上" in await alice.tap_for_toast(card, "建广场")
+        mine = await alice.tap_for_toast(card, "✔ 我的选择")
+        assert "修水渠、装路灯、建广场" in mine
+        for project in ("建广场", "修桥"):
+            await bob.tap_for_toast(card, project)
+        await carol.tap_for_toast(card, "修水渠")
+
+        # Another admin (the village clerk) enters the paper ballots, once.
+        votes_list = await clerk.say("/paper", expect="Which vote")
+        await clerk.tap(votes_list, "明年的惠民项目选哪几个?", expect="修水渠")
+        paper = {"修水渠": 2, "装路灯": 6, "修村道": 1, "建广场": 3, "买垃圾桶": 0, "修桥": 7}
+        paper |= {"建图书室": 0, "装监控": 1}
+        for project in projects[:-1]:
+            await clerk.say(str(paper[project]), expect="How many")
+        await clerk.say(str(paper["装监控"]), expect="voted on paper in all")
+        await clerk.say("十个", expect="Please send a number")
+        confirm = await clerk.say("１０", expect="Enter them?")
+        await clerk.tap(confirm, "✔ Enter", expect="Entered")
+        again = await clerk.say("/paper", expect="No vote waits")
+        assert "once" in (again.text or "")
+
+        world.clock.advance(timedelta(days=3, minutes=1))
+        travelled += timedelta(days=3, minutes=1)
+        mark = fake.mark()
+        await world.app.runtime.run("vote_close")
+        posted = await fake.wait_for_message(
+            cast.group_id, lambda m: "表决结果" in (m.text or "") and not m.edited, after=mark
+        )
+        text = posted.text or ""
+        # online: 修水渠 2, 装路灯 1, 建广场 2, 修桥 1; with paper: 4, 7, 1, 5, 0, 8, 0, 1
+        assert "通过的选项：修桥、装路灯、建广场" in text, text
+        assert "装路灯：7" in text and "网上 1，纸质 6" in text
+        assert "另有 10 人投票，合计 13 人" in text
+    finally:
+        world.clock.advance(-travelled)

@@ -19,7 +19,7 @@ from storage.models.common import HandledUpdate
 from storage.models.org import Person, Role, RoleAssignment
 from storage.models.points import PointClaim, PointEntry
 from storage.models.reports import Task
-from storage.models.votes import Ballot
+from storage.models.votes import Ballot, BallotPick
 from tests.harness import World
 from tests.report_world import make_village
 from tests.test_story_reports import has, report_in_group
@@ -65,7 +65,11 @@ async def posted_vote(world: World) -> tuple[int, list[int], object]:
         )
         view = await votes.vote_view(session, vote.id or 0)
         await votes.post_cards(
-            session, vote, card_text(view, "zh", world.app.settings.tz), card_markup(view), now=now
+            session,
+            vote,
+            card_text(view, "zh", world.app.settings.tz),
+            card_markup(view, "zh"),
+            now=now,
         )
     world.app.delivery.wake()
     card = await world.fake.wait_for_message(cast.group_id, has("硬化村东道路"), after=0)
@@ -84,8 +88,10 @@ async def test_a_vote_press_delivered_again_changes_nothing(world: World) -> Non
 
     async with world.app.sessions() as session:
         ballots = (await session.exec(select(Ballot).where(Ballot.vote_id == vote_id))).all()
+        picks = (await session.exec(select(BallotPick).where(BallotPick.vote_id == vote_id))).all()
         options = {o.id: o.label for o in await votes.options_of(session, vote_id)}
-    assert [options[b.option_id] for b in ballots] == ["不同意"]
+    assert len(ballots) == 1
+    assert [options[p.option_id] for p in picks] == ["不同意"]
     assert len(answers_to(world, first)) == 1  # not answered again
 
 

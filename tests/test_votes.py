@@ -404,7 +404,7 @@ async def test_a_secret_vote_never_shows_a_choice(
 
         view = await votes.vote_view(session, vote_id)
         await votes.post_cards(
-            session, vote, card_text(view, "en", SHANGHAI), card_markup(view), now=NOW
+            session, vote, card_text(view, "en", SHANGHAI), card_markup(view, "en"), now=NOW
         )
     await press(sessions, place, place.residents[0], vote_id, options[0].id or 0)
     await press(sessions, place, place.residents[1], vote_id, options[1].id or 0)

@@ -13,8 +13,11 @@ from zoneinfo import ZoneInfo
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.utils.text_decorations import html_decoration as hd
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models.votes import Proposal
+from storage import outbox, votes
+from storage.errors import N_
+from storage.models.votes import DecideRule, Proposal, ProposalStatus
 from storage.votes import VoteView, proposal_code
 from views.i18n import tr
 
@@ -41,16 +44,27 @@ def proposal_line(locale: str | None, proposal: Proposal | None) -> list[str]:
 
 
 def tally_lines(view: VoteView, locale: str | None) -> list[str]:
-    return [
-        tr(
+    """Per option: its count and the share of voters who picked it; with paper ballots, the
+    online and paper counts too."""
+    lines = []
+    for option in view.options:
+        total = view.total(option)
+        line = tr(
             locale,
             "• {option}: {count} ({share})",
             option=hd.quote(option.label),
-            count=view.counts.get(option.id or 0, 0),
-            share=percent(view.counts.get(option.id or 0, 0), view.voters),
+            count=total,
+            share=percent(total, view.voters),
         )
-        for option in view.options
-    ]
+        if view.paper:
+            line += tr(
+                locale,
+                " — online {online}, paper {paper}",
+                online=view.counts.get(option.id or 0, 0),
+                paper=view.paper.get(option.id or 0, 0),
+            )
+        lines.append(line)
+    return lines
 
 
 def rule_line(view: VoteView, locale: str | None) -> str:
@@ -59,12 +73,43 @@ def rule_line(view: VoteView, locale: str | None) -> str:
         if view.vote.per_household
         else tr(locale, "one vote per person")
     )
+    if view.grids:
+        return tr(
+            locale,
+            "Who may vote: approved residents of {grids} in {village}, {rule}.",
+            grids=hd.quote("、".join(view.grids)),
+            village=hd.quote(view.village.name),
+            rule=who,
+        )
     return tr(
         locale,
         "Who may vote: approved residents of {village}, {rule}.",
         village=hd.quote(view.village.name),
         rule=who,
     )
+
+
+def decide_line(view: VoteView, locale: str | None) -> list[str]:
+    """How many one may pick and which options the vote decides (a pick-several vote, or one
+    decided by majority); nothing for a plain one-choice vote."""
+    vote = view.vote
+    if vote.max_picks == 1 and vote.decide_rule == DecideRule.TOP:
+        return []
+    if vote.decide_rule == DecideRule.MAJORITY:
+        rule = tr(locale, "every option picked by more than half of the voters is chosen")
+    else:
+        rule = tr(locale, "the {count} most picked options are chosen", count=vote.max_picks)
+    if vote.max_picks == 1:
+        return [tr(locale, "How it is decided: {rule}.", rule=rule)]
+    return [
+        tr(
+            locale,
+            "Pick up to {count} of {options}; {rule}.",
+            count=vote.max_picks,
+            options=len(view.options),
+            rule=rule,
+        )
+    ]
 
 
 def quorum_line(view: VoteView, locale: str | None) -> list[str]:
@@ -86,6 +131,7 @@ def card_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
     lines += proposal_line(locale, view.proposal)
     lines += [
         rule_line(view, locale),
+        *decide_line(view, locale),
         tr(locale, "Deadline: {deadline}", deadline=local_time(vote.deadline, tz)),
         *quorum_line(view, locale),
         "",
@@ -100,14 +146,19 @@ def card_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
         lines += tally_lines(view, locale)
     else:
         lines.append(tr(locale, "Secret vote: the tally is shown when the vote closes."))
-    lines += [
-        "",
-        tr(locale, "Press a button to vote. You can change your vote until the deadline."),
-    ]
+    if vote.max_picks > 1:
+        press = tr(
+            locale,
+            "Press the options you pick; press one again to take it back. "
+            "✔ shows your picks. You can change them until the deadline.",
+        )
+    else:
+        press = tr(locale, "Press a button to vote. You can change your vote until the deadline.")
+    lines += ["", press]
     return "\n".join(lines)
 
 
-def card_markup(view: VoteView) -> dict[str, Any]:
+def card_markup(view: VoteView, locale: str | None = None) -> dict[str, Any]:
     assert view.vote.id is not None
     buttons = [
         {
@@ -116,7 +167,11 @@ def card_markup(view: VoteView) -> dict[str, Any]:
         }
         for option in view.options
     ]
-    return {"inline_keyboard": [buttons[i : i + 2] for i in range(0, len(buttons), 2)]}
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    if view.vote.max_picks > 1:
+        mine = VoteMine(vote_id=view.vote.id).pack()
+        rows.append([{"text": tr(locale, "✔ My picks"), "callback_data": mine}])
+    return {"inline_keyboard": rows}
 
 
 def result_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
@@ -126,15 +181,32 @@ def result_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
     lines += proposal_line(locale, view.proposal)
     lines += [
         tr(locale, "Closed at {deadline}.", deadline=local_time(vote.deadline, tz)),
+        *decide_line(view, locale),
         *tally_lines(view, locale),
         tr(
             locale,
             "Turnout: {voters} of {eligible} ({share})",
-            voters=view.voters,
+            voters=view.online_voters,
             eligible=view.eligible,
-            share=percent(view.voters, view.eligible),
+            share=percent(view.online_voters, view.eligible),
         ),
     ]
+    if view.paper:
+        lines.append(
+            tr(
+                locale,
+                "Paper ballots: {paper} more voters; {voters} in all.",
+                paper=view.paper_voters,
+                voters=view.voters,
+            )
+        )
+    if vote.max_picks > 1 or vote.decide_rule != DecideRule.TOP:
+        chosen = "、".join(hd.quote(o.label) for o in view.winners)
+        lines.append(
+            tr(locale, "Chosen: {options}", options=chosen)
+            if chosen
+            else tr(locale, "No option is chosen.")
+        )
     if vote.quorum_percent is not None:
         lines.append(
             tr(locale, "Quorum of {percent}%: reached.", percent=vote.quorum_percent)
@@ -142,6 +214,72 @@ def result_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
             else tr(locale, "Quorum of {percent}%: not reached.", percent=vote.quorum_percent)
         )
     return "\n".join(lines)
+
+
+def answer_line(proposal: Proposal, merged_into: Proposal | None, locale: str | None) -> str:
+    """One answered proposal, as the village may read it: its code, title and answer, never
+    its author (the public answer respects anonymity by naming nobody)."""
+    if merged_into is not None:
+        answer = tr(
+            locale,
+            "merged into {code} {title}",
+            code=proposal_code(merged_into),
+            title=hd.quote(merged_into.title),
+        )
+    else:
+        answer = tr(locale, PROPOSAL_STATUS_NAMES[proposal.status])
+        if proposal.answer:
+            answer += tr(locale, ": {reason}", reason=hd.quote(proposal.answer))
+    return tr(
+        locale,
+        "• {code} {title} — {answer}",
+        code=proposal_code(proposal),
+        title=hd.quote(proposal.title),
+        answer=answer,
+    )
+
+
+def answers_post(
+    village: str,
+    month_title: str,
+    answered: list[tuple[Proposal, Proposal | None]],
+    locale: str | None,
+) -> str:
+    """The monthly 书记信箱回复 post in the village's groups."""
+    lines = [
+        tr(
+            locale,
+            "📮 <b>{village} · answers to residents' proposals, {month}</b>",
+            village=hd.quote(village),
+            month=month_title,
+        )
+    ]
+    lines += [answer_line(p, into, locale) for p, into in answered]
+    lines += ["", tr(locale, "Every proposal gets an answer. Send yours with /propose.")]
+    return "\n".join(lines)
+
+
+async def post_result(
+    session: AsyncSession,
+    view: VoteView,
+    locale: str | None,
+    tz: ZoneInfo,
+    now: datetime,
+    *,
+    batch: str,
+) -> None:
+    """The result into every card (edited) and as a post in each of the vote's groups."""
+    text = result_text(view, locale, tz)
+    cards = await votes.cards_of(session, view.vote.id or 0)
+    for card, message_id in cards:
+        if message_id is not None and await votes.claim_card_edit(
+            session, card, votes.digest(text, None), now, force=True
+        ):
+            outbox.enqueue(
+                session, card.chat_id, text, method="editMessageText", message_id=message_id
+            )
+    for chat_id in sorted({card.chat_id for card, _ in cards}):
+        outbox.enqueue(session, chat_id, text, batch=batch)
 
 
 def reminder_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
@@ -162,6 +300,29 @@ class VoteCast(CallbackData, prefix="vt"):
     option_id: int
 
 
+class VoteMine(CallbackData, prefix="vm"):
+    """✔ on a pick-several card: the presser's own picks, told privately."""
+
+    vote_id: int
+
+
+class PaperVote(CallbackData, prefix="pv"):
+    """/paper: the vote whose paper ballots an admin enters."""
+
+    vote_id: int
+
+
 class VoteRule(CallbackData, prefix="vr"):
     village_id: int
     per_household: bool
+
+
+PROPOSAL_STATUS_NAMES = {
+    ProposalStatus.NEW: N_("waiting for the village committee"),
+    ProposalStatus.ON_AGENDA: N_("on the agenda"),
+    ProposalStatus.DECLINED: N_("declined"),
+    ProposalStatus.VOTING: N_("being voted on"),
+    ProposalStatus.DECIDED: N_("decided"),
+    ProposalStatus.MERGED: N_("merged into another proposal"),
+    ProposalStatus.DROPPED: N_("dropped by the council"),
+}

@@ -3,6 +3,8 @@ group chats, and the ballots.
 
 A ballot is unique per vote and voter key (`p<person id>`, or `h<household id>` when the village
 votes one per household), so concurrent presses, also by two members of a household, count once.
+Its picks are rows of their own (`BallotPick`): one for a single-choice vote, up to the vote's
+`max_picks` for a "pick up to N of M" vote; the ballot row is what a press locks.
 """
 
 from __future__ import annotations
@@ -47,6 +49,14 @@ PROPOSAL_TRANSITIONS: dict[ProposalStatus, frozenset[ProposalStatus]] = {
 class VoteStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
+
+
+class DecideRule(StrEnum):
+    """Which options a vote decides: the N most picked (N = max_picks), or every option picked
+    by more than half of those who voted."""
+
+    TOP = "top"
+    MAJORITY = "majority"
 
 
 class VoteSettings(SQLModel, table=True):
@@ -105,6 +115,12 @@ class Vote(SQLModel, table=True):
     turnout: int | None = None  # at the close
     quorum_reached: bool | None = None
     result: dict = Field(default_factory=dict, sa_type=JSON)  # option id (text) -> count
+    max_picks: int = 1  # "pick up to N": approval voting when over 1
+    decide_rule: DecideRule = Field(default=DecideRule.TOP, max_length=16)
+    grid_ids: list = Field(default_factory=list, sa_type=JSON)  # empty: the whole village
+    paper_voters: int | None = None  # paper ballots, entered once by an admin
+    paper_at: datetime | None = None
+    paper_by: int | None = None  # a person id; no foreign key, so adding it copies no table
 
 
 class VoteOption(SQLModel, table=True):
@@ -114,6 +130,7 @@ class VoteOption(SQLModel, table=True):
     vote_id: int = Field(foreign_key="vote.id", index=True)
     position: int
     label: str = Field(max_length=40)
+    paper_count: int | None = None  # paper ballots that picked it (see Vote.paper_at)
 
 
 class Ballot(SQLModel, table=True):
@@ -126,9 +143,24 @@ class Ballot(SQLModel, table=True):
     voter_key: str = Field(max_length=24)
     person_id: int = Field(foreign_key="person.id", index=True)
     household_id: int | None = Field(default=None, foreign_key="household.id")
-    option_id: int = Field(foreign_key="vote_option.id")
     cast_at: datetime = Field(default_factory=utcnow)
     changed_at: datetime | None = None
+
+
+class BallotPick(SQLModel, table=True):
+    """One option a ballot picks; a second press on it (in a pick-several vote) removes it."""
+
+    __tablename__ = "ballot_pick"
+    __table_args__ = (
+        UniqueConstraint("ballot_id", "option_id"),
+        Index("ix_ballot_pick_vote_option", "vote_id", "option_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ballot_id: int = Field(foreign_key="ballot.id")
+    vote_id: int = Field(foreign_key="vote.id")
+    option_id: int = Field(foreign_key="vote_option.id")
+    picked_at: datetime = Field(default_factory=utcnow)
 
 
 class VoteCard(SQLModel, table=True):

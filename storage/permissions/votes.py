@@ -15,14 +15,22 @@ class VotePermissions:
         return OrgPermissions.can_administer(actor, village_id)
 
     @staticmethod
-    def can_vote(actor: Actor, vote: Vote) -> bool:
-        """Approved residents of the vote's village, while it is open."""
+    def lives_in_village(actor: Actor, vote: Vote) -> bool:
         residence = actor.residence
         return (
-            vote.status == VoteStatus.OPEN
-            and actor.is_approved_resident
+            actor.is_approved_resident
             and residence is not None
             and residence.village_id == vote.village_id
+        )
+
+    @classmethod
+    def can_vote(cls, actor: Actor, vote: Vote) -> bool:
+        """Approved residents of the vote's village (of its grids, when it names some), while
+        it is open."""
+        return (
+            vote.status == VoteStatus.OPEN
+            and cls.lives_in_village(actor, vote)
+            and (not vote.grid_ids or actor.residence.grid_id in vote.grid_ids)  # type: ignore[union-attr]
         )
 
     @staticmethod

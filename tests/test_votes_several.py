@@ -1,0 +1,261 @@
+"""Votes with several choices (pick up to N of M), a narrower electorate and paper ballots:
+the rules in storage, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from storage import audit, org, votes
+from storage.clock import Clock
+from storage.db import SessionFactory, unit_of_work
+from storage.errors import AlreadyDone, NotAllowed, RuleError
+from storage.models.org import Grid, Household, Membership, MembershipStatus, Person
+from storage.models.votes import BallotPick, DecideRule
+from tests.test_votes import NOW, SHANGHAI, Place, make_place, press, runtime
+from views.i18n import PoI18n
+from views.votes import card_markup, card_text, result_text
+
+BUDGET = ["修水渠", "装路灯", "修村道", "建广场", "买垃圾桶", "修桥", "建图书室", "装监控"]
+
+
+async def budget_vote(
+    sessions: SessionFactory,
+    place: Place,
+    *,
+    picks: int = 3,
+    secret: bool = False,
+    rule: DecideRule = DecideRule.TOP,
+    grid_ids: list[int] | None = None,
+) -> tuple[int, list[int]]:
+    async with unit_of_work(sessions) as session:
+        vote = await votes.create_vote(
+            session,
+            place.admin,
+            village_id=place.village_id,
+            question="明年的惠民项目选哪几个？",
+            options=BUDGET,
+            deadline=NOW + timedelta(days=3),
+            secret=secret,
+            quorum_percent=None,
+            now=NOW,
+            max_picks=picks,
+            decide_rule=rule,
+            grid_ids=grid_ids,
+        )
+        await votes.post_cards(session, vote, "card", {"inline_keyboard": []}, now=NOW)
+        options = [o.id or 0 for o in await votes.options_of(session, vote.id or 0)]
+    return vote.id or 0, options
+
+
+async def test_a_ballot_picks_up_to_n_and_a_second_press_takes_a_pick_back(
+    sessions: SessionFactory,
+) -> None:
+    place = await make_place(sessions)
+    vote_id, options = await budget_vote(sessions, place)
+    voter = place.residents[2]
+    for option in options[:3]:
+        result = await press(sessions, place, voter, vote_id, option)
+        assert result.picked
+    assert [o.id for o in result.picks] == options[:3]
+    with pytest.raises(RuleError) as refused:
+        await press(sessions, place, voter, vote_id, options[3])
+    assert "{count}" in refused.value.message and refused.value.params["count"] == 3
+    taken_back = await press(sessions, place, voter, vote_id, options[1])
+    assert not taken_back.picked and [o.id for o in taken_back.picks] == [options[0], options[2]]
+    await press(sessions, place, voter, vote_id, options[3])
+    async with sessions() as session:
+        assert await votes.tally(session, vote_id) == {options[0]: 1, options[2]: 1, options[3]: 1}
+        assert await votes.voter_count(session, vote_id) == 1
+        mine = await votes.picks_of(session, voter, vote_id)
+    assert [o.id for o in mine] == [options[0], options[2], options[3]]
+
+
+async def test_rapid_presses_never_pick_more_than_n(sessions: SessionFactory) -> None:
+    """Eight presses at once, each on another option, by one voter: three are taken."""
+    place = await make_place(sessions)
+    vote_id, options = await budget_vote(sessions, place)
+    voter = place.residents[3]
+    outcomes = await asyncio.gather(
+        *(press(sessions, place, voter, vote_id, o) for o in options), return_exceptions=True
+    )
+    kept = [o for o in outcomes if isinstance(o, votes.Cast)]
+    refused = [o for o in outcomes if isinstance(o, RuleError)]
+    assert len(kept) == 3 and len(refused) == 5, outcomes
+    async with sessions() as session:
+        rows = (await session.exec(select(BallotPick).where(BallotPick.vote_id == vote_id))).all()
+    assert len(rows) == 3
+
+
+async def test_one_ballot_per_household_holds_for_several_choices(
+    sessions: SessionFactory,
+) -> None:
+    place = await make_place(sessions, per_household=True)
+    vote_id, options = await budget_vote(sessions, place)
+    husband, wife = place.residents[0], place.residents[1]
+    await press(sessions, place, husband, vote_id, options[0])
+    await press(sessions, place, husband, vote_id, options[1])
+    with pytest.raises(AlreadyDone):
+        await press(sessions, place, wife, vote_id, options[2])
+    async with sessions() as session:
+        assert await votes.voter_count(session, vote_id) == 1
+        assert sum((await votes.tally(session, vote_id)).values()) == 2
+
+
+async def test_a_vote_for_some_grids_refuses_the_others_and_counts_only_them(
+    sessions: SessionFactory,
+) -> None:
+    place = await make_place(sessions)
+    async with unit_of_work(sessions) as session:
+        first = (await session.exec(select(Grid).where(Grid.village_id == place.village_id))).one()
+        second = Grid(village_id=place.village_id, name="二网格")
+        session.add(second)
+        await session.flush()
+        household = Household(grid_id=second.id or 0, label="二组 1号")
+        person = Person(telegram_id=9_400_001 + place.village_id, full_name="外网格居民")
+        session.add_all([household, person])
+        await session.flush()
+        session.add(
+            Membership(
+                person_id=person.id or 0,
+                village_id=place.village_id,
+                grid_id=second.id or 0,
+                household_id=household.id or 0,
+                status=MembershipStatus.APPROVED,
+            )
+        )
+        await session.flush()
+        outsider = await org.load_actor(session, person)
+    vote_id, options = await budget_vote(sessions, place, picks=2, grid_ids=[first.id or 0])
+    with pytest.raises(NotAllowed) as refused:
+        await press(sessions, place, outsider, vote_id, options[0])
+    assert "some grids" in refused.value.message
+    await press(sessions, place, place.residents[0], vote_id, options[0])
+    async with sessions() as session:
+        vote = await votes.get_vote(session, vote_id)
+        assert await votes.eligible_count(session, vote) == len(place.residents)
+        assert outsider.person_id not in {p.id for p in await votes.non_voters(session, vote)}
+        view = await votes.vote_view(session, vote_id)
+    PoI18n().activate()
+    assert "一网格" in card_text(view, "zh", SHANGHAI)
+
+
+async def test_paper_ballots_go_in_once_by_an_admin_and_count_in_the_result(
+    sessions: SessionFactory,
+) -> None:
+    """The 3-of-8 budget vote: 4 residents online, 10 on paper; the top three are chosen."""
+    place = await make_place(sessions)
+    vote_id, o = await budget_vote(sessions, place)
+    online = {0: [o[0], o[1], o[2]], 1: [o[0], o[3]], 2: [o[0], o[1]], 3: [o[4]]}
+    for index, picks in online.items():
+        for option in picks:
+            await press(sessions, place, place.residents[index], vote_id, option)
+    paper = dict.fromkeys(o, 0)
+    paper.update({o[3]: 9, o[1]: 2, o[2]: 1, o[0]: 1})
+    async with unit_of_work(sessions) as session:
+        with pytest.raises(NotAllowed):
+            await votes.enter_paper(
+                session, place.residents[0], vote_id, counts=paper, voters=10, now=NOW
+            )
+        with pytest.raises(RuleError):  # more on one option than there are paper voters
+            await votes.enter_paper(
+                session, place.admin, vote_id, counts={**paper, o[3]: 11}, voters=10, now=NOW
+            )
+        with pytest.raises(RuleError):  # every option needs its count
+            await votes.enter_paper(
+                session, place.admin, vote_id, counts={o[3]: 9}, voters=10, now=NOW
+            )
+        await votes.enter_paper(session, place.admin, vote_id, counts=paper, voters=10, now=NOW)
+    async with unit_of_work(sessions) as session:
+        with pytest.raises(AlreadyDone):
+            await votes.enter_paper(
+                session, place.admin, vote_id, counts=paper, voters=10, now=NOW
+            )
+
+    clock = Clock()
+    clock.travel_to(NOW + timedelta(days=3))
+    await runtime(sessions, clock).run("vote_close")
+    async with sessions() as session:
+        view = await votes.vote_view(session, vote_id)
+        history = await audit.entries(session)
+    # online 3, 2, 1, 1, 1 for o0..o4; with paper 4, 4, 2, 10, 1
+    assert [view.total(option) for option in view.options[:5]] == [4, 4, 2, 10, 1]
+    assert view.online_voters == 4 and view.voters == 14
+    assert [w.label for w in view.winners] == ["建广场", "修水渠", "装路灯"]
+    PoI18n().activate()
+    text = result_text(view, "zh", SHANGHAI)
+    assert "通过的选项：建广场、修水渠、装路灯" in text
+    assert "网上 3，纸质 1" in text and "另有 10 人" in text
+    assert [e for e in history if e.action == "vote.paper"]
+
+    late = NOW + timedelta(days=3, hours=1, minutes=1)
+    async with unit_of_work(sessions) as session:
+        vote = await votes.get_vote(session, vote_id)
+        assert not votes.paper_open(vote, late)
+
+
+async def test_paper_ballots_close_an_hour_after_the_vote(sessions: SessionFactory) -> None:
+    place = await make_place(sessions)
+    vote_id, o = await budget_vote(sessions, place, picks=1)
+    clock = Clock()
+    clock.travel_to(NOW + timedelta(days=3))
+    await runtime(sessions, clock).run("vote_close")
+    counts = dict.fromkeys(o, 0)
+    async with unit_of_work(sessions) as session:
+        with pytest.raises(RuleError):
+            await votes.enter_paper(
+                session,
+                place.admin,
+                vote_id,
+                counts=counts,
+                voters=0,
+                now=NOW + timedelta(days=3, hours=2),
+            )
+    async with unit_of_work(sessions) as session:
+        await votes.enter_paper(
+            session, place.admin, vote_id, counts=counts, voters=0, now=NOW + timedelta(days=3)
+        )
+
+
+async def test_a_secret_vote_with_several_choices_shows_nothing_before_the_close(
+    sessions: SessionFactory,
+) -> None:
+    place = await make_place(sessions)
+    vote_id, o = await budget_vote(sessions, place, secret=True)
+    await press(sessions, place, place.residents[0], vote_id, o[0])
+    await press(sessions, place, place.residents[0], vote_id, o[5])
+    async with sessions() as session:
+        view = await votes.vote_view(session, vote_id)
+    PoI18n().activate()
+    text = card_text(view, "zh", SHANGHAI)
+    assert "投票后公布" in text or "截止后" in text
+    assert "修桥：" not in text and "修水渠：" not in text
+    markup = card_markup(view, "zh")
+    assert markup["inline_keyboard"][-1][0]["text"] == "✔ 我的选择"
+
+
+async def test_the_majority_rule_chooses_what_more_than_half_picked(
+    sessions: SessionFactory,
+) -> None:
+    place = await make_place(sessions)
+    vote_id, o = await budget_vote(sessions, place, picks=2, rule=DecideRule.MAJORITY)
+    for index in range(3):
+        await press(sessions, place, place.residents[index], vote_id, o[6])
+    await press(sessions, place, place.residents[0], vote_id, o[7])
+    await press(sessions, place, place.residents[1], vote_id, o[7])
+    await press(sessions, place, place.residents[3], vote_id, o[2])
+    async with sessions() as session:
+        view = await votes.vote_view(session, vote_id)
+    # 4 voters: 建图书室 3 (75%), 装监控 2 (50%, not more than half), 修村道 1
+    assert [w.label for w in view.winners] == ["建图书室"]
+
+
+async def test_how_many_may_be_picked_is_checked(sessions: SessionFactory) -> None:
+    place = await make_place(sessions)
+    with pytest.raises(RuleError):
+        await budget_vote(sessions, place, picks=8)
+    with pytest.raises(RuleError):
+        await budget_vote(sessions, place, picks=0)
