@@ -14,8 +14,8 @@ from storage.db import unit_of_work
 from storage.models.org import Person, Role, RoleAssignment
 from tests.fakebot import SentMessage
 from tests.harness import Talker, World
-from tests.report_world import make_village
 from tests.test_story_votes import setup_village
+from tests.village_builder import report_village
 
 START = datetime(2031, 3, 10, 2, 0, tzinfo=UTC)  # the 10th, 10:00 in Shanghai
 MEETING = datetime(2031, 3, 15, 11, 0, tzinfo=UTC)  # the default: the 15th at 19:00
@@ -201,8 +201,8 @@ async def test_a_proposal_goes_from_the_mailbox_to_a_finished_project(world: Wor
 async def test_a_council_set_to_the_last_day_of_each_month(world: World) -> None:
     """Days 1–28 or "the last day": a short month meets on its last day, not never."""
     async with unit_of_work(world.app.sessions) as session:
-        v = await make_village(session, world.clock.now(), 870_000)
-    admin = world.person(v.admin.telegram_id, "Admin")
+        v = await report_village(session, world.clock.now())
+    admin = world.person(v.person("村管理员").telegram_id, "Admin")
     card = await admin.say("/council", expect="阳光议事会")
     assert "每月15日 19:00 召开" in (card.text or "")  # the default
     day = next(t for t, d in card.button_data().items() if d.startswith("cc:day:"))

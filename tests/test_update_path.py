@@ -4,7 +4,6 @@ nothing is sent to Telegram while the update's transaction is open."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -21,12 +20,11 @@ from storage.models.points import PointClaim, PointEntry
 from storage.models.reports import Task
 from storage.models.votes import Ballot
 from tests.harness import World
-from tests.report_world import make_village
 from tests.test_story_reports import has, report_in_group
 from tests.test_story_votes import setup_village
+from tests.village_builder import report_village
 from views.votes import card_markup, card_text
 
-_bases = itertools.count(0)
 APOLOGY = "抱歉，出了点问题"
 
 
@@ -90,14 +88,15 @@ async def test_a_vote_press_delivered_again_changes_nothing(world: World) -> Non
 
 
 async def test_a_report_filed_by_reply_delivered_again_is_filed_once(world: World) -> None:
-    base = 880_000 + next(_bases) * 100
     async with unit_of_work(world.app.sessions) as session:
-        v = await make_village(session, world.clock.now(), base)
-    resident = world.person(v.resident.telegram_id, "Zhang")
-    world.fake.user(v.worker_a.telegram_id, "Wang")
-    world.fake.user(v.worker_b.telegram_id, "Li")
-    group, mark = await report_in_group(world, v, base, resident, "村西井盖松动了")
-    await world.fake.wait_for_message(v.worker_a.telegram_id, has("村西井盖"), after=mark)
+        v = await report_village(session, world.clock.now())
+    resident = world.person(v.person("张三").telegram_id, "Zhang")
+    world.fake.user(v.person("王网格员").telegram_id, "Wang")
+    world.fake.user(v.person("李网格员").telegram_id, "Li")
+    group, mark = await report_in_group(world, v, resident, "村西井盖松动了")
+    await world.fake.wait_for_message(
+        v.person("王网格员").telegram_id, has("村西井盖"), after=mark
+    )
     thanks = await world.fake.wait_for_message(group.id, has("R-"), after=mark)
     reply_update = max(
         u for u, body in world.fake._updates.items() if "村西井盖" in str(body.get("message"))
