@@ -15,13 +15,13 @@ from sqlmodel import col, select
 from storage import org, points, votes
 from storage.db import active_session, unit_of_work
 from storage.models.common import HandledUpdate
-from storage.models.org import Person, Role, RoleAssignment
+from storage.models.org import Person
 from storage.models.points import PointClaim, PointEntry
 from storage.models.reports import Task
 from storage.models.votes import Ballot
 from tests.harness import World
 from tests.test_story_reports import has, report_in_group
-from tests.test_story_votes import setup_village
+from tests.test_story_votes import setup_village, village_plan
 from tests.village_builder import report_village
 from views.votes import card_markup, card_text
 
@@ -119,18 +119,10 @@ async def test_a_report_filed_by_reply_delivered_again_is_filed_once(world: Worl
 
 
 async def test_a_claim_approval_delivered_again_awards_once(world: World) -> None:
-    cast = await setup_village(world)
-    reviewer_id = cast.admin + 1
+    cast = await setup_village(world, village_plan().reviewer("审核员"))
+    reviewer_id = cast.village.person("审核员").telegram_id
     now = world.clock.now()
     async with unit_of_work(world.app.sessions) as session:
-        reviewer = Person(telegram_id=reviewer_id, full_name="审核员")
-        session.add(reviewer)
-        await session.flush()
-        session.add(
-            RoleAssignment(
-                person_id=reviewer.id or 0, village_id=cast.village_id, role=Role.REVIEWER
-            )
-        )
         await points.ensure_catalogue(session, cast.village_id)
         items = await points.catalogue(session, cast.village_id)
         item = next(i for i in items if i.points > 0)
