@@ -289,13 +289,18 @@ class BuiltVillage:
     def person(self, name: str) -> Person:
         return self.people[name]
 
+    def _named(self, who: str | Person) -> str:
+        if isinstance(who, str):
+            return who
+        return next(name for name, person in self.people.items() if person.id == who.id)
+
     def actor(self, who: str | Person) -> Actor:
         """The person's Actor, loaded by storage (org.load_actor) when the village was built."""
-        return self.actors[who if isinstance(who, str) else who.full_name]
+        return self.actors[self._named(who)]
 
     async def load_actor(self, session: AsyncSession, who: str | Person) -> Actor:
         """The person's Actor as storage loads it now (roles or homes may have changed)."""
-        return await org.load_actor(session, self.person(who) if isinstance(who, str) else who)
+        return await org.load_actor(session, self.person(self._named(who)))
 
     def residents(self, status: MembershipStatus = MembershipStatus.APPROVED) -> list[Person]:
         """The people with a membership of `status`, in the plan's order."""
