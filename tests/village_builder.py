@@ -90,7 +90,7 @@ class VillagePlan:
 
     def __init__(
         self, name: str = "村{base}", *, base: int | None = None, now: datetime | None = None
-    ):
+    ) -> None:
         self.base = next_base() if base is None else base
         self.name = name.format(base=self.base)
         self.now = now  # when memberships were asked for and decided; the tables' default if None
