@@ -26,8 +26,8 @@ from storage.clock import Clock
 from storage.db import unit_of_work
 from storage.models.common import OutboxStatus
 from tests.harness import TOKEN, World
-from tests.report_world import actor_of, make_village
 from tests.test_delivery import PNG, rows
+from tests.village_builder import report_village
 from views.i18n import PoI18n
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,8 +132,8 @@ async def test_gridstats_chart_answered_outside_the_bot_api_is_no_apology(world:
 
     fake, clock = world.fake, world.clock
     async with unit_of_work(world.app.sessions) as session:
-        v = await make_village(session, clock.now(), 930_000)
-        actor = await actor_of(session, v.resident)
+        v = await report_village(session, clock.now())
+        actor = v.actor("张三")
         hazard = (await reports.categories(session, v.village_id))[0]
         await reports.file_report(
             session,
@@ -143,7 +143,7 @@ async def test_gridstats_chart_answered_outside_the_bot_api_is_no_apology(world:
             location="村东桥头",
             now=clock.now(),
         )
-    admin = world.person(v.admin.telegram_id, "Admin")
+    admin = world.person(v.person("村管理员").telegram_id, "Admin")
     fake.fail_next("sendPhoto", chat_id=admin.id, error_code=500, body=HTML_500)
     mark = fake.mark()
     await admin.user.send("/gridstats")

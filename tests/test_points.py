@@ -25,20 +25,11 @@ from storage.clock import Clock
 from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, RuleError
 from storage.models.common import OutboxMessage
-from storage.models.org import (
-    BoundChat,
-    Grid,
-    Household,
-    Membership,
-    MembershipStatus,
-    Person,
-    Role,
-    RoleAssignment,
-    Village,
-)
+from storage.models.org import Membership, MembershipStatus, Person, Role
 from storage.models.points import ClaimStatus, EntryKind, PointEntry, PointItem, RewardStatus
 from storage.permissions.org import Actor, Residence, RoleHeld
 from storage.permissions.points import PointsPermissions as Can
+from tests.village_builder import VillagePlan
 from views import pictures
 from views import points as points_views
 from views.i18n import PoI18n
@@ -67,56 +58,28 @@ class Town:
 
 
 async def build(sessions: SessionFactory) -> Town:
-    async with unit_of_work(sessions) as session:
-        village = Village(name="积分村")
-        session.add(village)
-        await session.flush()
-        assert village.id
-        grids = [Grid(village_id=village.id, name=n) for n in ("一网格", "二网格")]
-        session.add_all(grids)
-        await session.flush()
-        homes = [
-            Household(grid_id=grids[0].id or 0, label="1号"),
-            Household(grid_id=grids[1].id or 0, label="2号"),
-            Household(grid_id=grids[1].id or 0, label="3号"),
-        ]
-        session.add_all(homes)
-        await session.flush()
-        people = []
-        for index, (name, home) in enumerate(
-            [("张三", 0), ("张四", 0), ("李五", 1), ("王审", 2), ("赵审", 2), ("孙管", None)]
-        ):
-            person = Person(telegram_id=7000 + index, full_name=name)
-            session.add(person)
-            await session.flush()
-            if home is not None:
-                person.household_id = homes[home].id
-                session.add(
-                    Membership(
-                        person_id=person.id or 0,
-                        village_id=village.id,
-                        grid_id=homes[home].grid_id,
-                        household_id=homes[home].id or 0,
-                        status=MembershipStatus.APPROVED,
-                    )
-                )
-            people.append(person)
-        for person, role in ((people[3], Role.REVIEWER), (people[4], Role.REVIEWER)):
-            session.add(RoleAssignment(person_id=person.id or 0, village_id=village.id, role=role))
-        session.add(
-            RoleAssignment(
-                person_id=people[5].id or 0, village_id=village.id, role=Role.VILLAGE_ADMIN
-            )
-        )
-        session.add(BoundChat(chat_id=-5550001, title="村民群", village_id=village.id))
-        await session.flush()
-        actors = [await org.load_actor(session, p) for p in people]
+    v = await (
+        VillagePlan("积分村")
+        .grid("一网格", "二网格")
+        .household("1号", grid="一网格")
+        .household("2号", grid="二网格")
+        .household("3号", grid="二网格")
+        .resident("张三", home="1号")
+        .resident("张四", home="1号")
+        .resident("李五", home="2号")
+        .resident("王审", home="3号")
+        .resident("赵审", home="3号")
+        .admin("孙管")
+        .reviewer("王审")
+        .reviewer("赵审")
+        .group("村民群", chat_id=-5550001)
+    ).build_in(sessions)
     return Town(
-        village.id,
-        [g.id or 0 for g in grids],
-        [h.id or 0 for h in homes],
-        *actors,
-        group_chat=-5550001,
+        v.village_id,
+        [g.id or 0 for g in v.grids.values()],
+        [h.id or 0 for h in v.households.values()],
+        *(v.actor(name) for name in ("张三", "张四", "李五", "王审", "赵审", "孙管")),
+        group_chat=v.group("村民群"),
     )
 
 

@@ -28,21 +28,10 @@ from sandbox.bot_api import FakeBotAPI, SentMessage
 from storage import outbox, reports
 from storage.db import SessionFactory, create_engine, create_session_factory, unit_of_work
 from storage.models.common import OutboxMessage, OutboxStatus
-from storage.models.org import (
-    BoundChat,
-    Grid,
-    Household,
-    Membership,
-    MembershipStatus,
-    Person,
-    Role,
-    RoleAssignment,
-    Village,
-    WorkerKind,
-)
 from storage.models.reports import Task
 from tests.databases import fresh_database, postgres_server_url
 from tests.harness import DISTRICT_ADMIN_ID, TOKEN
+from tests.village_builder import VillagePlan
 
 ROOT = Path(__file__).resolve().parent.parent
 STOP_LIMIT = 10.0  # the contract: a stopped process is gone within this many seconds
@@ -181,41 +170,15 @@ class Burst:
 async def populate(sessions: SessionFactory, size: int) -> Burst:
     """Each resident in their own grid with its own worker, so that the pushes go to different
     chats (one private chat gets a message a second) and the burst's outbox is quick to send."""
+    plan = VillagePlan("停机村").group(chat_id=GROUP)
+    for i in range(size):
+        plan.grid(f"{i}网格").household(f"{i}号", grid=f"{i}网格")
+        plan.resident(f"居民{i}", home=f"{i}号", telegram_id=RESIDENTS + i)
+    for i in range(size):
+        plan.worker(f"网格员{i}", grid=f"{i}网格", telegram_id=WORKERS + i)
     async with unit_of_work(sessions) as session:
-        village = Village(name="停机村")
-        session.add(village)
-        await session.flush()
-        village_id = village.id or 0
-        grids = [Grid(village_id=village_id, name=f"{i}网格") for i in range(size)]
-        session.add_all(grids)
-        await session.flush()
-        homes = [Household(grid_id=g.id or 0, label=f"{i}号") for i, g in enumerate(grids)]
-        residents = [Person(telegram_id=RESIDENTS + i, full_name=f"居民{i}") for i in range(size)]
-        workers = [Person(telegram_id=WORKERS + i, full_name=f"网格员{i}") for i in range(size)]
-        session.add_all([*homes, *residents, *workers])
-        await session.flush()
-        for grid, home, resident, worker in zip(grids, homes, residents, workers, strict=True):
-            resident.household_id = home.id
-            session.add(
-                Membership(
-                    person_id=resident.id or 0,
-                    village_id=village_id,
-                    grid_id=grid.id or 0,
-                    household_id=home.id or 0,
-                    status=MembershipStatus.APPROVED,
-                )
-            )
-            session.add(
-                RoleAssignment(
-                    person_id=worker.id or 0,
-                    village_id=village_id,
-                    role=Role.GRID_WORKER,
-                    grid_id=grid.id,
-                    worker_kind=WorkerKind.FULL_TIME,
-                )
-            )
-        session.add(BoundChat(chat_id=GROUP, village_id=village_id))
-        await reports.categories(session, village_id)  # the defaults, made once here
+        v = await plan.build(session)
+        await reports.categories(session, v.village_id)  # the defaults, made once here
     return Burst([RESIDENTS + i for i in range(size)], [WORKERS + i for i in range(size)])
 
 

@@ -11,26 +11,26 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from storage import audit, reports
+from storage import audit, org, reports
 from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models.org import MembershipStatus, Role, RoleAssignment, WorkerKind
 from storage.models.points import PointEntry
 from storage.models.reports import Duty, ReportReward, Task, TaskStatus
 from storage.permissions.org import Actor, Residence, RoleHeld
-from tests.report_world import ReportVillage, actor_of, make_village
+from tests.village_builder import BuiltVillage, report_village
 
 NOW = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 
 
-async def setup(sessions: SessionFactory) -> ReportVillage:
+async def setup(sessions: SessionFactory) -> BuiltVillage:
     async with unit_of_work(sessions) as session:
-        return await make_village(session, NOW)
+        return await report_village(session, NOW)
 
 
-async def file(sessions: SessionFactory, v: ReportVillage, **extra: object) -> int:
+async def file(sessions: SessionFactory, v: BuiltVillage, **extra: object) -> int:
     async with unit_of_work(sessions) as session:
-        actor = await actor_of(session, v.resident)
+        actor = await v.load_actor(session, v.person("张三"))
         hazard = (await reports.categories(session, v.village_id))[0]
         view = await reports.file_report(
             session,
@@ -46,7 +46,7 @@ async def file(sessions: SessionFactory, v: ReportVillage, **extra: object) -> i
 
 async def act(sessions: SessionFactory, who: object, fn: object, *args: object, **kw: object):  # type: ignore[no-untyped-def]
     async with unit_of_work(sessions) as session:
-        actor = await actor_of(session, who)  # type: ignore[arg-type]
+        actor = await org.load_actor(session, who)  # type: ignore[arg-type]
         return await fn(session, actor, *args, **kw)  # type: ignore[operator]
 
 
@@ -62,29 +62,29 @@ async def test_the_life_of_a_report(sessions: SessionFactory) -> None:
     task_id = await file(sessions, v, anonymous=True)
     first = await status_of(sessions, task_id)
     assert first.number == "R-2026-00001" and first.status == TaskStatus.NEW
-    assert first.grid_id == v.grid_a.id and first.anonymous
+    assert first.grid_id == v.grid("一网格").id and first.anonymous
     second = await status_of(sessions, await file(sessions, v))
     assert second.number == "R-2026-00002"
 
-    await act(sessions, v.worker_a, reports.accept, task_id, NOW)
-    await act(sessions, v.worker_a, reports.start_work, task_id, NOW)
-    view = await act(sessions, v.worker_a, reports.resolve, task_id, "换了护栏", NOW)
+    await act(sessions, v.person("王网格员"), reports.accept, task_id, NOW)
+    await act(sessions, v.person("王网格员"), reports.start_work, task_id, NOW)
+    view = await act(sessions, v.person("王网格员"), reports.resolve, task_id, "换了护栏", NOW)
     assert view.task.status == TaskStatus.RESOLVED and view.task.note == "换了护栏"
     view, _ = await act(
-        sessions, v.resident, reports.answer_follow_up, task_id, fixed=False, now=NOW
+        sessions, v.person("张三"), reports.answer_follow_up, task_id, fixed=False, now=NOW
     )
     assert view.task.status == TaskStatus.REOPENED and view.task.owner_id is None
     assert view.task.reopen_count == 1
-    await act(sessions, v.worker_a, reports.accept, task_id, NOW)
-    await act(sessions, v.worker_a, reports.resolve, task_id, "再次修好", NOW)
+    await act(sessions, v.person("王网格员"), reports.accept, task_id, NOW)
+    await act(sessions, v.person("王网格员"), reports.resolve, task_id, "再次修好", NOW)
     view, reward = await act(
-        sessions, v.resident, reports.answer_follow_up, task_id, fixed=True, now=NOW
+        sessions, v.person("张三"), reports.answer_follow_up, task_id, fixed=True, now=NOW
     )
     assert view.task.status == TaskStatus.CLOSED and reward is None  # no item chosen
-    view = await act(sessions, v.resident, reports.rate, task_id, 5, NOW)
+    view = await act(sessions, v.person("张三"), reports.rate, task_id, 5, NOW)
     assert view.task.rating == 5
     with pytest.raises(AlreadyDone):
-        await act(sessions, v.resident, reports.rate, task_id, 3, NOW)
+        await act(sessions, v.person("张三"), reports.rate, task_id, 3, NOW)
     async with sessions() as session:
         actions = [e.action for e in await audit.entries(session, village_id=v.village_id)]
     assert actions.count("task.accept") == 2 and "task.reopen" in actions
@@ -96,18 +96,20 @@ async def test_only_the_grid_and_admins_act_and_only_the_owner_resolves(
 ) -> None:
     v = await setup(sessions)
     task_id = await file(sessions, v)
-    for stranger in (v.worker_b, v.resident, v.neighbour):
+    for stranger in (v.person("李网格员"), v.person("张三"), v.person("赵六")):
         with pytest.raises(NotAllowed):
             await act(sessions, stranger, reports.accept, task_id, NOW)
-    await act(sessions, v.worker_a, reports.accept, task_id, NOW)
+    await act(sessions, v.person("王网格员"), reports.accept, task_id, NOW)
     with pytest.raises(NotAllowed):
-        await act(sessions, v.worker_b, reports.resolve, task_id, "x", NOW)
+        await act(sessions, v.person("李网格员"), reports.resolve, task_id, "x", NOW)
     with pytest.raises(NotAllowed):  # the neighbour is not the reporter
-        await act(sessions, v.neighbour, reports.answer_follow_up, task_id, fixed=True, now=NOW)
-    view = await act(sessions, v.admin, reports.resolve, task_id, "管理员处理", NOW)
+        await act(
+            sessions, v.person("赵六"), reports.answer_follow_up, task_id, fixed=True, now=NOW
+        )
+    view = await act(sessions, v.person("村管理员"), reports.resolve, task_id, "管理员处理", NOW)
     assert view.task.status == TaskStatus.RESOLVED
     with pytest.raises(AlreadyDone):  # resolved twice
-        await act(sessions, v.admin, reports.resolve, task_id, "again", NOW)
+        await act(sessions, v.person("村管理员"), reports.resolve, task_id, "again", NOW)
 
 
 async def test_two_workers_accept_at_once_one_wins(sessions: SessionFactory) -> None:
@@ -115,10 +117,10 @@ async def test_two_workers_accept_at_once_one_wins(sessions: SessionFactory) -> 
     async with unit_of_work(sessions) as session:
         session.add(
             RoleAssignment(
-                person_id=v.worker_b.id or 0,
+                person_id=v.person("李网格员").id or 0,
                 village_id=v.village_id,
                 role=Role.GRID_WORKER,
-                grid_id=v.grid_a.id,
+                grid_id=v.grid("一网格").id,
                 worker_kind=WorkerKind.PART_TIME,
             )
         )
@@ -131,10 +133,12 @@ async def test_two_workers_accept_at_once_one_wins(sessions: SessionFactory) -> 
             return "refused"
         return "accepted"
 
-    outcomes = await asyncio.gather(try_accept(v.worker_a), try_accept(v.worker_b))
+    outcomes = await asyncio.gather(
+        try_accept(v.person("王网格员")), try_accept(v.person("李网格员"))
+    )
     assert sorted(outcomes) == ["accepted", "refused"]
     task = await status_of(sessions, task_id)
-    assert task.owner_id in (v.worker_a.id, v.worker_b.id)
+    assert task.owner_id in (v.person("王网格员").id, v.person("李网格员").id)
     async with sessions() as session:
         accepts = await audit.entries(session, village_id=v.village_id, action="task.accept")
     assert len(accepts) == 1
@@ -143,11 +147,11 @@ async def test_two_workers_accept_at_once_one_wins(sessions: SessionFactory) -> 
 async def test_resolving_twice_at_once_resolves_once(sessions: SessionFactory) -> None:
     v = await setup(sessions)
     task_id = await file(sessions, v)
-    await act(sessions, v.worker_a, reports.accept, task_id, NOW)
+    await act(sessions, v.person("王网格员"), reports.accept, task_id, NOW)
 
     async def try_resolve(note: str) -> str:
         try:
-            await act(sessions, v.worker_a, reports.resolve, task_id, note, NOW)
+            await act(sessions, v.person("王网格员"), reports.resolve, task_id, note, NOW)
         except AlreadyDone:
             return "refused"
         return "resolved"
@@ -206,19 +210,37 @@ async def test_a_categorys_times_change_for_reports_filed_afterwards(
     change = reports.set_category_hours
     # Only the village's admins; the rules of the two times hold; nothing changes on a refusal.
     with pytest.raises(NotAllowed):
-        await act(sessions, v.worker_a, change, v.village_id, hazard.id, NOW, accept_hours=8)
+        await act(
+            sessions, v.person("王网格员"), change, v.village_id, hazard.id, NOW, accept_hours=8
+        )
     with pytest.raises(RuleError, match="shorter"):
-        await act(sessions, v.admin, change, v.village_id, hazard.id, NOW, accept_hours=72)
+        await act(
+            sessions, v.person("村管理员"), change, v.village_id, hazard.id, NOW, accept_hours=72
+        )
     with pytest.raises(RuleError, match="Between"):
-        await act(sessions, v.admin, change, v.village_id, hazard.id, NOW, resolve_hours=0)
+        await act(
+            sessions, v.person("村管理员"), change, v.village_id, hazard.id, NOW, resolve_hours=0
+        )
     with pytest.raises(NotAllowed):  # a forged button with another village's id
-        await act(sessions, v.admin, change, v.village_id + 1000, hazard.id, NOW, accept_hours=8)
+        await act(
+            sessions,
+            v.person("村管理员"),
+            change,
+            v.village_id + 1000,
+            hazard.id,
+            NOW,
+            accept_hours=8,
+        )
     with pytest.raises(RuleError, match="no longer available"):
-        await act(sessions, v.admin, change, v.village_id, 10**6, NOW, accept_hours=8)
+        await act(sessions, v.person("村管理员"), change, v.village_id, 10**6, NOW, accept_hours=8)
 
-    await act(sessions, v.admin, change, v.village_id, hazard.id, NOW, accept_hours=8)
-    await act(sessions, v.admin, change, v.village_id, hazard.id, NOW, resolve_hours=336)
-    await act(sessions, v.admin, change, v.village_id, hazard.id, NOW, resolve_hours=336)
+    await act(sessions, v.person("村管理员"), change, v.village_id, hazard.id, NOW, accept_hours=8)
+    await act(
+        sessions, v.person("村管理员"), change, v.village_id, hazard.id, NOW, resolve_hours=336
+    )
+    await act(
+        sessions, v.person("村管理员"), change, v.village_id, hazard.id, NOW, resolve_hours=336
+    )
     later = await file(sessions, v, now=NOW + timedelta(hours=1))
 
     before, after = await status_of(sessions, earlier), await status_of(sessions, later)
@@ -249,15 +271,15 @@ async def test_a_worker_files_a_report_under_another_kind_with_its_deadlines(
 
     change = reports.change_category
     with pytest.raises(NotAllowed):  # the other grid's worker; the reporter
-        await act(sessions, v.worker_b, change, task_id, hazard.id)
+        await act(sessions, v.person("李网格员"), change, task_id, hazard.id)
     with pytest.raises(NotAllowed):
-        await act(sessions, v.resident, change, task_id, hazard.id)
+        await act(sessions, v.person("张三"), change, task_id, hazard.id)
     with pytest.raises(AlreadyDone):
-        await act(sessions, v.worker_a, change, task_id, other.id)
+        await act(sessions, v.person("王网格员"), change, task_id, other.id)
     with pytest.raises(RuleError, match="no longer available"):
-        await act(sessions, v.worker_a, change, task_id, 10**6)
+        await act(sessions, v.person("王网格员"), change, task_id, 10**6)
 
-    view = await act(sessions, v.worker_a, change, task_id, hazard.id)
+    view = await act(sessions, v.person("王网格员"), change, task_id, hazard.id)
     assert view.category is not None and view.category.code == "hazard"
     task = await status_of(sessions, task_id)
     # A hazard's times, counted from when it was filed.
@@ -268,22 +290,22 @@ async def test_a_worker_files_a_report_under_another_kind_with_its_deadlines(
     assert [e.detail["code"] for e in found] == ["hazard"]
 
     # A finished report keeps its kind; a duty task has none.
-    await act(sessions, v.worker_a, reports.reject, task_id, "不在本村", NOW)
+    await act(sessions, v.person("王网格员"), reports.reject, task_id, "不在本村", NOW)
     with pytest.raises(AlreadyDone):
-        await act(sessions, v.worker_a, change, task_id, other.id)
+        await act(sessions, v.person("王网格员"), change, task_id, other.id)
     duty = await act(
         sessions,
-        v.admin,
+        v.person("村管理员"),
         reports.create_duty_tasks,
         village_id=v.village_id,
-        grid_ids=[v.grid_a.id],
+        grid_ids=[v.grid("一网格").id],
         duty=Duty.HAZARDS,
         description="排查隐患",
         due_at=NOW + timedelta(days=3),
         now=NOW,
     )
     with pytest.raises(RuleError, match="Only a report"):
-        await act(sessions, v.admin, change, duty[0].id, hazard.id)
+        await act(sessions, v.person("村管理员"), change, duty[0].id, hazard.id)
 
 
 async def test_a_change_of_kind_racing_another_one(sessions: SessionFactory) -> None:
@@ -297,13 +319,15 @@ async def test_a_change_of_kind_racing_another_one(sessions: SessionFactory) -> 
 
     async def second_change() -> str:
         try:
-            await act(sessions, v.admin, reports.change_category, task_id, kinds["help"].id)
+            await act(
+                sessions, v.person("村管理员"), reports.change_category, task_id, kinds["help"].id
+            )
         except AlreadyDone as refused:
             return refused.message
         return "changed"
 
     async with unit_of_work(sessions) as session:
-        worker = await actor_of(session, v.worker_a)
+        worker = await v.load_actor(session, v.person("王网格员"))
         await reports.change_category(session, worker, task_id, kinds["hazard"].id)
         second = asyncio.create_task(second_change())
         await asyncio.sleep(0.5)  # it has read the task and waits for this transaction
@@ -319,20 +343,28 @@ async def test_a_change_of_kind_racing_another_one(sessions: SessionFactory) -> 
 async def test_a_handed_over_task_leaves_the_old_grid(sessions: SessionFactory) -> None:
     v = await setup(sessions)
     task_id = await file(sessions, v)
-    await act(sessions, v.worker_a, reports.accept, task_id, NOW)
-    view = await act(sessions, v.worker_a, reports.hand_over, task_id, v.grid_b.id, NOW)
-    assert view.task.grid_id == v.grid_b.id and view.task.status == TaskStatus.NEW
+    await act(sessions, v.person("王网格员"), reports.accept, task_id, NOW)
+    view = await act(
+        sessions, v.person("王网格员"), reports.hand_over, task_id, v.grid("二网格").id, NOW
+    )
+    assert view.task.grid_id == v.grid("二网格").id and view.task.status == TaskStatus.NEW
     assert view.task.owner_id is None
     async with sessions() as session:
-        mine_a = await reports.tasks_for(session, await actor_of(session, v.worker_a), NOW)
-        mine_b = await reports.tasks_for(session, await actor_of(session, v.worker_b), NOW)
+        mine_a = await reports.tasks_for(
+            session, await v.load_actor(session, v.person("王网格员")), NOW
+        )
+        mine_b = await reports.tasks_for(
+            session, await v.load_actor(session, v.person("李网格员")), NOW
+        )
     assert task_id not in [t.id for t in mine_a] and task_id in [t.id for t in mine_b]
     with pytest.raises(NotAllowed):  # the old grid can no longer act on it
-        await act(sessions, v.worker_a, reports.accept, task_id, NOW)
-    view = await act(sessions, v.worker_b, reports.hand_over, task_id, None, NOW)
+        await act(sessions, v.person("王网格员"), reports.accept, task_id, NOW)
+    view = await act(sessions, v.person("李网格员"), reports.hand_over, task_id, None, NOW)
     assert view.task.with_admin
     async with sessions() as session:
-        admin_list = await reports.tasks_for(session, await actor_of(session, v.admin), NOW)
+        admin_list = await reports.tasks_for(
+            session, await v.load_actor(session, v.person("村管理员")), NOW
+        )
     assert task_id in [t.id for t in admin_list]
 
 
@@ -340,25 +372,29 @@ async def test_duplicates_and_followers(sessions: SessionFactory) -> None:
     v = await setup(sessions)
     original = await file(sessions, v)
     async with unit_of_work(sessions) as session:
-        neighbour = await actor_of(session, v.neighbour)
+        neighbour = await v.load_actor(session, v.person("赵六"))
         hazard = (await reports.categories(session, v.village_id))[0]
         copy = await reports.file_report(
             session, neighbour, category_id=hazard.id or 0, description="护栏坏了", now=NOW
         )
     with pytest.raises(RuleError):
-        await act(sessions, v.worker_a, reports.mark_duplicate, copy.id, copy.task.number, NOW)
+        await act(
+            sessions, v.person("王网格员"), reports.mark_duplicate, copy.id, copy.task.number, NOW
+        )
     first = await status_of(sessions, original)
-    dup, orig = await act(sessions, v.worker_a, reports.mark_duplicate, copy.id, first.number, NOW)
+    dup, orig = await act(
+        sessions, v.person("王网格员"), reports.mark_duplicate, copy.id, first.number, NOW
+    )
     assert dup.task.status == TaskStatus.DUPLICATE and dup.task.duplicate_of == original
     async with sessions() as session:
         people = [p.id for p in await reports.interested(session, orig)]
-    assert people == [v.resident.id, v.neighbour.id]
+    assert people == [v.person("张三").id, v.person("赵六").id]
     with pytest.raises(AlreadyDone):
-        await act(sessions, v.neighbour, reports.follow, original, NOW)
+        await act(sessions, v.person("赵六"), reports.follow, original, NOW)
     with pytest.raises(AlreadyDone):
-        await act(sessions, v.resident, reports.follow, original, NOW)
+        await act(sessions, v.person("张三"), reports.follow, original, NOW)
     with pytest.raises(NotAllowed):  # a worker of the village is no resident
-        await act(sessions, v.worker_b, reports.follow, original, NOW)
+        await act(sessions, v.person("李网格员"), reports.follow, original, NOW)
 
 
 async def test_photos_over_telegrams_size_are_refused(sessions: SessionFactory) -> None:
@@ -375,14 +411,23 @@ async def test_photos_over_telegrams_size_are_refused(sessions: SessionFactory) 
 async def test_a_valid_report_is_rewarded_once(sessions: SessionFactory) -> None:
     v = await setup(sessions)
     # E02 报告安全隐患并协助排除 in the default points catalogue
-    await act(sessions, v.admin, reports.configure, v.village_id, NOW, reward_item_code="E02")
+    await act(
+        sessions,
+        v.person("村管理员"),
+        reports.configure,
+        v.village_id,
+        NOW,
+        reward_item_code="E02",
+    )
     with pytest.raises(NotAllowed):
-        await act(sessions, v.worker_a, reports.configure, v.village_id, NOW, digest_hour=9)
+        await act(
+            sessions, v.person("王网格员"), reports.configure, v.village_id, NOW, digest_hour=9
+        )
     task_id = await file(sessions, v)
-    await act(sessions, v.worker_a, reports.accept, task_id, NOW)
-    await act(sessions, v.worker_a, reports.resolve, task_id, "好了", NOW)
+    await act(sessions, v.person("王网格员"), reports.accept, task_id, NOW)
+    await act(sessions, v.person("王网格员"), reports.resolve, task_id, "好了", NOW)
     _view, reward = await act(
-        sessions, v.resident, reports.answer_follow_up, task_id, fixed=True, now=NOW
+        sessions, v.person("张三"), reports.answer_follow_up, task_id, fixed=True, now=NOW
     )
     assert reward is not None and reward.item_code == "E02" and reward.ledger_ref
     async with unit_of_work(sessions) as session:
@@ -390,10 +435,10 @@ async def test_a_valid_report_is_rewarded_once(sessions: SessionFactory) -> None
         assert await reports.claim_reward(session, task, NOW) is None  # type: ignore[arg-type]
         rewards = (await session.exec(select(ReportReward))).all()
         entries = (await session.exec(select(PointEntry))).all()
-    assert len(rewards) == 1 and rewards[0].person_id == v.resident.id
+    assert len(rewards) == 1 and rewards[0].person_id == v.person("张三").id
     # Credited once in the points ledger, for the reporter and their household.
     assert [(e.person_id, e.reason, e.points > 0) for e in entries] == [
-        (v.resident.id, task.number, True)  # type: ignore[union-attr]
+        (v.person("张三").id, task.number, True)  # type: ignore[union-attr]
     ]
     assert rewards[0].ledger_ref == str(entries[0].id)
 
@@ -401,8 +446,8 @@ async def test_a_valid_report_is_rewarded_once(sessions: SessionFactory) -> None
 async def test_no_answer_in_three_days_closes(sessions: SessionFactory) -> None:
     v = await setup(sessions)
     task_id = await file(sessions, v)
-    await act(sessions, v.worker_a, reports.accept, task_id, NOW)
-    await act(sessions, v.worker_a, reports.resolve, task_id, "好了", NOW)
+    await act(sessions, v.person("王网格员"), reports.accept, task_id, NOW)
+    await act(sessions, v.person("王网格员"), reports.resolve, task_id, "好了", NOW)
     async with unit_of_work(sessions) as session:
         assert await reports.waiting_for_follow_up(session, NOW + timedelta(days=2)) == []
         assert await reports.auto_close(session, task_id, NOW + timedelta(days=2)) is None
@@ -417,19 +462,26 @@ async def test_grid_figures(sessions: SessionFactory) -> None:
     v = await setup(sessions)
     fast = await file(sessions, v)
     slow = await file(sessions, v)
-    await act(sessions, v.worker_a, reports.accept, fast, NOW + timedelta(hours=1))
-    await act(sessions, v.worker_a, reports.accept, slow, NOW + timedelta(hours=3))
-    await act(sessions, v.worker_a, reports.resolve, fast, "好", NOW + timedelta(hours=10))
-    await act(sessions, v.resident, reports.answer_follow_up, fast, fixed=False, now=NOW)
+    await act(sessions, v.person("王网格员"), reports.accept, fast, NOW + timedelta(hours=1))
+    await act(sessions, v.person("王网格员"), reports.accept, slow, NOW + timedelta(hours=3))
+    await act(
+        sessions, v.person("王网格员"), reports.resolve, fast, "好", NOW + timedelta(hours=10)
+    )
+    await act(sessions, v.person("张三"), reports.answer_follow_up, fast, fixed=False, now=NOW)
     start, end = NOW - timedelta(days=1), NOW + timedelta(days=1)
     async with sessions() as session:
-        admin = await actor_of(session, v.admin)
+        admin = await v.load_actor(session, v.person("村管理员"))
         figures = await reports.grid_figures(
             session, admin, v.village_id, start, end, NOW + timedelta(days=30)
         )
         with pytest.raises(NotAllowed):
             await reports.grid_figures(
-                session, await actor_of(session, v.worker_a), v.village_id, start, end, NOW
+                session,
+                await v.load_actor(session, v.person("王网格员")),
+                v.village_id,
+                start,
+                end,
+                NOW,
             )
     a, b = figures
     assert (a.received, b.received) == (2, 0)
@@ -442,7 +494,7 @@ async def test_duty_tasks_and_notices(sessions: SessionFactory) -> None:
     due = NOW + timedelta(days=3)
     views = await act(
         sessions,
-        v.admin,
+        v.person("村管理员"),
         reports.create_duty_tasks,
         village_id=v.village_id,
         grid_ids=None,
@@ -455,28 +507,40 @@ async def test_duty_tasks_and_notices(sessions: SessionFactory) -> None:
     with pytest.raises(NotAllowed):  # a worker for another grid
         await act(
             sessions,
-            v.worker_a,
+            v.person("王网格员"),
             reports.create_duty_tasks,
             village_id=v.village_id,
-            grid_ids=[v.grid_b.id],
+            grid_ids=[v.grid("二网格").id],
             duty=Duty.POLICY,
             description="x",
             due_at=due,
             now=NOW,
         )
-    own = next(x for x in views if x.task.grid_id == v.grid_a.id)
-    await act(sessions, v.worker_a, reports.accept, own.id, NOW)
-    done = await act(sessions, v.worker_a, reports.resolve, own.id, "已排查", NOW)
+    own = next(x for x in views if x.task.grid_id == v.grid("一网格").id)
+    await act(sessions, v.person("王网格员"), reports.accept, own.id, NOW)
+    done = await act(sessions, v.person("王网格员"), reports.resolve, own.id, "已排查", NOW)
     assert done.task.status == TaskStatus.CLOSED  # a duty task closes with its note
 
     audience = await act(
-        sessions, v.worker_a, reports.notice_audience, v.village_id, v.grid_a.id, NOW
+        sessions,
+        v.person("王网格员"),
+        reports.notice_audience,
+        v.village_id,
+        v.grid("一网格").id,
+        NOW,
     )
-    assert {p.id for p in audience.residents} == {v.resident.id, v.neighbour.id}
+    assert {p.id for p in audience.residents} == {v.person("张三").id, v.person("赵六").id}
     with pytest.raises(NotAllowed):
-        await act(sessions, v.worker_a, reports.notice_audience, v.village_id, None, NOW)
+        await act(sessions, v.person("王网格员"), reports.notice_audience, v.village_id, None, NOW)
     with pytest.raises(NotAllowed):
-        await act(sessions, v.worker_b, reports.notice_audience, v.village_id, v.grid_a.id, NOW)
+        await act(
+            sessions,
+            v.person("李网格员"),
+            reports.notice_audience,
+            v.village_id,
+            v.grid("一网格").id,
+            NOW,
+        )
 
 
 def test_permissions_are_pure() -> None:
@@ -509,13 +573,13 @@ async def test_the_categories_kept_in_memory_follow_every_change(sessions: Sessi
     async with sessions() as session:
         first = await reports.categories(session, v.village_id)  # read, and kept
     async with unit_of_work(sessions) as session:
-        admin = await actor_of(session, v.admin)
+        admin = await v.load_actor(session, v.person("村管理员"))
         added = await reports.add_category(session, admin, v.village_id, "秸秆焚烧", NOW)
     async with sessions() as session:
         after_add = await reports.categories(session, v.village_id)
     assert [c.name for c in after_add] == [c.name for c in first] + ["秸秆焚烧"]
     async with unit_of_work(sessions) as session:
-        admin = await actor_of(session, v.admin)
+        admin = await v.load_actor(session, v.person("村管理员"))
         await reports.remove_category(session, admin, v.village_id, added.id or 0, NOW)
     async with sessions() as session:
         assert [c.name for c in await reports.categories(session, v.village_id)] == [

@@ -12,22 +12,17 @@ from schedules import org_pending_reminder
 from schedules.runtime import Runtime
 from storage import org, reports
 from storage.clock import Clock
-from storage.db import SessionFactory, unit_of_work
+from storage.db import SessionFactory
 from storage.models.common import OutboxMessage
 from storage.models.org import (
-    Grid,
-    Household,
-    Membership,
     MembershipStatus,
-    Role,
-    RoleAssignment,
     WorkerKind,
 )
 from storage.models.points import EntryKind, PointEntry
 from storage.permissions.points import PointsPermissions
 from tests.harness import World
-from tests.report_world import make_village, person
 from tests.test_story_reports import has, tap_data
+from tests.village_builder import report_plan
 from views.i18n import PoI18n
 from views.points import entry_keyboard
 
@@ -41,21 +36,11 @@ async def test_only_the_worker_who_accepted_a_task_is_asked_for_its_resolution(
     storage's "only the worker who accepted this task" refusal: a second worker of the grid
     was asked to write a note that storage then refused."""
     fake, clock = world.fake, world.clock
-    async with unit_of_work(world.app.sessions) as session:
-        v = await make_village(session, clock.now(), 884_000)
-        colleague = await person(session, 884_090, "孙网格员")
-        session.add(
-            RoleAssignment(
-                person_id=colleague.id or 0,
-                village_id=v.village_id,
-                role=Role.GRID_WORKER,
-                grid_id=v.grid_a.id,
-                worker_kind=WorkerKind.PART_TIME,
-            )
-        )
-    resident = world.person(v.resident.telegram_id, "Zhang")
-    worker = world.person(v.worker_a.telegram_id, "Wang")
-    second = world.person(colleague.telegram_id, "Sun")
+    plan = report_plan(clock.now()).worker("孙网格员", grid="一网格", kind=WorkerKind.PART_TIME)
+    v = await plan.build_in(world.app.sessions)
+    resident = world.person(v.person("张三").telegram_id, "Zhang")
+    worker = world.person(v.person("王网格员").telegram_id, "Wang")
+    second = world.person(v.person("孙网格员").telegram_id, "Sun")
 
     menu = await resident.say("/report", expect="报事")
     await tap_data(resident, menu, "pk:rcat:")
@@ -83,7 +68,8 @@ async def test_only_the_worker_who_accepted_a_task_is_asked_for_its_resolution(
                 )
             )
         ).one()
-        assert task.status == reports.TaskStatus.ACCEPTED and task.owner_id == v.worker_a.id
+        assert task.status == reports.TaskStatus.ACCEPTED
+        assert task.owner_id == v.person("王网格员").id
 
     # The worker who accepted it is still asked.
     await tap_data(worker, accepted, "ta:res:", expect="做了哪些处理")
@@ -115,35 +101,31 @@ async def test_a_grid_without_workers_is_served_by_the_village_admins(
     """Who acts for a grid is decided once (org.grid_deciders): tasks and join requests went
     to the admins of a grid without workers, but its pending reminder went to nobody."""
     clock = Clock()
-    async with unit_of_work(sessions) as session:
-        v = await make_village(session, clock.now(), 885_000)
-        empty = Grid(village_id=v.village_id, name="三网格")
-        session.add(empty)
-        await session.flush()
-        household = Household(grid_id=empty.id or 0, label="5组 1号")
-        session.add(household)
-        newcomer = await person(session, 885_080, "钱七")
-        await session.flush()
-        session.add(
-            Membership(
-                person_id=newcomer.id or 0,
-                village_id=v.village_id,
-                grid_id=empty.id or 0,
-                household_id=household.id or 0,
-                status=MembershipStatus.PENDING,
-                requested_at=clock.now() - timedelta(days=2),
-            )
+    plan = (
+        report_plan(clock.now())
+        .grid("三网格")
+        .household("5组 1号", grid="三网格")
+        .resident(
+            "钱七",
+            home="5组 1号",
+            status=MembershipStatus.PENDING,
+            requested_at=clock.now() - timedelta(days=2),
         )
+    )
+    v = await plan.build_in(sessions)
+    empty = v.grid("三网格")
 
     async with sessions() as session:
-        ids = [p.id for p in await org.grid_deciders(session, v.village_id, v.grid_a.id or 0)]
-        assert ids == [v.worker_a.id]
+        ids = [
+            p.id for p in await org.grid_deciders(session, v.village_id, v.grid("一网格").id or 0)
+        ]
+        assert ids == [v.person("王网格员").id]
         to_admins = await org.grid_deciders(
-            session, v.village_id, v.grid_a.id or 0, to_admins=True
+            session, v.village_id, v.grid("一网格").id or 0, to_admins=True
         )
-        assert [p.id for p in to_admins] == [v.admin.id]
+        assert [p.id for p in to_admins] == [v.person("村管理员").id]
         nobody = await org.grid_deciders(session, v.village_id, empty.id or 0)
-        assert [p.id for p in nobody] == [v.admin.id]
+        assert [p.id for p in nobody] == [v.person("村管理员").id]
 
     PoI18n(default_locale="zh").activate()
     runtime = Runtime(
@@ -153,5 +135,5 @@ async def test_a_grid_without_workers_is_served_by_the_village_admins(
     assert result["reminders"] == 1
     async with sessions() as session:
         rows = (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
-    assert [row.chat_id for row in rows] == [v.admin.telegram_id]
+    assert [row.chat_id for row in rows] == [v.person("村管理员").telegram_id]
     assert "钱七" in rows[0].payload["text"]

@@ -22,16 +22,7 @@ from schedules.runtime import JOBS, Job, JobContext, Runtime, register
 from storage.clock import Clock
 from storage.db import SessionFactory, unit_of_work
 from storage.models.common import JobRun, OutboxMessage
-from storage.models.org import (
-    Grid,
-    Household,
-    Membership,
-    MembershipStatus,
-    Person,
-    Role,
-    RoleAssignment,
-    Village,
-)
+from storage.models.org import MembershipStatus, Person
 from storage.periods import (
     bounds,
     day_bounds,
@@ -53,6 +44,7 @@ from storage.periods import (
 from storage.settings import Settings
 from tests.databases import fresh_database, postgres_server_url
 from tests.harness import DISTRICT_ADMIN_ID, TEST_LIMITS, TOKEN
+from tests.village_builder import VillagePlan
 from views.i18n import PoI18n
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -360,76 +352,40 @@ async def test_registry_and_scheduler(sessions: SessionFactory) -> None:
 # --- the pending reminder ------------------------------------------------------------------
 
 
-async def build_village(sessions: SessionFactory) -> dict[str, Any]:
+HOMES = {"A": "No. 3 & 4", "B": "No. 9"}
+
+
+def village_plan() -> VillagePlan:
     """A village with two grids; grid A has two workers (one revoked elsewhere), grid B one."""
-    async with unit_of_work(sessions) as session:
-        village = Village(name="Fengyang")
-        session.add(village)
-        await session.flush()
-        assert village.id is not None
-        grid_a = Grid(village_id=village.id, name="Grid <A>")
-        grid_b = Grid(village_id=village.id, name="Grid B")
-        session.add_all([grid_a, grid_b])
-        await session.flush()
-        assert grid_a.id is not None
-        assert grid_b.id is not None
-        house_a = Household(grid_id=grid_a.id, label="No. 3 & 4")
-        house_b = Household(grid_id=grid_b.id, label="No. 9")
-        session.add_all([house_a, house_b])
-        workers = [Person(telegram_id=1000 + n, full_name=f"Worker {n}") for n in range(4)]
-        session.add_all(workers)
-        await session.flush()
-        roles = [
-            (workers[0], grid_a.id, None),
-            (workers[1], grid_a.id, None),
-            (workers[2], grid_b.id, None),
-            (workers[3], grid_a.id, datetime(2026, 1, 1, tzinfo=UTC)),  # revoked
-        ]
-        for worker, grid_id, revoked in roles:
-            assert worker.id is not None
-            session.add(
-                RoleAssignment(
-                    person_id=worker.id,
-                    village_id=village.id,
-                    role=Role.GRID_WORKER,
-                    grid_id=grid_id,
-                    revoked_at=revoked,
-                )
-            )
-        return {
-            "village": village.id,
-            "grids": {"A": grid_a.id, "B": grid_b.id},
-            "households": {"A": house_a.id, "B": house_b.id},
-        }
+    return (
+        VillagePlan("Fengyang")
+        .grid("Grid <A>", "Grid B")
+        .household(HOMES["A"], grid="Grid <A>")
+        .household(HOMES["B"], grid="Grid B")
+        .worker("Worker 0", grid="Grid <A>", telegram_id=1000)
+        .worker("Worker 1", grid="Grid <A>", telegram_id=1001)
+        .worker("Worker 2", grid="Grid B", telegram_id=1002)
+        .worker(
+            "Worker 3",
+            grid="Grid <A>",
+            revoked_at=datetime(2026, 1, 1, tzinfo=UTC),  # revoked
+            telegram_id=1003,
+        )
+    )
 
 
-async def add_resident(
-    sessions: SessionFactory,
-    org: dict[str, Any],
+def add_resident(
+    plan: VillagePlan,
     telegram_id: int,
     name: str,
     grid: str,
     *,
     requested_at: datetime,
     status: MembershipStatus = MembershipStatus.PENDING,
-) -> int:
-    async with unit_of_work(sessions) as session:
-        person = Person(telegram_id=telegram_id, full_name=name)
-        session.add(person)
-        await session.flush()
-        assert person.id is not None
-        membership = Membership(
-            person_id=person.id,
-            village_id=org["village"],
-            grid_id=org["grids"][grid],
-            household_id=org["households"][grid],
-            status=status,
-            requested_at=requested_at,
-        )
-        session.add(membership)
-        await session.flush()
-        assert membership.id is not None
-        return membership.id
+) -> VillagePlan:
+    return plan.resident(
+        name, home=HOMES[grid], status=status, requested_at=requested_at, telegram_id=telegram_id
+    )
 
 
 async def outbox_rows(sessions: SessionFactory) -> list[OutboxMessage]:
@@ -449,19 +405,12 @@ def reminder_runtime(sessions: SessionFactory, **kwargs: Any) -> Runtime:
 async def test_pending_reminder_messages_each_worker_of_the_grid_once(
     sessions: SessionFactory,
 ) -> None:
-    org = await build_village(sessions)
+    org = village_plan()
     run_at = local(2026, 11, 29, 9, 0)
-    await add_resident(
-        sessions, org, 2001, "Li <Lei>", "A", requested_at=run_at - timedelta(hours=30)
-    )
-    await add_resident(
-        sessions, org, 2002, "Han Meimei", "A", requested_at=run_at - timedelta(days=3)
-    )
-    await add_resident(
-        sessions, org, 2003, "Too Recent", "A", requested_at=run_at - timedelta(hours=23)
-    )
-    await add_resident(
-        sessions,
+    add_resident(org, 2001, "Li <Lei>", "A", requested_at=run_at - timedelta(hours=30))
+    add_resident(org, 2002, "Han Meimei", "A", requested_at=run_at - timedelta(days=3))
+    add_resident(org, 2003, "Too Recent", "A", requested_at=run_at - timedelta(hours=23))
+    add_resident(
         org,
         2004,
         "Approved",
@@ -469,6 +418,7 @@ async def test_pending_reminder_messages_each_worker_of_the_grid_once(
         requested_at=run_at - timedelta(days=5),
         status=MembershipStatus.APPROVED,
     )
+    await org.build_in(sessions)
     runtime = reminder_runtime(sessions)
 
     result = await runtime.run("pending_reminder", at=run_at)
@@ -502,8 +452,9 @@ async def test_pending_reminder_messages_each_worker_of_the_grid_once(
 async def test_pending_reminder_before_nine_belongs_to_yesterday(
     sessions: SessionFactory,
 ) -> None:
-    org = await build_village(sessions)
-    await add_resident(sessions, org, 2001, "Wang", "B", requested_at=local(2026, 11, 20, 12, 0))
+    org = village_plan()
+    add_resident(org, 2001, "Wang", "B", requested_at=local(2026, 11, 20, 12, 0))
+    await org.build_in(sessions)
     runtime = reminder_runtime(sessions)
     result = await runtime.run("pending_reminder", at=local(2026, 11, 29, 8, 0))
     assert result == {"period": "2026-11-28", "reminders": 1, "pending": 1}
@@ -515,12 +466,13 @@ async def test_pending_reminder_before_nine_belongs_to_yesterday(
 
 
 async def test_pending_reminder_speaks_the_workers_language(sessions: SessionFactory) -> None:
-    org = await build_village(sessions)
+    org = village_plan()
+    add_resident(org, 2001, "Wang", "B", requested_at=local(2026, 11, 20, 12, 0))
+    await org.build_in(sessions)
     async with unit_of_work(sessions) as session:
         worker = (await session.exec(select(Person).where(Person.telegram_id == 1002))).one()
         worker.locale = "zh"
         session.add(worker)
-    await add_resident(sessions, org, 2001, "Wang", "B", requested_at=local(2026, 11, 20, 12, 0))
 
     result = await reminder_runtime(sessions).run("pending_reminder", at=local(2026, 11, 29, 9, 0))
     assert result["reminders"] == 1
@@ -531,7 +483,7 @@ async def test_pending_reminder_speaks_the_workers_language(sessions: SessionFac
 
 
 async def test_pending_reminder_with_nobody_waiting(sessions: SessionFactory) -> None:
-    await build_village(sessions)
+    await village_plan().build_in(sessions)
     result = await reminder_runtime(sessions).run("pending_reminder", at=local(2026, 11, 29, 9))
     assert result == {"period": "2026-11-29", "reminders": 0, "pending": 0}
     assert await outbox_rows(sessions) == []

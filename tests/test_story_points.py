@@ -13,20 +13,9 @@ from openpyxl import load_workbook
 from PIL import Image
 from sqlmodel import select
 
-from storage.db import unit_of_work
-from storage.models.org import (
-    BoundChat,
-    Grid,
-    Household,
-    Membership,
-    MembershipStatus,
-    Person,
-    Role,
-    RoleAssignment,
-    Village,
-)
 from storage.models.points import EntryKind, PointEntry
 from tests.harness import World
+from tests.village_builder import VillagePlan
 from tests.zh_text import english_words
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -38,54 +27,23 @@ def local(*args: int) -> datetime:
 
 async def test_a_month_of_points(world: World) -> None:
     fake = world.fake
-    base = 60_000 + int(str(id(world))[-3:]) * 10
-    village_name = f"积分村{base}"
-    group_id = -2_000_000 - base
     # The organisation, as the foundation's flows leave it: a village with two grids, three
     # households, two residents, two reviewers and an admin, and a bound group.
-    async with unit_of_work(world.app.sessions) as session:
-        village = Village(name=village_name)
-        session.add(village)
-        await session.flush()
-        grids = [Grid(village_id=village.id or 0, name=n) for n in ("一网格", "二网格")]
-        session.add_all(grids)
-        await session.flush()
-        homes = [
-            Household(grid_id=grids[0].id or 0, label="1组3号"),
-            Household(grid_id=grids[1].id or 0, label="2组8号"),
-            Household(grid_id=grids[1].id or 0, label="2组9号"),
-        ]
-        session.add_all(homes)
-        await session.flush()
-        cast = [
-            ("张三", 0, None),
-            ("李四", 1, None),
-            ("王审", 2, Role.REVIEWER),
-            ("赵审", 2, Role.REVIEWER),
-            ("孙书记", None, Role.VILLAGE_ADMIN),
-        ]
-        for index, (name, home, role) in enumerate(cast):
-            person = Person(telegram_id=base + index, full_name=name)
-            if home is not None:
-                person.household_id = homes[home].id
-            session.add(person)
-            await session.flush()
-            if home is not None:
-                session.add(
-                    Membership(
-                        person_id=person.id or 0,
-                        village_id=village.id or 0,
-                        grid_id=homes[home].grid_id,
-                        household_id=homes[home].id or 0,
-                        status=MembershipStatus.APPROVED,
-                    )
-                )
-            if role is not None:
-                session.add(
-                    RoleAssignment(person_id=person.id or 0, village_id=village.id or 0, role=role)
-                )
-        session.add(BoundChat(chat_id=group_id, title="积分村村民群", village_id=village.id or 0))
-    zhang, li, wang, zhao, sun = (world.person(base + i, n) for i, (n, _h, _r) in enumerate(cast))
+    cast = [("张三", "1组3号"), ("李四", "2组8号"), ("王审", "2组9号"), ("赵审", "2组9号")]
+    plan = (
+        VillagePlan("积分村{base}")
+        .grid("一网格", "二网格")
+        .household("1组3号", grid="一网格")
+        .household("2组8号", grid="二网格")
+        .household("2组9号", grid="二网格")
+    )
+    for name, home in cast:
+        plan.resident(name, home=home)
+    plan.reviewer("王审").reviewer("赵审").admin("孙书记").group("积分村村民群")
+    v = await plan.build_in(world.app.sessions)
+    village, group_id = v.village, v.group_id
+    names = ("张三", "李四", "王审", "赵审", "孙书记")
+    zhang, li, wang, zhao, sun = (world.person(v.person(n).telegram_id, n) for n in names)
     group = fake.group(group_id, "积分村村民群")
     world.clock.travel_to(local(2026, 3, 9, 10, 0))  # a Monday
     try:

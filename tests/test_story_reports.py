@@ -5,7 +5,6 @@ task to all grids; a notice to a grid; /gridstats with its chart; the Open311 ex
 
 from __future__ import annotations
 
-import itertools
 import json
 from datetime import timedelta
 
@@ -18,9 +17,7 @@ from storage.db import unit_of_work
 from storage.models.org import BoundChat
 from storage.models.reports import ReportCategory, ReportReward, Task, TaskStatus
 from tests.harness import Talker, World
-from tests.report_world import ReportVillage, make_village
-
-_bases = itertools.count(0)
+from tests.village_builder import BuiltVillage, report_village
 
 
 async def tap_data(talker: Talker, message: SentMessage, prefix: str, **kw: object) -> SentMessage:
@@ -30,14 +27,16 @@ async def tap_data(talker: Talker, message: SentMessage, prefix: str, **kw: obje
 
 
 async def report_in_group(
-    world: World, v: ReportVillage, base: int, resident: Talker, text: str
+    world: World, v: BuiltVillage, resident: Talker, text: str
 ) -> tuple[FakeGroup, int]:
     """Bind grid A's group, then the resident asks /report there and replies to the bot with
     `text`. Returns the group and the mark taken just before the reply."""
     fake = world.fake
-    group = fake.group(-2_000_000 - base, "一网格群")
+    group = fake.group(-2_000_000 - v.base, "一网格群")
     async with unit_of_work(world.app.sessions) as session:
-        session.add(BoundChat(chat_id=group.id, village_id=v.village_id, grid_id=v.grid_a.id))
+        session.add(
+            BoundChat(chat_id=group.id, village_id=v.village_id, grid_id=v.grid("一网格").id)
+        )
     mark = fake.mark()
     await resident.user.send("/report", chat=group)
     how = await fake.wait_for_message(group.id, has("回复"), after=mark)
@@ -52,9 +51,8 @@ def has(text: str) -> object:
 
 async def test_a_reports_whole_life(world: World) -> None:
     fake, clock = world.fake, world.clock
-    base = 810_000 + next(_bases) * 100
     async with unit_of_work(world.app.sessions) as session:
-        v = await make_village(session, clock.now(), base)
+        v = await report_village(session, clock.now())
         await reports.configure(
             session,
             await _admin_actor(session, v),
@@ -62,11 +60,11 @@ async def test_a_reports_whole_life(world: World) -> None:
             clock.now(),
             reward_item_code="隐患上报",
         )
-    resident = world.person(v.resident.telegram_id, "Zhang")
-    worker = world.person(v.worker_a.telegram_id, "Wang")
-    other = world.person(v.worker_b.telegram_id, "Li")
-    admin = world.person(v.admin.telegram_id, "Admin")
-    neighbour = world.person(v.neighbour.telegram_id, "Zhao")
+    resident = world.person(v.person("张三").telegram_id, "Zhang")
+    worker = world.person(v.person("王网格员").telegram_id, "Wang")
+    other = world.person(v.person("李网格员").telegram_id, "Li")
+    admin = world.person(v.person("村管理员").telegram_id, "Admin")
+    neighbour = world.person(v.person("赵六").telegram_id, "Zhao")
 
     # /report: category, description, a photo (an over-large one refused), the place typed.
     menu = await resident.say("/report", expect="报事")
@@ -161,7 +159,7 @@ async def test_a_reports_whole_life(world: World) -> None:
 
     # A report made in the grid's group by replying to the bot; its public page names nobody
     # who asked to stay anonymous; a neighbour follows it.
-    group, mark = await report_in_group(world, v, base, resident, "路灯坏了三天了")
+    group, mark = await report_in_group(world, v, resident, "路灯坏了三天了")
     page = await fake.wait_for_message(group.id, has("路灯坏了"), after=mark)
     late = next(w for w in (page.text or "").replace("，", " ").split() if w.startswith("R-"))
     await fake.wait_for_message(worker.id, has(late), after=mark)
@@ -258,11 +256,10 @@ async def test_a_reports_whole_life(world: World) -> None:
 
 async def test_report_settings_change_a_categorys_times_and_remove_it(world: World) -> None:
     clock = world.clock
-    base = 810_000 + next(_bases) * 100
     async with unit_of_work(world.app.sessions) as session:
-        v = await make_village(session, clock.now(), base)
-    admin = world.person(v.admin.telegram_id, "Admin")
-    resident = world.person(v.resident.telegram_id, "Zhang")
+        v = await report_village(session, clock.now())
+    admin = world.person(v.person("村管理员").telegram_id, "Admin")
+    resident = world.person(v.person("张三").telegram_id, "Zhang")
 
     settings = await admin.say("/reportsettings", expect="报事设置")
     assert "✓ 8:00" in settings.buttons()  # the digest hour, ticked
@@ -310,13 +307,12 @@ async def test_report_settings_change_a_categorys_times_and_remove_it(world: Wor
 
 async def test_a_group_report_refiled_as_a_hazard_gets_a_hazards_deadlines(world: World) -> None:
     fake, clock = world.fake, world.clock
-    base = 810_000 + next(_bases) * 100
     async with unit_of_work(world.app.sessions) as session:
-        v = await make_village(session, clock.now(), base)
-    resident = world.person(v.resident.telegram_id, "Zhang")
-    worker = world.person(v.worker_a.telegram_id, "Wang")
-    other = world.person(v.worker_b.telegram_id, "Li")
-    _group, mark = await report_in_group(world, v, base, resident, "桥下电线垂到水面了")
+        v = await report_village(session, clock.now())
+    resident = world.person(v.person("张三").telegram_id, "Zhang")
+    worker = world.person(v.person("王网格员").telegram_id, "Wang")
+    other = world.person(v.person("李网格员").telegram_id, "Li")
+    _group, mark = await report_in_group(world, v, resident, "桥下电线垂到水面了")
     replied_at = clock.now()  # the report is filed between these two moments
     push = await fake.wait_for_message(worker.id, has("桥下电线"), after=mark)
     assert "其他" in (push.text or "")
@@ -346,4 +342,4 @@ async def test_a_group_report_refiled_as_a_hazard_gets_a_hazards_deadlines(world
 
 async def _admin_actor(session, v):  # type: ignore[no-untyped-def]
 
-    return await org.load_actor(session, v.admin)
+    return await org.load_actor(session, v.person("村管理员"))

@@ -4,7 +4,6 @@ deadline job once, and shown in /agenda; and a secret vote whose choices show no
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
 from dataclasses import dataclass
@@ -13,21 +12,9 @@ from datetime import timedelta
 import pytest
 
 from storage import org, votes
-from storage.db import unit_of_work
-from storage.models.org import (
-    BoundChat,
-    Grid,
-    Household,
-    Membership,
-    MembershipStatus,
-    Person,
-    Role,
-    RoleAssignment,
-    Village,
-)
+from storage.models.org import MembershipStatus
 from tests.harness import World
-
-_n = itertools.count(1)
+from tests.village_builder import BuiltVillage, VillagePlan
 
 
 @dataclass
@@ -37,52 +24,29 @@ class Cast:
     residents: list[int]
     pending: int
     group_id: int
+    village: BuiltVillage
 
 
-async def setup_village(world: World) -> Cast:
-    """A village made straight in the database: an English-speaking admin, three approved
-    residents (separate households), one pending, and a bound group."""
-    n = next(_n) + int(str(id(world))[-3:]) * 10
-    base = 7_000_000 + n * 100
-    async with unit_of_work(world.app.sessions) as session:
-        village = Village(name=f"议事村{n}")
-        session.add(village)
-        await session.flush()
-        grid = Grid(village_id=village.id or 0, name="一网格")
-        session.add(grid)
-        await session.flush()
-        ids = []
-        for i in range(4):
-            household = Household(grid_id=grid.id or 0, label=f"{i}号")
-            person = Person(telegram_id=base + i, full_name=f"居民{i}")
-            session.add_all([household, person])
-            await session.flush()
-            status = MembershipStatus.APPROVED if i < 3 else MembershipStatus.PENDING
-            session.add(
-                Membership(
-                    person_id=person.id or 0,
-                    village_id=village.id or 0,
-                    grid_id=grid.id or 0,
-                    household_id=household.id or 0,
-                    status=status,
-                )
-            )
-            ids.append(base + i)
-        admin = Person(telegram_id=base + 50, full_name="书记", locale="en")
-        session.add(admin)
-        await session.flush()
-        session.add(
-            RoleAssignment(
-                person_id=admin.id or 0, village_id=village.id or 0, role=Role.VILLAGE_ADMIN
-            )
-        )
-        group_id = -2_000_000_000 - n
-        session.add(BoundChat(chat_id=group_id, village_id=village.id or 0))
+def village_plan() -> VillagePlan:
+    """An English-speaking admin, three approved residents (separate households), one
+    pending, and a bound group."""
+    plan = VillagePlan("议事村{base}").grid("一网格")
+    for i in range(4):
+        status = MembershipStatus.APPROVED if i < 3 else MembershipStatus.PENDING
+        plan.household(f"{i}号", grid="一网格").resident(f"居民{i}", home=f"{i}号", status=status)
+    return plan.admin("书记", locale="en").group()
+
+
+async def setup_village(world: World, plan: VillagePlan | None = None) -> Cast:
+    """The village of `village_plan()` (or of `plan`), its people and group known to the fake."""
+    v = await (plan or village_plan()).build_in(world.app.sessions)
+    ids = [v.person(f"居民{i}").telegram_id for i in range(4)]
     for i, user_id in enumerate(ids):
         world.fake.user(user_id, f"R{i}")
-    world.fake.user(base + 50, "Secretary")
-    world.fake.group(group_id, f"议事村{n}群")
-    return Cast(village.id or 0, base + 50, ids[:3], ids[3], group_id)
+    admin = v.person("书记").telegram_id
+    world.fake.user(admin, "Secretary")
+    world.fake.group(v.group_id, f"议事村{v.base}群")
+    return Cast(v.village_id, admin, ids[:3], ids[3], v.group_id, v)
 
 
 async def test_a_proposal_is_voted_on_in_the_group_and_closed_by_the_deadline(
@@ -257,20 +221,11 @@ async def test_a_3_of_8_budget_vote_with_paper_ballots(world: World) -> None:
     ✔ shows one's picks), 10 paper ballots entered once by the admin, and the result names
     the three chosen, online and paper counted apart and together."""
     fake = world.fake
-    cast = await setup_village(world)
+    cast = await setup_village(world, village_plan().admin("村会计", locale="en"))
     admin = world.person(cast.admin)
     alice, bob, carol = (world.person(i) for i in cast.residents)
     projects = ["修水渠", "装路灯", "修村道", "建广场", "买垃圾桶", "修桥", "建图书室", "装监控"]
-    async with unit_of_work(world.app.sessions) as session:
-        person = Person(telegram_id=cast.admin + 1, full_name="村会计", locale="en")
-        session.add(person)
-        await session.flush()
-        session.add(
-            RoleAssignment(
-                person_id=person.id or 0, village_id=cast.village_id, role=Role.VILLAGE_ADMIN
-            )
-        )
-    clerk = world.person(cast.admin + 1, "Clerk")
+    clerk = world.person(cast.village.person("村会计").telegram_id, "Clerk")
     travelled = timedelta()
     try:
         await admin.say("/vote", expect="question")

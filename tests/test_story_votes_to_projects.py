@@ -12,28 +12,12 @@ from datetime import UTC, datetime, timedelta
 from sandbox.bot_api import SentMessage
 from storage import council
 from storage.db import unit_of_work
-from storage.models.org import Person, Role, RoleAssignment
 from tests.harness import Talker, World
-from tests.report_world import make_village
-from tests.test_story_votes import setup_village
+from tests.test_story_votes import setup_village, village_plan
+from tests.village_builder import report_village
 
 START = datetime(2031, 3, 10, 2, 0, tzinfo=UTC)  # the 10th, 10:00 in Shanghai
 MEETING = datetime(2031, 3, 15, 11, 0, tzinfo=UTC)  # the default: the 15th at 19:00
-
-
-async def second_admin(world: World, village_id: int, user_id: int) -> Talker:
-    """Another village admin (the bot drops a person's updates past 20 in 10 s, so the story's
-    admin work is shared by two, as in a real 村两委)."""
-    async with unit_of_work(world.app.sessions) as session:
-        person = Person(telegram_id=user_id, full_name="主任", locale="en")
-        session.add(person)
-        await session.flush()
-        session.add(
-            RoleAssignment(
-                person_id=person.id or 0, village_id=village_id, role=Role.VILLAGE_ADMIN
-            )
-        )
-    return world.person(user_id, "Director")
 
 
 def code_in(message: SentMessage) -> str:
@@ -57,11 +41,13 @@ async def propose(world: World, who: Talker, title: str, body: str, *, photo: bo
 
 async def test_a_proposal_goes_from_the_mailbox_to_a_finished_project(world: World) -> None:
     fake = world.fake
-    cast = await setup_village(world)
+    # Another village admin (the bot drops a person's updates past 20 in 10 s, so the story's
+    # admin work is shared by two, as in a real 村两委).
+    cast = await setup_village(world, village_plan().admin("主任", locale="en"))
     admin = world.person(cast.admin)
     alice, bob, carol = (world.person(i) for i in cast.residents)
     pending = world.person(cast.pending)
-    director = await second_admin(world, cast.village_id, cast.admin + 1)
+    director = world.person(cast.village.person("主任").telegram_id, "Director")
     saved = world.clock.now() - datetime.now(UTC)
     world.clock.travel_to(START)
     try:
@@ -201,8 +187,8 @@ async def test_a_proposal_goes_from_the_mailbox_to_a_finished_project(world: Wor
 async def test_a_council_set_to_the_last_day_of_each_month(world: World) -> None:
     """Days 1–28 or "the last day": a short month meets on its last day, not never."""
     async with unit_of_work(world.app.sessions) as session:
-        v = await make_village(session, world.clock.now(), 870_000)
-    admin = world.person(v.admin.telegram_id, "Admin")
+        v = await report_village(session, world.clock.now())
+    admin = world.person(v.person("村管理员").telegram_id, "Admin")
     card = await admin.say("/council", expect="阳光议事会")
     assert "每月15日 19:00 召开" in (card.text or "")  # the default
     day = next(t for t, d in card.button_data().items() if d.startswith("cc:day:"))

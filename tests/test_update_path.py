@@ -4,7 +4,6 @@ nothing is sent to Telegram while the update's transaction is open."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -16,17 +15,16 @@ from sqlmodel import col, select
 from storage import org, points, votes
 from storage.db import active_session, unit_of_work
 from storage.models.common import HandledUpdate
-from storage.models.org import Person, Role, RoleAssignment
+from storage.models.org import Person
 from storage.models.points import PointClaim, PointEntry
 from storage.models.reports import Task
 from storage.models.votes import Ballot, BallotPick
 from tests.harness import World
-from tests.report_world import make_village
 from tests.test_story_reports import has, report_in_group
-from tests.test_story_votes import setup_village
+from tests.test_story_votes import setup_village, village_plan
+from tests.village_builder import report_village
 from views.votes import card_markup, card_text
 
-_bases = itertools.count(0)
 APOLOGY = "抱歉，出了点问题"
 
 
@@ -96,14 +94,15 @@ async def test_a_vote_press_delivered_again_changes_nothing(world: World) -> Non
 
 
 async def test_a_report_filed_by_reply_delivered_again_is_filed_once(world: World) -> None:
-    base = 880_000 + next(_bases) * 100
     async with unit_of_work(world.app.sessions) as session:
-        v = await make_village(session, world.clock.now(), base)
-    resident = world.person(v.resident.telegram_id, "Zhang")
-    world.fake.user(v.worker_a.telegram_id, "Wang")
-    world.fake.user(v.worker_b.telegram_id, "Li")
-    group, mark = await report_in_group(world, v, base, resident, "村西井盖松动了")
-    await world.fake.wait_for_message(v.worker_a.telegram_id, has("村西井盖"), after=mark)
+        v = await report_village(session, world.clock.now())
+    resident = world.person(v.person("张三").telegram_id, "Zhang")
+    world.fake.user(v.person("王网格员").telegram_id, "Wang")
+    world.fake.user(v.person("李网格员").telegram_id, "Li")
+    group, mark = await report_in_group(world, v, resident, "村西井盖松动了")
+    await world.fake.wait_for_message(
+        v.person("王网格员").telegram_id, has("村西井盖"), after=mark
+    )
     thanks = await world.fake.wait_for_message(group.id, has("R-"), after=mark)
     reply_update = max(
         u for u, body in world.fake._updates.items() if "村西井盖" in str(body.get("message"))
@@ -126,18 +125,10 @@ async def test_a_report_filed_by_reply_delivered_again_is_filed_once(world: Worl
 
 
 async def test_a_claim_approval_delivered_again_awards_once(world: World) -> None:
-    cast = await setup_village(world)
-    reviewer_id = cast.admin + 1
+    cast = await setup_village(world, village_plan().reviewer("审核员"))
+    reviewer_id = cast.village.person("审核员").telegram_id
     now = world.clock.now()
     async with unit_of_work(world.app.sessions) as session:
-        reviewer = Person(telegram_id=reviewer_id, full_name="审核员")
-        session.add(reviewer)
-        await session.flush()
-        session.add(
-            RoleAssignment(
-                person_id=reviewer.id or 0, village_id=cast.village_id, role=Role.REVIEWER
-            )
-        )
         await points.ensure_catalogue(session, cast.village_id)
         items = await points.catalogue(session, cast.village_id)
         item = next(i for i in items if i.points > 0)

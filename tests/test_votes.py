@@ -5,7 +5,6 @@ secrecy, proposals and the export."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,26 +22,16 @@ from storage.clock import Clock
 from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models.common import OutboxMessage
-from storage.models.org import (
-    BoundChat,
-    Grid,
-    Household,
-    Membership,
-    MembershipStatus,
-    Person,
-    Role,
-    RoleAssignment,
-    Village,
-)
+from storage.models.org import MembershipStatus, Role
 from storage.models.votes import Ballot, ProposalStatus, Vote, VoteStatus
 from storage.permissions.org import Actor, Residence, RoleHeld
 from storage.permissions.votes import VotePermissions
+from tests.village_builder import VillagePlan
 from views.i18n import PoI18n
 from views.votes import card_markup, card_text
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
-_ids = itertools.count(1)
 
 
 @dataclass
@@ -58,52 +47,23 @@ async def make_place(
     sessions: SessionFactory, residents: int = 4, *, per_household: bool = False
 ) -> Place:
     """A village with one grid, approved residents (two in one household), one pending, a
-    bound group and an admin, created straight in the database."""
-    n = next(_ids)
+    bound group and an admin."""
+    plan = VillagePlan().grid("一网格")
+    for i in range(residents + 1):
+        if i != 1:  # residents 0 and 1 share a household
+            home = f"{plan.base}-{i}"
+            plan.household(home, grid="一网格")
+        status = MembershipStatus.APPROVED if i < residents else MembershipStatus.PENDING
+        plan.resident(f"居民{i}", home=home, status=status)
+    plan.admin("书记").group()
     async with unit_of_work(sessions) as session:
-        village = Village(name=f"村{n}")
-        session.add(village)
-        await session.flush()
-        grid = Grid(village_id=village.id or 0, name="一网格")
-        session.add(grid)
-        await session.flush()
-        people = []
-        households: list[Household] = []
-        for i in range(residents + 1):
-            if i != 1:  # residents 0 and 1 share a household
-                households.append(Household(grid_id=grid.id or 0, label=f"{n}-{i}"))
-                session.add(households[-1])
-                await session.flush()
-            household = households[-1]
-            person = Person(telegram_id=n * 100_000 + i, full_name=f"居民{i}")
-            session.add(person)
-            await session.flush()
-            status = MembershipStatus.APPROVED if i < residents else MembershipStatus.PENDING
-            session.add(
-                Membership(
-                    person_id=person.id or 0,
-                    village_id=village.id or 0,
-                    grid_id=grid.id or 0,
-                    household_id=household.id or 0,
-                    status=status,
-                )
-            )
-            people.append(person)
-        admin = Person(telegram_id=n * 100_000 + 99_999, full_name="书记")
-        session.add(admin)
-        await session.flush()
-        session.add(
-            RoleAssignment(
-                person_id=admin.id or 0, village_id=village.id or 0, role=Role.VILLAGE_ADMIN
-            )
-        )
-        group_id = -(10**9) - n
-        session.add(BoundChat(chat_id=group_id, village_id=village.id or 0))
-        await session.flush()
-        actors = [await org.load_actor(session, p) for p in [*people, admin]]
+        v = await plan.build(session)
         if per_household:
-            await votes.set_rule(session, actors[-1], village.id or 0, per_household=True, now=NOW)
-    return Place(village.id or 0, actors[-1], actors[:residents], actors[residents], group_id)
+            await votes.set_rule(
+                session, v.actor("书记"), v.village_id, per_household=True, now=NOW
+            )
+    actors = [v.actor(f"居民{i}") for i in range(residents + 1)]
+    return Place(v.village_id, v.actor("书记"), actors[:residents], actors[residents], v.group_id)
 
 
 async def open_vote(

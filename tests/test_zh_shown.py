@@ -6,18 +6,14 @@ is scanned for raw status values and ASCII words outside the allow-list of tests
 
 from __future__ import annotations
 
-import itertools
-
 from sqlmodel import select
 
 from sandbox.bot_api import SentMessage
 from storage.db import unit_of_work
 from storage.models.org import BoundChat, Person
 from tests.harness import Talker, World
-from tests.report_world import make_village
+from tests.village_builder import report_village
 from tests.zh_text import english_words, raw_values, status_values
-
-_bases = itertools.count(0)
 
 
 async def tap_data(talker: Talker, message: SentMessage, prefix: str, **kw: object) -> SentMessage:
@@ -32,12 +28,11 @@ def has(text: str) -> object:
 async def test_nothing_shown_to_a_chinese_speaker_is_english(world: World) -> None:
     fake, clock = world.fake, world.clock
     await world.app.delivery.drain(5)  # what earlier tests left in the outbox goes first
-    base = 960_000 + next(_bases) * 100
     async with unit_of_work(world.app.sessions) as session:
-        v = await make_village(session, clock.now(), base)
-    resident = world.person(v.resident.telegram_id, "张三")
-    worker = world.person(v.worker_a.telegram_id, "王网格员")
-    admin = world.person(v.admin.telegram_id, "村管理员")
+        v = await report_village(session, clock.now())
+    resident = world.person(v.person("张三").telegram_id, "张三")
+    worker = world.person(v.person("王网格员").telegram_id, "王网格员")
+    admin = world.person(v.person("村管理员").telegram_id, "村管理员")
     since = len(fake.calls)
 
     # A report's whole life, with a second press of 受理.
@@ -73,9 +68,11 @@ async def test_nothing_shown_to_a_chinese_speaker_is_english(world: World) -> No
     await world.app.delivery.drain(5)
     await worker.tap_for_toast(sent, "📊")
     # A report made in the grid's group, by replying to the bot; then /report R-… there.
-    group = fake.group(-2_900_000 - base, "一网格群")
+    group = fake.group(-2_900_000 - v.base, "一网格群")
     async with unit_of_work(world.app.sessions) as session:
-        session.add(BoundChat(chat_id=group.id, village_id=v.village_id, grid_id=v.grid_a.id))
+        session.add(
+            BoundChat(chat_id=group.id, village_id=v.village_id, grid_id=v.grid("一网格").id)
+        )
     mark = fake.mark()
     await resident.user.send("/report", chat=group)
     how = await fake.wait_for_message(group.id, has("回复"), after=mark)
@@ -91,7 +88,12 @@ async def test_nothing_shown_to_a_chinese_speaker_is_english(world: World) -> No
     await fake.wait_idle()
 
     async with world.app.sessions() as session:
-        ids = [v.resident.id, v.worker_a.id, v.admin.id, v.neighbour.id]
+        ids = [
+            v.person("张三").id,
+            v.person("王网格员").id,
+            v.person("村管理员").id,
+            v.person("赵六").id,
+        ]
         people = (await session.exec(select(Person).where(Person.id.in_(ids)))).all()  # type: ignore[union-attr]
     chats = {p.telegram_id for p in people if (p.locale or "zh") == "zh"}
     assert len(chats) == 4
