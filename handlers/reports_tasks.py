@@ -88,8 +88,15 @@ async def refresh_card(
         )
 
 
-@router.callback_query(TaskAct.filter(F.action == "acc"))
-async def accept_task(
+# A press that moves the task on at once: the storage operation and the worker's toast.
+ONE_PRESS_MOVES = {
+    "acc": (reports.accept, N_("Accepted. It is yours now.")),  # the task is theirs alone
+    "start": (reports.start_work, N_("Marked as in progress.")),
+}
+
+
+@router.callback_query(TaskAct.filter(F.action.in_(ONE_PRESS_MOVES)))
+async def move_task(
     query: CallbackQuery,
     callback_data: TaskAct,
     session: AsyncSession,
@@ -98,26 +105,11 @@ async def accept_task(
     settings: Settings,
     now: datetime,
 ) -> None:
-    """Accept: the task becomes this worker's alone; the resident is told."""
-    view = await reports.accept(session, actor, callback_data.task_id, now)
+    """Accept, or mark as in progress: the resident is told, the card shows the new state."""
+    operation, done = ONE_PRESS_MOVES[callback_data.action]
+    view = await operation(session, actor, callback_data.task_id, now)
     await notify_change(session, view)
-    await query.answer(_("Accepted. It is yours now."))
-    await refresh_card(query, view, person, settings)
-
-
-@router.callback_query(TaskAct.filter(F.action == "start"))
-async def start_task(
-    query: CallbackQuery,
-    callback_data: TaskAct,
-    session: AsyncSession,
-    actor: Actor,
-    person: Person,
-    settings: Settings,
-    now: datetime,
-) -> None:
-    view = await reports.start_work(session, actor, callback_data.task_id, now)
-    await notify_change(session, view)
-    await query.answer(_("Marked as in progress."))
+    await query.answer(_(done))
     await refresh_card(query, view, person, settings)
 
 
