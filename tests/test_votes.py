@@ -67,23 +67,33 @@ async def make_place(
 
 
 async def open_vote(
-    sessions: SessionFactory, place: Place, *, secret: bool = False, quorum: int | None = None
+    sessions: SessionFactory,
+    place: Place,
+    *,
+    secret: bool = False,
+    quorum: int | None = None,
+    question: str = "修路吗？",
+    options: tuple[str, ...] = ("同意", "不同意", "弃权"),
+    **rules: object,
 ) -> tuple[int, list[int]]:
+    """An open vote with its card in the place's group; `rules`: max_picks, decide_rule,
+    grid_ids."""
     async with unit_of_work(sessions) as session:
         vote = await votes.create_vote(
             session,
             place.admin,
             village_id=place.village_id,
-            question="修路吗？",
-            options=["同意", "不同意", "弃权"],
+            question=question,
+            options=list(options),
             deadline=NOW + timedelta(days=3),
             secret=secret,
             quorum_percent=quorum,
             now=NOW,
+            **rules,  # type: ignore[arg-type]
         )
         await votes.post_cards(session, vote, "card", {"inline_keyboard": []}, now=NOW)
-        options = [o.id or 0 for o in await votes.options_of(session, vote.id or 0)]
-    return vote.id or 0, options
+        option_ids = [o.id or 0 for o in await votes.options_of(session, vote.id or 0)]
+    return vote.id or 0, option_ids
 
 
 async def press(

@@ -15,7 +15,7 @@ from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, RuleError
 from storage.models.org import Grid, Household, Membership, MembershipStatus, Person
 from storage.models.votes import BallotPick, DecideRule
-from tests.test_votes import NOW, SHANGHAI, Place, make_place, press, runtime
+from tests.test_votes import NOW, SHANGHAI, Place, make_place, open_vote, press, runtime
 from views.i18n import PoI18n
 from views.votes import card_markup, card_text, result_text
 
@@ -31,24 +31,16 @@ async def budget_vote(
     rule: DecideRule = DecideRule.TOP,
     grid_ids: list[int] | None = None,
 ) -> tuple[int, list[int]]:
-    async with unit_of_work(sessions) as session:
-        vote = await votes.create_vote(
-            session,
-            place.admin,
-            village_id=place.village_id,
-            question="明年的惠民项目选哪几个？",
-            options=BUDGET,
-            deadline=NOW + timedelta(days=3),
-            secret=secret,
-            quorum_percent=None,
-            now=NOW,
-            max_picks=picks,
-            decide_rule=rule,
-            grid_ids=grid_ids,
-        )
-        await votes.post_cards(session, vote, "card", {"inline_keyboard": []}, now=NOW)
-        options = [o.id or 0 for o in await votes.options_of(session, vote.id or 0)]
-    return vote.id or 0, options
+    return await open_vote(
+        sessions,
+        place,
+        secret=secret,
+        question="明年的惠民项目选哪几个？",
+        options=tuple(BUDGET),
+        max_picks=picks,
+        decide_rule=rule,
+        grid_ids=grid_ids,
+    )
 
 
 async def test_a_ballot_picks_up_to_n_and_a_second_press_takes_a_pick_back(
