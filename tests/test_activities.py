@@ -50,7 +50,9 @@ class Place:
     grids: list[int]
     admin: Actor
     worker: Actor  # a grid worker of grids[0]
-    residents: list[Actor]  # approved: [0], [1] share a household in grids[0]; the last in grids[1]
+    residents: list[
+        Actor
+    ]  # approved: [0], [1] share a household in grids[0]; the last in grids[1]
     pending: Actor
     item_id: int
 
@@ -151,7 +153,9 @@ async def new_activity(
     return activity.id or 0
 
 
-async def sign_up(sessions: SessionFactory, actor: Actor | None, activity_id: int, at: datetime = NOW):
+async def sign_up(
+    sessions: SessionFactory, actor: Actor | None, activity_id: int, at: datetime = NOW
+):
     async with unit_of_work(sessions) as session:
         return await activities.sign_up(session, actor, activity_id, at)
 
@@ -163,7 +167,9 @@ async def test_capacity_holds_under_concurrent_presses(sessions: SessionFactory)
     outcomes = await asyncio.gather(*presses, return_exceptions=True)
     made = [o for o in outcomes if isinstance(o, activities.SignedUp)]
     assert len(made) == 6  # each person once; the second press of each is "already"
-    assert all(isinstance(o, AlreadyDone) for o in outcomes if not isinstance(o, activities.SignedUp))
+    assert all(
+        isinstance(o, AlreadyDone) for o in outcomes if not isinstance(o, activities.SignedUp)
+    )
     assert sum(o.seat for o in made) == 2
     async with sessions() as session:
         got = await activities.counts(session, activity_id)
@@ -223,7 +229,12 @@ async def test_outside_the_audience_cannot_sign_up(sessions: SessionFactory) -> 
         )
         with pytest.raises(NotAllowed):
             await activities.add_tag(
-                session, place.worker, place.village_id, place.residents[3].person_id, "老年人", NOW
+                session,
+                place.worker,
+                place.village_id,
+                place.residents[3].person_id,
+                "老年人",
+                NOW,
             )
     assert (await sign_up(sessions, place.residents[2], tagged)).seat
     # A grid worker cannot organise for another grid; a resident not at all.
@@ -254,7 +265,12 @@ async def test_checkin_code_rotates_and_credits_once(sessions: SessionFactory) -
     async def check(code: str, at: datetime, *, by_link: bool = True):
         async with unit_of_work(sessions) as session:
             return await activities.check_in_by_code(
-                session, alice, alice_person, code, at, TZ,
+                session,
+                alice,
+                alice_person,
+                code,
+                at,
+                TZ,
                 activity_id=activity_id if by_link else None,
             )
 
@@ -263,7 +279,9 @@ async def test_checkin_code_rotates_and_credits_once(sessions: SessionFactory) -
             await check(old_code, start)
     # The same code twice at once (two phones of one person) and once more by typing it.
     outcomes = await asyncio.gather(
-        check(code, start), check(code, start), check(code, start, by_link=False),
+        check(code, start),
+        check(code, start),
+        check(code, start, by_link=False),
         return_exceptions=True,
     )
     assert sum(isinstance(o, activities.CheckedIn) for o in outcomes) == 1
@@ -273,17 +291,19 @@ async def test_checkin_code_rotates_and_credits_once(sessions: SessionFactory) -
             await session.exec(select(PointEntry).where(PointEntry.person_id == alice.person_id))
         ).all()
         assert [e.points for e in entries] == [2]
-        rows = (await session.exec(select(Attendance).where(Attendance.activity_id == activity_id))).all()
+        rows = (
+            await session.exec(select(Attendance).where(Attendance.activity_id == activity_id))
+        ).all()
         assert len(rows) == 1 and rows[0].entry_id == entries[0].id
     # The organiser's list: a second tap on the same name does nothing more.
     bob = place.residents[2]
     await sign_up(sessions, bob, activity_id)
     async with unit_of_work(sessions) as session:
         with pytest.raises(NotAllowed):  # not the organiser
-            await activities.check_in_from_list(session, bob, activity_id, bob.person_id, start, TZ)
-    taps = [
-        _tap(sessions, place.admin, activity_id, bob.person_id, start) for _ in range(3)
-    ]
+            await activities.check_in_from_list(
+                session, bob, activity_id, bob.person_id, start, TZ
+            )
+    taps = [_tap(sessions, place.admin, activity_id, bob.person_id, start) for _ in range(3)]
     outcomes = await asyncio.gather(*taps, return_exceptions=True)
     assert sum(isinstance(o, activities.CheckedIn) for o in outcomes) == 1
     async with unit_of_work(sessions) as session:
@@ -298,13 +318,18 @@ async def test_checkin_code_rotates_and_credits_once(sessions: SessionFactory) -
         )
     assert (done.signed, done.came, done.points) == (2, 2, 4)
     with pytest.raises(AlreadyDone):
-        await check(activities.current_code(activity, start + timedelta(hours=2)), start + timedelta(hours=2))
+        await check(
+            activities.current_code(activity, start + timedelta(hours=2)),
+            start + timedelta(hours=2),
+        )
     with pytest.raises(AlreadyDone):
         async with unit_of_work(sessions) as session:
             await activities.close_activity(session, place.admin, activity_id, "", [], start)
 
 
-async def _tap(sessions: SessionFactory, actor: Actor, activity_id: int, person_id: int, at: datetime):
+async def _tap(
+    sessions: SessionFactory, actor: Actor, activity_id: int, person_id: int, at: datetime
+):
     async with unit_of_work(sessions) as session:
         return await activities.check_in_from_list(session, actor, activity_id, person_id, at, TZ)
 
@@ -338,7 +363,9 @@ async def test_reminder_once_and_export(sessions: SessionFactory, tmp_path: Path
     async with sessions() as session:
         sent = (
             await session.exec(
-                select(OutboxMessage).where(col(OutboxMessage.batch).startswith("activity_reminder"))
+                select(OutboxMessage).where(
+                    col(OutboxMessage.batch).startswith("activity_reminder")
+                )
             )
         ).all()
         assert [m.chat_id for m in sent] == [place.residents[0].telegram_id]
@@ -374,7 +401,9 @@ async def test_signup_rows_stay_consistent(sessions: SessionFactory) -> None:
             return await activities.cancel_signup(session, alice, activity_id, NOW)
 
     await sign_up(sessions, alice, activity_id)
-    await asyncio.gather(cancel(), cancel(), sign_up(sessions, alice, activity_id), return_exceptions=True)
+    await asyncio.gather(
+        cancel(), cancel(), sign_up(sessions, alice, activity_id), return_exceptions=True
+    )
     async with sessions() as session:
         rows = (await session.exec(select(Signup).where(Signup.activity_id == activity_id))).all()
         assert len(rows) == 1
