@@ -48,7 +48,7 @@ STOCK_MAX = 100_000
 LIMIT_MAX = 100
 
 
-def _number(value: int | str, low: int, high: int) -> int:
+def number(value: int | str, low: int, high: int) -> int:
     try:
         number = int(str(value).strip())
     except ValueError:
@@ -140,11 +140,11 @@ async def add_good(
     good = ShopGood(
         village_id=village_id,
         name=org.require_text(name, NAME_MAX),
-        price=_number(price, 1, PRICE_MAX),
-        stock=_number(stock, 0, STOCK_MAX),
+        price=number(price, 1, PRICE_MAX),
+        stock=number(stock, 0, STOCK_MAX),
         monthly_limit=None
         if monthly_limit in (None, "", 0)
-        else _number(monthly_limit, 1, LIMIT_MAX),  # type: ignore[arg-type]
+        else number(monthly_limit, 1, LIMIT_MAX),  # type: ignore[arg-type]
         photo_file_id=photo_file_id,
         created_at=now,
     )
@@ -168,7 +168,7 @@ async def restock(
     good = await get_good(session, good_id)
     if not Can.can_manage(actor, good.village_id):
         raise NotAllowed(N_("Only village admins can run the points shop."))
-    count = _number(added, 1, STOCK_MAX)
+    count = number(added, 1, STOCK_MAX)
     await session.exec(  # type: ignore[call-overload]
         update(ShopGood)
         .where(col(ShopGood.id) == good_id)

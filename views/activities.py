@@ -19,19 +19,20 @@ from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import activities, org, outbox, points
+from storage.errors import N_
 from storage.models.activities import Activity, ActivityStatus, Audience, SignupStatus
 from storage.models.org import Person
 from views.i18n import locale_of, tr
 
 CHECKIN_PREFIX = "ck"
 WEEKDAYS = (
-    "Mon",
-    "Tue",
-    "Wed",
-    "Thu",
-    "Fri",
-    "Sat",
-    "Sun",
+    N_("Mon"),
+    N_("Tue"),
+    N_("Wed"),
+    N_("Thu"),
+    N_("Fri"),
+    N_("Sat"),
+    N_("Sun"),
 )
 
 
@@ -70,18 +71,18 @@ def when(moment: datetime, tz: ZoneInfo, locale: str | None) -> str:
 
 
 MONTHS = (
-    "Jan",
-    "Feb",
-    "Mar",
-    "Apr",
-    "May",
-    "Jun",
-    "Jul",
-    "Aug",
-    "Sep",
-    "Oct",
-    "Nov",
-    "Dec",
+    N_("Jan"),
+    N_("Feb"),
+    N_("Mar"),
+    N_("Apr"),
+    N_("May"),
+    N_("Jun"),
+    N_("Jul"),
+    N_("Aug"),
+    N_("Sep"),
+    N_("Oct"),
+    N_("Nov"),
+    N_("Dec"),
 )
 
 
@@ -160,7 +161,7 @@ async def card(
     lines = await details(session, activity, locale, tz)
     if now < activities.aware(activity.signup_deadline):
         lines.append(
-            tr(locale, "Press 报名 to sign up; when it is full you join the waiting list.")
+            tr(locale, "Press ✋ to sign up; when it is full you join the waiting list.")
         )
         return "\n".join(lines), sign_markup(activity, locale)
     lines.append(tr(locale, "Sign-up has closed."))
