@@ -160,9 +160,7 @@ async def card(
         return await summary_text(session, activity.id or 0, locale, tz), None
     lines = await details(session, activity, locale, tz)
     if now < activities.aware(activity.signup_deadline):
-        lines.append(
-            tr(locale, "Press ✋ to sign up; when it is full you join the waiting list.")
-        )
+        lines.append(tr(locale, "Press ✋ to sign up; when it is full you join the waiting list."))
         return "\n".join(lines), sign_markup(activity, locale)
     lines.append(tr(locale, "Sign-up has closed."))
     return "\n".join(lines), None
