@@ -4,13 +4,15 @@ afford, the order confirmation, the keeper's push with its buttons, the admin's 
 from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import outbox, shop
 from storage.errors import N_
 from storage.models.shop import OrderStatus, ShopGood
-from views.i18n import locale_of, tr
+from storage.permissions.org import Actor
+from views.i18n import _, locale_of, tr
 
 
 class ShopOpen(CallbackData, prefix="sh"):
@@ -186,3 +188,13 @@ def figures_lines(figures: shop.ShopFigures, locale: str | None) -> list[str]:
         for name, count in figures.stock
     ]
     return lines
+
+
+def open_shop_markup(actor: Actor | None) -> InlineKeyboardMarkup | None:
+    """The 🛒 button under 📋 我的积分 (/mypoints), for approved residents."""
+    if actor is None or actor.residence is None or not actor.is_approved_resident:
+        return None
+    data = ShopOpen(village_id=actor.residence.village_id).pack()
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=_("🛒 Points shop"), callback_data=data)]]
+    )
