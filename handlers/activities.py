@@ -30,9 +30,11 @@ from storage.permissions.org import Actor
 from storage.settings import Settings
 from views.activities import (
     CHECKIN_PREFIX,
+    ActivitiesOpen,
     ActRun,
     ActSign,
     ActTick,
+    TagPick,
     card,
     checkin_payload,
     code_caption,
@@ -480,6 +482,26 @@ async def press_sign(
 # --- lists ---------------------------------------------------------------------------------
 
 
+@router.callback_query(ActivitiesOpen.filter())
+async def open_from_home(
+    query: CallbackQuery,
+    callback_data: ActivitiesOpen,
+    session: AsyncSession,
+    actor: Actor | None,
+    state: FSMContext,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """🎉 活动 on the home screen: what is on, or (make=True) a new activity."""
+    await query.answer()
+    if not isinstance(query.message, Message):
+        return
+    if callback_data.make:
+        await start_activity(query.message, session, actor, state, settings, now)
+    else:
+        await list_activities(query.message, session, actor, settings, now)
+
+
 @router.message(Command("activities"), F.chat.type == "private")
 async def show_activities(
     message: Message,
@@ -806,3 +828,79 @@ async def export_month(
                 month=month, village=village.name
             ),
         )
+
+
+# --- the residents' groups (老年人, 青少年家庭, 新居民) ---------------------------------
+
+
+async def offered_tags(session: AsyncSession, village_id: int) -> list[str]:
+    kept = await activities.village_tags(session, village_id)
+    return [*activities.SUGGESTED_TAGS, *(t for t in kept if t not in activities.SUGGESTED_TAGS)]
+
+
+@router.message(Command("tags"), F.chat.type == "private")
+async def show_tags(message: Message, session: AsyncSession, actor: Actor | None) -> None:
+    """Village admins keep groups of residents, for activities only they may sign up for."""
+    villages = sorted(actor.admin_villages()) if actor else []
+    if not villages:
+        await message.answer(_("Only village admins can keep the residents' groups."))
+        return
+    village_id = villages[0]
+    tags = await offered_tags(session, village_id)
+    await message.answer(
+        _(
+            "Groups of residents, for activities only they may sign up for. "
+            "Pick a group to add or take out residents."
+        ),
+        reply_markup=keyboard(
+            *[
+                [button(tag, TagPick(village_id=village_id, tag=n).pack())]
+                for n, tag in enumerate(tags)
+            ]
+        ),
+    )
+
+
+@router.callback_query(TagPick.filter())
+async def toggle_tag(
+    query: CallbackQuery,
+    callback_data: TagPick,
+    session: AsyncSession,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """A tap on a group shows its residents; a tap on a name adds or takes them out."""
+    village_id = callback_data.village_id
+    if not ActivityPermissions.can_tag(actor, village_id):
+        raise NotAllowed(N_("Only village admins can keep the residents' groups."))
+    tags = await offered_tags(session, village_id)
+    if not 0 <= callback_data.tag < len(tags):
+        raise RuleError(N_("Please use the buttons."))
+    tag = tags[callback_data.tag]
+    toast = None
+    if callback_data.person_id:
+        listed = await activities.residents_for_tags(session, village_id, tag)
+        people = {p.id: has for p, has in listed}
+        if people.get(callback_data.person_id):
+            await activities.remove_tag(session, actor, village_id, callback_data.person_id, tag)
+            toast = _("Taken out.")
+        else:
+            await activities.add_tag(session, actor, village_id, callback_data.person_id, tag, now)
+            toast = _("Added.")
+    rows = [
+        [
+            button(
+                ("✅ " if has else "⬜ ") + person.full_name[:30],
+                TagPick(
+                    village_id=village_id, tag=callback_data.tag, person_id=person.id or 0
+                ).pack(),
+            )
+        ]
+        for person, has in await activities.residents_for_tags(session, village_id, tag)
+    ]
+    await edit_after_press(
+        query,
+        _("“{tag}”: tap a name to add or take out. ✅ is in the group.").format(tag=hd.quote(tag)),
+        toast=toast,
+        reply_markup=keyboard(*rows),
+    )

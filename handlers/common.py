@@ -132,6 +132,7 @@ def help_text(actor: Actor | None) -> str:
                 _("/gridstats — reports per grid and month"),
                 _("/reportsettings — categories and their deadlines, points item, digest hour"),
                 _("/activityexport — this month's activities and attendance as an .xlsx"),
+                _("/tags — groups of residents (老年人, 青少年家庭, 新居民) for activities"),
                 _("/shopadmin — the points shop: goods, stock, keepers, figures"),
             ],
         ),

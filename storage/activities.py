@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -111,6 +111,53 @@ async def add_tag(
             tag=tag,
         )
     return added
+
+
+async def remove_tag(
+    session: AsyncSession, actor: Actor, village_id: int, person_id: int, tag: str
+) -> bool:
+    if not Can.can_tag(actor, village_id):
+        raise NotAllowed(N_("Only village admins can keep the residents' groups."))
+    changed = await session.exec(  # type: ignore[call-overload]
+        delete(ResidentTag).where(
+            col(ResidentTag.village_id) == village_id,
+            col(ResidentTag.person_id) == person_id,
+            col(ResidentTag.tag) == tag,
+        )
+    )
+    if changed.rowcount:
+        audit.record(
+            session,
+            "activity.untag",
+            actor_id=actor.person_id,
+            village_id=village_id,
+            target_person_id=person_id,
+            tag=tag,
+        )
+    return bool(changed.rowcount)
+
+
+async def residents_for_tags(
+    session: AsyncSession, village_id: int, tag: str, limit: int = 40
+) -> list[tuple[Person, bool]]:
+    """Approved residents (by name) and whether each has the tag."""
+    tagged = set(
+        (
+            await session.exec(
+                select(ResidentTag.person_id).where(
+                    ResidentTag.village_id == village_id, ResidentTag.tag == tag
+                )
+            )
+        ).all()
+    )
+    query = (
+        select(Person)
+        .join(Membership, col(Membership.person_id) == col(Person.id))
+        .where(Membership.village_id == village_id, Membership.status == MembershipStatus.APPROVED)
+        .order_by(col(Person.full_name), col(Person.id))
+        .limit(limit)
+    )
+    return [(p, p.id in tagged) for p in (await session.exec(query)).all()]
 
 
 # --- making an activity --------------------------------------------------------------------

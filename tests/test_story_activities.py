@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
+from storage import activities
 from storage.activities import aware
 from storage.db import unit_of_work
 from storage.models.activities import Activity
@@ -237,3 +238,24 @@ async def test_an_activity_from_creation_to_the_weekly_post(world: World) -> Non
         assert "居民1" not in (weekly.text or "")
     finally:
         world.clock.advance(-travelled)
+
+
+async def test_an_admin_keeps_a_group_of_residents(world: World) -> None:
+    cast = await setup_village(world)
+    admin = world.person(cast.admin)
+    groups = await admin.say("/tags", expect="居民分组")
+    assert groups.buttons()[:3] == ["老年人", "青少年家庭", "新居民"]
+    names = await admin.tap(groups, "老年人", expect="点名字即可添加")
+    assert "⬜ 居民0" in names.buttons()
+    mark = world.fake.mark()
+    await admin.tap_for_toast(names, "⬜ 居民0")
+    await world.fake.wait_for_message(
+        admin.id,
+        lambda m: m.message_id == names.message_id and "✅ 居民0" in m.buttons(),
+        after=mark,
+    )
+    resident = world.person(cast.residents[0])
+    assert "只有村管理员" in (await resident.say("/tags")).text  # type: ignore[operator]
+    async with world.app.sessions() as session:
+        village = (await session.exec(select(Village).where(Village.name == cast.village))).one()
+        assert await activities.village_tags(session, village.id or 0) == ["老年人"]

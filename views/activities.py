@@ -36,6 +36,20 @@ WEEKDAYS = (
 )
 
 
+class ActivitiesOpen(CallbackData, prefix="al"):
+    """🎉 活动 on the home screen: the same as /activities (organisers: /activity)."""
+
+    make: bool = False
+
+
+class TagPick(CallbackData, prefix="tg"):
+    """/tags: a group (index into the offered tags), and a person to add or take out."""
+
+    village_id: int
+    tag: int
+    person_id: int = 0
+
+
 class ActSign(CallbackData, prefix="as"):
     """报名 (join) or 取消报名 on a card or a private list: checked again in storage."""
 
