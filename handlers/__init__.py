@@ -10,6 +10,7 @@ from aiogram import Router
 from aiogram.dispatcher.event.handler import FilterObject
 
 from handlers import (
+    activities,
     common,
     council,
     errors,
@@ -24,6 +25,7 @@ from handlers import (
     reports,
     reports_grid,
     reports_tasks,
+    shop,
     votes,
 )
 
@@ -42,6 +44,8 @@ FEATURES = (
     reports_grid,
     votes,
     council,
+    activities,
+    shop,
     fallback,
 )
 

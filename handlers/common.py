@@ -93,6 +93,9 @@ def help_text(actor: Actor | None) -> str:
                 _("/myclaims — your claims and their status"),
                 _("/mypoints — your and your household's points"),
                 _("/leaderboard — this month's points ranking"),
+                _("/activities — activities coming up: sign up or cancel"),
+                _("/shop — the points shop: what your household's points can buy"),
+                _("/shoporders — (shop keepers) orders waiting to be handed over"),
             ],
         ),
         (
@@ -113,6 +116,7 @@ def help_text(actor: Actor | None) -> str:
                 _("/tasks — your grid's tasks"),
                 _("/newtask — give a grid a duty task"),
                 _("/notice — send a notice to your grid"),
+                _("/activity — organise an activity: sign-up, check-in, points"),
             ],
         ),
         (
@@ -128,6 +132,9 @@ def help_text(actor: Actor | None) -> str:
                 _("/council — the monthly council: day, participants, decisions"),
                 _("/gridstats — reports per grid and month"),
                 _("/reportsettings — categories and their deadlines, points item, digest hour"),
+                _("/activityexport — this month's activities and attendance as an .xlsx"),
+                _("/tags — groups of residents (老年人, 青少年家庭, 新居民) for activities"),
+                _("/shopadmin — the points shop: goods, stock, keepers, figures"),
             ],
         ),
         (

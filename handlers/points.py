@@ -44,6 +44,7 @@ from views.points import (
     push_appeal,
 )
 from views.replies import edit_after_press, send_after_press
+from views.shop import open_shop_markup
 
 router = Router(name="points")
 
@@ -327,7 +328,7 @@ async def show_my_points(
             ]
     if len(lines) == 2 and not mine["yearly"]:
         lines.append(_("No points yet. Claim some with /claim."))
-    await message.answer("\n".join(lines))
+    await message.answer("\n".join(lines), reply_markup=open_shop_markup(actor))
 
 
 # --- /leaderboard --------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Time-driven jobs. Importing this package registers every job (see `all_jobs()`)."""
 
 from schedules import (
+    activities,
     council,
     org_pending_reminder,
     points,
     reports_deadlines,
     reports_digest,
+    shop,
     update_ledger,
     votes,
 )
@@ -16,6 +18,7 @@ __all__ = [
     "Job",
     "JobContext",
     "Runtime",
+    "activities",
     "all_jobs",
     "council",
     "org_pending_reminder",
@@ -23,6 +26,7 @@ __all__ = [
     "register",
     "reports_deadlines",
     "reports_digest",
+    "shop",
     "update_ledger",
     "votes",
 ]

@@ -4,10 +4,12 @@ A feature that adds tables adds its module here.
 """
 
 from storage.models import (  # noqa: F401 - each module registers its tables
+    activities,
     common,
     council,
     org,
     points,
     reports,
+    shop,
     votes,
 )

@@ -1,7 +1,7 @@
 """votes with several choices, a narrower electorate and paper ballots
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0012
 Create Date: 2026-12-01 13:59:10
 
 A ballot's choice moves to its own table (`ballot_pick`), so a "pick up to N" vote can hold
@@ -17,7 +17,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0008"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
