@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
+from sandbox.bot_api import SentMessage
 from storage import activities
 from storage.activities import aware
 from storage.db import unit_of_work
@@ -30,7 +31,6 @@ from storage.models.org import (
     RoleAssignment,
     Village,
 )
-from tests.fakebot import SentMessage
 from tests.harness import World
 
 _n = itertools.count(1)
