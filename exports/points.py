@@ -26,7 +26,8 @@ from storage.errors import N_, RuleError
 from storage.models.org import Village
 from storage.settings import Settings
 from views.i18n import PoI18n, tr
-from views.points import entry_reason, month_title
+from views.dates import month_title
+from views.points import entry_reason
 
 log = logging.getLogger("linli.exports.points")
 

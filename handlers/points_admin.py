@@ -21,6 +21,7 @@ from storage.errors import N_, NotAllowed
 from storage.models.points import CapPeriod, RewardStatus
 from storage.permissions.org import Actor
 from storage.settings import Settings
+from views.dates import quarter_title
 from views.i18n import _
 from views.keyboards import FlowAction, Pick, button, cancel_row, flow_button, keyboard, picker
 from views.points import (
@@ -32,7 +33,6 @@ from views.points import (
     category_code,
     category_label,
     item_label,
-    quarter_title,
 )
 from views.replies import edit_after_press, send_after_press
 

@@ -26,6 +26,7 @@ from storage.permissions.org import Actor
 from storage.permissions.reports import ReportPermissions
 from storage.settings import Settings
 from views.charts import bar_chart
+from views.dates import month_title
 from views.i18n import _, locale_of, tr
 from views.keyboards import (
     Button,
@@ -37,7 +38,6 @@ from views.keyboards import (
     keyboard,
     picker,
 )
-from views.points import month_title
 from views.replies import edit_after_press
 from views.reports import CategoryAct, GridStats, NoticeStatus, SettingAct, category_name
 

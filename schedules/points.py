@@ -23,14 +23,13 @@ from schedules.runtime import Job, JobContext, register
 from storage import jobs as job_runs
 from storage import org, outbox, periods, points
 from storage.models.org import Role, Village
+from views.dates import period_title, quarter_title
 from views.i18n import locale_of, tr
 from views.points import (
     LINES_MAX,
     missed_posts,
     monthly_text,
-    period_title,
     praise_png,
-    quarter_title,
     quote,
     ranked_lines,
     weekly_text,
