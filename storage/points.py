@@ -1328,6 +1328,28 @@ async def grant_quarter(
     return grants
 
 
+async def tiers_reached(
+    session: AsyncSession, village_id: int, month: str, tz: ZoneInfo
+) -> list[tuple[Ranked, RewardTier]]:
+    """The households whose points of the quarter so far (its first day to the end of `month`)
+    reach a reward tier, best first, each with its highest tier: what the quarter's rewards
+    will be if nothing changes (granted on the quarter's close, `grant_quarter`)."""
+    levels = await tiers(session, village_id)
+    if not levels:
+        return []
+    quarter = periods.quarter_key(periods.first_day("monthly", month))
+    start = periods.quarter_bounds(quarter, tz)[0]
+    end = periods.month_bounds(month, tz)[1]
+    reached = []
+    for ranked in await label(
+        session, rank(await household_sums(session, village_id, start, end))
+    ):
+        tier = next((t for t in levels if ranked.points >= t.threshold), None)
+        if tier is not None:
+            reached.append((ranked, tier))
+    return reached
+
+
 @dataclass(frozen=True)
 class GrantView:
     grant: RewardGrant
