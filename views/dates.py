@@ -40,13 +40,25 @@ def full_date(day: date, locale: str | None = None) -> str:
         locale,
         "{day} {month_name} {year}",
         year=day.year,
-        month=day.month,
         day=day.day,
-        month_name=MONTH_ABBR[day.month - 1],
+        month_name=tr(locale, MONTH_NAMES[day.month - 1]),
     )
 
 
-MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTH_NAMES = (
+    N_("Jan"),
+    N_("Feb"),
+    N_("Mar"),
+    N_("Apr"),
+    N_("May"),
+    N_("Jun"),
+    N_("Jul"),
+    N_("Aug"),
+    N_("Sep"),
+    N_("Oct"),
+    N_("Nov"),
+    N_("Dec"),
+)
 
 
 def moment_title(moment: datetime | None, tz: ZoneInfo, locale: str | None = None) -> str:

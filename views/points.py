@@ -202,7 +202,7 @@ def praise_rows(
                     (
                         f"{g.rank}.",
                         g.name,
-                        tr(locale, "{points} pts", points=f"{g.average:.1f}"),
+                        tr(locale, "{points} pts", points=format(g.average, ".1f")),
                         INK,
                     )
                     for g in praise.grids
