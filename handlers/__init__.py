@@ -10,6 +10,7 @@ from aiogram import Router
 from aiogram.dispatcher.event.handler import FilterObject
 
 from handlers import (
+    board,
     common,
     council,
     errors,
@@ -42,6 +43,7 @@ FEATURES = (
     reports_grid,
     votes,
     council,
+    board,
     fallback,
 )
 

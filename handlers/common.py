@@ -126,6 +126,7 @@ def help_text(actor: Actor | None) -> str:
                 _("/voterule — one vote per person or per household"),
                 _("/council — the monthly council: day, participants, decisions"),
                 _("/gridstats — reports per grid and month"),
+                _("/export — files for the notice board: the month's PDF notice and sheets"),
                 _("/reportsettings — categories and their deadlines, points item, digest hour"),
             ],
         ),
