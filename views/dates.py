@@ -88,12 +88,17 @@ def week_title(week: str, locale: str | None = None) -> str:
 
 
 def month_title(month: str, locale: str | None = None) -> str:
-    """2026年11月 (November 2026)."""
+    """2026年11月 (Nov 2026)."""
     try:
         start = periods.first_day("monthly", month)
     except ValueError:
         return month
-    return tr(locale, "{year}-{month:02d}", year=start.year, month=start.month)
+    return tr(
+        locale,
+        "{month_name} {year}",
+        year=start.year,
+        month_name=tr(locale, MONTH_NAMES[start.month - 1]),
+    )
 
 
 def quarter_title(key: str, locale: str | None = None) -> str:

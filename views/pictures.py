@@ -1,6 +1,7 @@
 """Pictures drawn with the bundled font (assets/fonts, a Noto Sans CJK subset under the OFL),
 so Chinese renders on any machine; a character the font lacks is drawn as 〓 (the printer's
-mark for a missing character), never as an empty box."""
+mark for a missing character), never as an empty box. Long lines are wrapped to a width
+(`wrap`), so nothing runs past a picture's frame."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ def font(size: int) -> ImageFont.FreeTypeFont:
 def drawable(text: str) -> str:
     """`text` with every character the font lacks replaced by 〓."""
     cmap = covered()
+    text = text.replace("\u3000", "  ")  # the ideographic space: the subset has no glyph
     out = "".join(c if ord(c) in cmap or c in "\n\t" else MISSING for c in text)
     if out != text:
         log.info("characters outside the bundled font drawn as %s: %r", MISSING, text)
