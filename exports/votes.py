@@ -55,7 +55,7 @@ RECORD_COLUMNS = [
 
 
 async def outcome(session: AsyncSession, view: votes.VoteView, locale: str | None) -> str:
-    """通过 / 未通过 once a vote closed (storage decides: council.winner), 表决中 before."""
+    """通过 / 未通过 once a vote closed (storage decides: council.winner), 投票中 before."""
     vote = view.vote
     if vote.status != VoteStatus.CLOSED:
         return tr(locale, "open for voting")
@@ -100,7 +100,7 @@ async def votes_xlsx(
                 tr(locale, "one vote per household")
                 if vote.per_household
                 else tr(locale, "one vote per person"),
-                tr(locale, "secret") if vote.secret else tr(locale, "named"),
+                tr(locale, "secret ballot") if vote.secret else tr(locale, "named"),
                 view.eligible,
                 view.voters,
                 view.voters / view.eligible if view.eligible else 0,
@@ -111,7 +111,7 @@ async def votes_xlsx(
             count = view.counts.get(option.id or 0, 0)
             options.append(
                 [
-                    vote.id if n == 0 else None,
+                    vote.id,
                     vote.question if n == 0 else "",
                     option.label,
                     count if view.show_tally else tr(locale, "after the close"),
