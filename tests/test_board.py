@@ -46,6 +46,7 @@ from tests.test_points import NOW as POINTS_NOW
 from tests.test_points import TZ, build, claim, item
 from tests.test_reports import file, setup
 from tests.test_votes import make_place, open_vote, press
+from tools import board_samples
 from views import board_pdf, charts, dates, pictures
 from views.i18n import LOCALES, PoI18n, load_catalog
 from views.points import BORDER, praise_png
@@ -510,3 +511,12 @@ def document_button(message: object, text: str) -> str:
             if button.get("text") == text:
                 return str(button["callback_data"])
     raise AssertionError(f"no button {text!r}")
+
+
+def test_the_readme_samples_are_drawn_by_the_code(tmp_path: Path) -> None:
+    """docs/praise.png and docs/notice.png come from `python -m tools.board_samples`."""
+    praise, notice = board_samples.write(tmp_path)
+    for made in (praise, notice):
+        shipped = Path(__file__).resolve().parent.parent / "docs" / made.name
+        with Image.open(made) as drawn, Image.open(shipped) as kept:
+            assert drawn.size == kept.size, made.name
