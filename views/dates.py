@@ -61,14 +61,20 @@ MONTH_NAMES = (
 )
 
 
-def moment_title(moment: datetime | None, tz: ZoneInfo, locale: str | None = None) -> str:
-    """12月1日 19:00 — a time of this year; another year's gets its year (2025年12月1日 19:00)."""
+def moment_title(
+    moment: datetime | None,
+    tz: ZoneInfo,
+    locale: str | None = None,
+    *,
+    today: date | None = None,
+) -> str:
+    """12月1日 19:00; with `today` of another year, the year too (2025年12月1日 19:00)."""
     if moment is None:
         return "—"
     seen = local(moment, tz)
     clock = f"{seen.hour:02d}:{seen.minute:02d}"
-    today = datetime.now(tz).date()
-    day = day_title(seen.date(), locale) if seen.year == today.year else full_date(seen, locale)
+    other_year = today is not None and seen.year != today.year
+    day = full_date(seen.date(), locale) if other_year else day_title(seen.date(), locale)
     return tr(locale, "{day} {time}", day=day, time=clock)
 
 

@@ -16,11 +16,13 @@ from aiogram.utils.text_decorations import html_decoration as hd
 
 from storage.models.votes import Proposal
 from storage.votes import VoteView, proposal_code
+from views.dates import moment_title
 from views.i18n import tr
 
 
 def local_time(moment: datetime, tz: ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    """12月1日 19:00 (views/dates.py)."""
+    return moment_title(moment, tz)
 
 
 def percent(part: int, whole: int) -> str:
