@@ -33,7 +33,7 @@ def register(exporter: Exporter) -> Exporter:
 def load_exporters() -> None:
     """Import the feature modules that register exporters."""
     # Inside the function: each exporter imports this module's `register` (a registry).
-    from exports import activities, points, reports, shop, votes  # noqa: F401, PLC0415
+    from exports import activities, council, pdf, points, reports, shop, votes  # noqa: F401, PLC0415
 
 
 def add_export_commands(parser: argparse.ArgumentParser) -> None:

@@ -9,31 +9,26 @@ mark for a missing character), never as an empty box.
 from __future__ import annotations
 
 import argparse
-import io
 import logging
-from datetime import UTC, datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from exports import Exporter, register
+from exports.sheets import Column, Titles, add_sheet, new_book, saved
 from storage import org, periods, points
 from storage.db import SessionFactory
 from storage.errors import N_, RuleError
 from storage.models.org import Village
+from storage.models.points import PointItem
 from storage.settings import Settings
+from views.dates import month_title
 from views.i18n import PoI18n, tr
-from views.points import entry_reason, month_title
+from views.points import category_label, entry_reason, household_name
 
 log = logging.getLogger("linli.exports.points")
-
-
-def utc(moment: datetime) -> datetime:
-    """A stored time as aware UTC (SQLite gives it back naive)."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def month_xlsx(
@@ -42,6 +37,7 @@ async def month_xlsx(
     month: str,
     tz: ZoneInfo,
     locale: str | None = None,
+    issued: date | None = None,
 ) -> bytes:
     """The month for the notice board (三务公开栏): praise list, grids, exposure, every entry."""
     settings = await points.settings_of(session, village_id)
@@ -50,75 +46,144 @@ async def month_xlsx(
     )
     start, end = periods.month_bounds(month, tz)
     entries = await points.entries_between(session, village_id, start, end)
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = tr(locale, "Households")[:31]
-    bold = Font(bold=True)
-
-    def header(ws: object, *names: str) -> None:
-        ws.append([tr(locale, n) for n in names])  # type: ignore[attr-defined]
-        for cell in ws[1]:  # type: ignore[index]
-            cell.font = bold
-
-    sheet.append(
+    issued = issued or datetime.now(tz).date()
+    titles = Titles(
+        village=praise.village,
+        period=month_title(month, locale),
+        issuer=tr(locale, "{village} points group", village=praise.village),
+        issued=issued,
+    )
+    book = new_book()
+    add_sheet(
+        book,
+        tr(locale, "Households"),
+        tr(
+            locale,
+            "{village} · points praise list {month}",
+            village=praise.village,
+            month=month_title(month, locale),
+        ),
+        titles,
         [
+            Column(N_("Rank"), 8, "int"),
+            Column(N_("Household"), 22),
+            Column(N_("House number"), 16),
+            Column(N_("Grid"), 14),
+            Column(N_("Points"), 10, "int"),
+        ],
+        [
+            [r.rank, household_name(r.label, r.head, locale), r.label, r.grid, r.points]
+            for r in praise.top
+        ],
+        locale=locale,
+        tz=tz,
+        totals=[tr(locale, "Total"), len(praise.top), "", "", sum(r.points for r in praise.top)],
+    )
+    add_sheet(
+        book,
+        tr(locale, "Grids"),
+        tr(
+            locale,
+            "{village} · grid ranking {month}",
+            village=praise.village,
+            month=month_title(month, locale),
+        ),
+        titles,
+        [
+            Column(N_("Rank"), 8, "int"),
+            Column(N_("Grid"), 16),
+            Column(N_("Households with points"), 14, "int"),
+            Column(N_("Points"), 10, "int"),
+            Column(N_("Average per household"), 14, "number"),
+        ],
+        [[g.rank, g.name, g.households, g.points, round(g.average, 1)] for g in praise.grids],
+        locale=locale,
+        tz=tz,
+        totals=[
+            tr(locale, "Total"),
+            "",
+            sum(g.households for g in praise.grids),
+            sum(g.points for g in praise.grids),
+            "",
+        ],
+    )
+    if settings.exposure:
+        add_sheet(
+            book,
+            tr(locale, "Exposure list"),
             tr(
                 locale,
-                "{village} · points praise list {month}",
+                "{village} · exposure list {month}",
                 village=praise.village,
                 month=month_title(month, locale),
-            )
-        ]
-    )
-    sheet["A1"].font = Font(bold=True, size=14)
-    sheet.append([])
-    sheet.append([tr(locale, n) for n in (N_("Rank"), N_("Household"), N_("Grid"), N_("Points"))])
-    for cell in sheet[3]:
-        cell.font = bold
-    for r in praise.top:
-        sheet.append([r.rank, r.label, r.grid, r.points])
-    grids = book.create_sheet(tr(locale, "Grids")[:31])
-    header(grids, N_("Rank"), N_("Grid"), N_("Households"), N_("Points"), N_("Average"))
-    for g in praise.grids:
-        grids.append([g.rank, g.name, g.households, g.points, round(g.average, 1)])
-    if settings.exposure:
-        exposed = book.create_sheet(tr(locale, "Exposure list")[:31])
-        header(exposed, N_("Date"), N_("Household"), N_("Grid"), N_("Reason"), N_("Points"))
-        for e in praise.exposure:
-            exposed.append(
-                [
-                    utc(e.at).astimezone(tz).strftime("%Y-%m-%d"),
-                    e.household,
-                    e.grid,
-                    e.reason,
-                    e.points,
-                ]
-            )
-    details = book.create_sheet(tr(locale, "Entries")[:31])
-    header(
-        details, N_("Date"), N_("Household"), N_("Grid"), N_("Person"), N_("Reason"), N_("Points")
-    )
-    for e in entries:
-        details.append(
+            ),
+            titles,
             [
-                utc(e.entry.at).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                Column(N_("Date"), 14, "date"),
+                Column(N_("Household"), 16),
+                Column(N_("Grid"), 12),
+                Column(N_("Reason"), 44),
+                Column(N_("Points"), 10, "int"),
+            ],
+            [[e.at, e.household, e.grid, e.reason, e.points] for e in praise.exposure],
+            locale=locale,
+            tz=tz,
+        )
+    items: dict[int, PointItem | None] = {}
+    for e in entries:
+        if e.entry.item_id is not None and e.entry.item_id not in items:
+            items[e.entry.item_id] = await session.get(PointItem, e.entry.item_id)
+
+    def item_of(e: points.EntryView) -> tuple[str, str]:
+        item = items.get(e.entry.item_id or 0)
+        return (item.code, category_label(item.category, locale)) if item else ("", "")
+
+    add_sheet(
+        book,
+        tr(locale, "Entries"),
+        tr(
+            locale,
+            "{village} · points entries {month}",
+            village=praise.village,
+            month=month_title(month, locale),
+        ),
+        titles,
+        [
+            Column(N_("Date"), 14, "date"),
+            Column(N_("Household"), 14),
+            Column(N_("Grid"), 10),
+            Column(N_("Person"), 12),
+            Column(N_("Item code"), 10),
+            Column(N_("Category"), 14),
+            Column(N_("Reason"), 40),
+            Column(N_("Points"), 9, "int"),
+        ],
+        [
+            [
+                e.entry.at,
                 e.household,
                 e.grid,
-                e.person,
+                e.person or tr(locale, "whole household"),
+                *item_of(e),
                 entry_reason(e.entry, locale),
                 e.entry.points,
             ]
-        )
-    for ws in book.worksheets:
-        for column in ("A", "B", "C", "D", "E", "F"):
-            ws.column_dimensions[column].width = 18
-        for row in ws.iter_rows():
-            for cell in row:
-                cell.alignment = Alignment(vertical="top")
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+            for e in entries
+        ],
+        locale=locale,
+        tz=tz,
+        totals=[
+            tr(locale, "Total"),
+            len(entries),
+            "",
+            "",
+            "",
+            "",
+            "",
+            sum(e.entry.points for e in entries),
+        ],
+    )
+    return saved(book)
 
 
 # --- the command line ----------------------------------------------------------------------

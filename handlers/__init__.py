@@ -11,6 +11,7 @@ from aiogram.dispatcher.event.handler import FilterObject
 
 from handlers import (
     activities,
+    board,
     common,
     council,
     errors,
@@ -46,6 +47,7 @@ FEATURES = (
     council,
     activities,
     shop,
+    board,
     fallback,
 )
 

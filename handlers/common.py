@@ -131,6 +131,7 @@ def help_text(actor: Actor | None) -> str:
                 _("/paper — enter a vote's paper ballots"),
                 _("/council — the monthly council: day, participants, decisions"),
                 _("/gridstats — reports per grid and month"),
+                _("/export — files for the notice board: the month's PDF notice and sheets"),
                 _("/reportsettings — categories and their deadlines, points item, digest hour"),
                 _("/activityexport — this month's activities and attendance as an .xlsx"),
                 _("/tags — groups of residents (老年人, 青少年家庭, 新居民) for activities"),

@@ -21,6 +21,7 @@ from storage.errors import N_, NotAllowed
 from storage.models.points import CapPeriod, RewardStatus
 from storage.permissions.org import Actor
 from storage.settings import Settings
+from views.dates import month_title, quarter_title
 from views.i18n import _
 from views.keyboards import FlowAction, Pick, button, cancel_row, flow_button, keyboard, picker
 from views.points import (
@@ -32,7 +33,6 @@ from views.points import (
     category_code,
     category_label,
     item_label,
-    quarter_title,
 )
 from views.replies import edit_after_press, send_after_press
 
@@ -584,7 +584,10 @@ async def offer_export(message: Message, actor: Actor, now: datetime, settings: 
         _("Which month?"),
         reply_markup=keyboard(
             [
-                button(month, ExportMonth(village_id=villages[0], month=month).pack())
+                button(
+                    month_title(month, None),
+                    ExportMonth(village_id=villages[0], month=month).pack(),
+                )
                 for month in (last_month, this_month)
             ]
         ),
@@ -599,18 +602,24 @@ async def send_export(
     actor: Actor,
     settings: Settings,
     locale: str,
+    now: datetime,
 ) -> None:
     """The month's workbook, sent as a document."""
     if not points.Can.can_export(actor, callback_data.village_id):
         raise NotAllowed(N_("Only village admins and the points group can export points."))
     data = await month_xlsx(
-        session, callback_data.village_id, callback_data.month, settings.tz, locale
+        session,
+        callback_data.village_id,
+        callback_data.month,
+        settings.tz,
+        locale,
+        now.astimezone(settings.tz).date(),
     )
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer_document(
             BufferedInputFile(data, filename=f"points-{callback_data.month}.xlsx"),
             caption=_("Points of {month}, for the notice board (三务公开栏).").format(
-                month=callback_data.month
+                month=month_title(callback_data.month, locale)
             ),
         )

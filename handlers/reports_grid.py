@@ -17,15 +17,17 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import org, outbox, reports
+from storage import org, outbox, reports, votes
 from storage.models.common import OutboxStatus
-from storage.models.org import Person
+from storage.models.org import Person, Village
 from storage.models.reports import ReportCategory
+from storage.models.votes import VoteStatus
 from storage.periods import month_bounds, month_key, shift
 from storage.permissions.org import Actor
 from storage.permissions.reports import ReportPermissions
 from storage.settings import Settings
-from views.charts import bar_chart
+from views.charts import grid_chart, trend_chart, turnout_chart
+from views.dates import month_title
 from views.i18n import _, locale_of, tr
 from views.keyboards import (
     Button,
@@ -37,7 +39,6 @@ from views.keyboards import (
     keyboard,
     picker,
 )
-from views.points import month_title
 from views.replies import edit_after_press
 from views.reports import CategoryAct, GridStats, NoticeStatus, SettingAct, category_name
 
@@ -284,16 +285,55 @@ async def send_grid_stats(
                 rate=rate,
             )
         )
-    lines.append(_("Times are medians. Chart: blue received, red overdue, orange reopened."))
+    lines.append(_("Times are medians. The charts below show the same figures."))
     pager = keyboard(
         [button(_("◀ Previous month"), GridStats(village_id=village_id, back=back + 1).pack())]
     )
     await message.answer("\n".join(lines), reply_markup=pager)
-    if any(entry.received for entry in figures):
-        chart = bar_chart([[e.received, e.overdue, e.reopened] for e in figures])
+    charts = await grid_charts(session, actor, settings, village, month, figures)
+    for name, chart in charts:
         # A server without photos: the text above carries the figures.
         with contextlib.suppress(TelegramAPIError):
-            await message.answer_photo(BufferedInputFile(chart, filename=f"gridstats-{month}.png"))
+            await message.answer_photo(BufferedInputFile(chart, filename=name))
+
+
+async def grid_charts(
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    village: Village,
+    month: str,
+    figures: list[reports.GridFigures],
+) -> list[tuple[str, bytes]]:
+    """The month per grid; the six months up to it, received and fixed; the year's votes'
+    turnout. A chart with nothing to show is left out."""
+    charts = []
+    if any(entry.received for entry in figures):
+        charts.append(
+            (
+                f"gridstats-{month}.png",
+                grid_chart(village.name, month_title(month, None), figures),
+            )
+        )
+    keys = [shift("monthly", month, n) for n in range(-5, 1)]
+    trend = await reports.monthly_trend(
+        session,
+        actor,
+        village.id or 0,
+        [(key, *month_bounds(key, settings.tz)) for key in keys],
+    )
+    if any(received or fixed for _key, received, fixed in trend):
+        charts.append((f"trend-{month}.png", trend_chart(village.name, trend)))
+    year = month.partition("-")[0]
+    start, end = month_bounds(f"{year}-01", settings.tz)[0], month_bounds(month, settings.tz)[1]
+    closed = [
+        await votes.vote_view(session, vote.id or 0)
+        for vote in await votes.votes_of_year(session, village.id or 0, start, end)
+        if vote.status == VoteStatus.CLOSED
+    ]
+    if closed:
+        charts.append((f"turnout-{year}.png", turnout_chart(village.name, year, closed[-8:])))
+    return charts
 
 
 # --- settings ------------------------------------------------------------------------------

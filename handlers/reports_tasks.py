@@ -22,6 +22,7 @@ from storage.permissions.org import Actor
 from storage.permissions.reports import ReportPermissions
 from storage.reports import DUTY_NAMES, TaskView
 from storage.settings import Settings
+from views.dates import moment_title
 from views.i18n import _, locale_of
 from views.keyboards import (
     FlowAction,
@@ -565,7 +566,7 @@ async def review_duty_task(
             duty=_(DUTY_NAMES[Duty(form["duty"])]),
             description=hd.quote(form["description"]),
             where=where,
-            due=due.strftime("%Y-%m-%d %H:%M"),
+            due=moment_title(due, settings.tz),
         ),
         reply_markup=confirm_keyboard(_("✔ Create"), back=False),
     )

@@ -23,14 +23,14 @@ from schedules.runtime import Job, JobContext, register
 from storage import jobs as job_runs
 from storage import org, outbox, periods, points
 from storage.models.org import Role, Village
+from views.board_pdf import month_notice, month_pdf
+from views.dates import month_title, period_title, quarter_title
 from views.i18n import locale_of, tr
 from views.points import (
     LINES_MAX,
     missed_posts,
     monthly_text,
-    period_title,
     praise_png,
-    quarter_title,
     quote,
     ranked_lines,
     weekly_text,
@@ -211,17 +211,49 @@ async def run_monthly(ctx: JobContext) -> dict[str, Any]:
         for village, settings in villages:
             praise = lists[village.id or 0]
             if praise.entries:
-                picture = praise_png(praise, None, exposure=settings.exposure)
+                issued = ctx.now_local.date()
+                picture = praise_png(praise, None, exposure=settings.exposure, issued=issued)
+                batch = f"points_monthly:{month}/v{village.id}"
                 posts += await post_to_groups(
                     ctx,
                     village.id or 0,
                     monthly_text(praise, exposure=settings.exposure, top=settings.top),
-                    f"points_monthly:{month}/v{village.id}",
+                    batch,
                     photo_b64=base64.b64encode(picture).decode(),
                     filename=f"praise-{month}.png",
                 )
+                await send_notice_pdf(ctx, village, month, batch)
             await ctx.record(f"{month}/v{village.id}", {"households": praise.entries})
     return {"claimed": list(ctx.claimed), "posts": posts}
+
+
+async def send_notice_pdf(ctx: JobContext, village: Village, month: str, batch: str) -> None:
+    """The month's A4 notice (PDF) to each village admin, in their language, to print for the
+    notice board."""
+    issued = ctx.now_local.date()
+    made: dict[str, str] = {}
+    for admin in await org.village_admins(ctx.session, village.id or 0):
+        locale = locale_of(admin)
+        if locale not in made:
+            notice = await month_notice(
+                ctx.session, village.id or 0, month, ctx.tz, issued, locale
+            )
+            made[locale] = base64.b64encode(month_pdf(notice, locale)).decode()
+        outbox.enqueue(
+            ctx.session,
+            admin.telegram_id,
+            tr(
+                locale,
+                "{village}: the notice of {month} for the notice board, ready to print. "
+                "/export has the sheets.",
+                village=quote(village.name),
+                month=month_title(month, locale),
+            ),
+            method="sendDocument",
+            batch=batch,
+            document_b64=made[locale],
+            filename=f"{village.name}-notice-{month}.pdf",
+        )
 
 
 # --- 一季一奖励 -------------------------------------------------------------------------------

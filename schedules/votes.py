@@ -23,8 +23,8 @@ from schedules.runtime import Job, JobContext, register
 from storage import council, org, outbox, periods, votes
 from storage import jobs as job_runs
 from views.council import announce_project, post_to_groups
+from views.dates import month_title
 from views.i18n import locale_of
-from views.points import month_title
 from views.votes import answers_post, card_markup, card_text, post_result, reminder_text
 
 

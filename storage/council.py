@@ -407,6 +407,26 @@ async def items_to_record(
     return [ItemView(i, m, p) for i, m, p in (await session.exec(query)).all()]
 
 
+async def decisions_between(
+    session: AsyncSession, village_id: int, start: datetime, end: datetime
+) -> list[ItemView]:
+    """The agenda items a village's meetings in [start, end) decided, deferred or dropped,
+    in meeting order: the council's decisions for the notice board."""
+    query = (
+        select(MeetingItem, Meeting, Proposal)
+        .join(Meeting, col(Meeting.id) == col(MeetingItem.meeting_id))
+        .join(Proposal, col(Proposal.id) == col(MeetingItem.proposal_id))
+        .where(
+            Meeting.village_id == village_id,
+            col(Meeting.starts_at) >= start,
+            col(Meeting.starts_at) < end,
+            MeetingItem.outcome != ItemOutcome.PENDING,
+        )
+        .order_by(col(Meeting.starts_at), col(MeetingItem.id))
+    )
+    return [ItemView(i, m, p) for i, m, p in (await session.exec(query)).all()]
+
+
 async def item_view(session: AsyncSession, item_id: int) -> ItemView:
     item = await get_or_missing(
         session, MeetingItem, item_id, N_("That agenda item no longer exists.")

@@ -285,6 +285,35 @@ async def household_in_grid(session: AsyncSession, grid_id: int, household_id: i
     return household
 
 
+async def set_household_head(
+    session: AsyncSession, actor: Actor, household_id: int, head_name: str | None
+) -> Household:
+    """Name the household's head (户主), or clear it with None or empty text: a village admin,
+    or a worker of the household's grid. The notice board then names the household by it."""
+    household = await get_or_missing(
+        session, Household, household_id, N_("That household is not in this grid.")
+    )
+    grid = await get_grid(session, household.grid_id)
+    if not (
+        OrgPermissions.can_administer(actor, grid.village_id)
+        or OrgPermissions.can_decide_membership(actor, grid.village_id, grid.id or 0)
+    ):
+        raise NotAllowed(N_("Only this grid's workers and the village admins can decide."))
+    name = require_text(head_name, NAME_MAX) if normalise_text(head_name) else None
+    household.head_name = name
+    session.add(household)
+    audit.record(
+        session,
+        "household.head",
+        actor_id=actor.person_id,
+        village_id=grid.village_id,
+        household_id=household_id,
+        head_name=name,
+    )
+    await session.flush()
+    return household
+
+
 async def find_or_create_household(session: AsyncSession, grid_id: int, label: str) -> Household:
     """The grid's household whose label is this one after normalisation (spaces and case
     aside), or a new one; a concurrent join with the same label gets the same household."""

@@ -868,6 +868,7 @@ class Ranked:
     points: int
     label: str = ""
     grid: str = ""
+    head: str = ""  # the household head's name (户主), when known
 
 
 async def household_sums(
@@ -950,6 +951,7 @@ async def label(session: AsyncSession, ranked: list[Ranked]) -> list[Ranked]:
             r.points,
             households[r.household_id].label if r.household_id in households else "?",
             grids.get(r.grid_id, "?"),
+            (households[r.household_id].head_name or "") if r.household_id in households else "",
         )
         for r in ranked
     ]
@@ -1091,11 +1093,16 @@ async def praise_lists(
     tops = {vid: top_ranked(best) for vid, (_grids, best) in months.items()}
     household_ids = {r.household_id for found in tops.values() for r in found}
     labels: dict[int, str] = {}
+    heads: dict[int, str] = {}
     if household_ids:
         # the ids written into the statement: a few hundred bound parameters cost more
         ids = bindparam("ids", sorted(household_ids), expanding=True, literal_execute=True)
-        labels_query = select(Household.id, Household.label).where(col(Household.id).in_(ids))
-        labels = dict((await connection.execute(labels_query)).all())
+        labels_query = select(Household.id, Household.label, Household.head_name).where(
+            col(Household.id).in_(ids)
+        )
+        for household_id, household_label, head in (await connection.execute(labels_query)).all():
+            labels[household_id] = household_label
+            heads[household_id] = head or ""
     grid_names = dict((await connection.execute(grid_query)).all())
     exposed: dict[int, list[Exposed]] = {}
     if exposure_for is None or exposure_for:
@@ -1119,6 +1126,7 @@ async def praise_lists(
                     r.points,
                     labels.get(r.household_id, "?"),
                     grid_names.get(r.grid_id, "?"),
+                    heads.get(r.household_id, ""),
                 )
                 for r in tops.get(village_id, [])
             ],
@@ -1318,6 +1326,28 @@ async def grant_quarter(
         if await add_unique(session, grant):
             grants.append(grant)
     return grants
+
+
+async def tiers_reached(
+    session: AsyncSession, village_id: int, month: str, tz: ZoneInfo
+) -> list[tuple[Ranked, RewardTier]]:
+    """The households whose points of the quarter so far (its first day to the end of `month`)
+    reach a reward tier, best first, each with its highest tier: what the quarter's rewards
+    will be if nothing changes (granted on the quarter's close, `grant_quarter`)."""
+    levels = await tiers(session, village_id)
+    if not levels:
+        return []
+    quarter = periods.quarter_key(periods.first_day("monthly", month))
+    start = periods.quarter_bounds(quarter, tz)[0]
+    end = periods.month_bounds(month, tz)[1]
+    reached = []
+    for ranked in await label(
+        session, rank(await household_sums(session, village_id, start, end))
+    ):
+        tier = next((t for t in levels if ranked.points >= t.threshold), None)
+        if tier is not None:
+            reached.append((ranked, tier))
+    return reached
 
 
 @dataclass(frozen=True)

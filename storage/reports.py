@@ -9,6 +9,7 @@ press or two workers at once do the work once), stamps its `*_at` column and wri
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, func, select
+from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, category_memory, points, transitions
@@ -1119,6 +1120,37 @@ async def grid_figures(
         if resolve.get(grid_id):  # type: ignore[arg-type]
             entry.median_resolve_hours = statistics.median(resolve[grid_id])  # type: ignore[index]
     return list(figures.values())
+
+
+async def monthly_trend(
+    session: AsyncSession,
+    actor: Actor,
+    village_id: int,
+    months: Sequence[tuple[str, datetime, datetime]],
+) -> list[tuple[str, int, int]]:
+    """Per month (key, start, end): the reports received, and those fixed (resolved) in it."""
+    if not ReportPermissions.can_see_stats(actor, village_id):
+        raise NotAllowed(N_("Only this village's admins can see its figures."))
+    if not months:
+        return []
+    first, last = months[0][1], months[-1][2]
+    query = select(Task.created_at, Task.resolved_at).where(
+        Task.village_id == village_id,
+        Task.kind == TaskKind.REPORT,
+        or_(
+            (col(Task.created_at) >= first) & (col(Task.created_at) < last),
+            (col(Task.resolved_at) >= first) & (col(Task.resolved_at) < last),
+        ),
+    )
+    rows = [(aware(c), aware(r)) for c, r in (await session.exec(query)).all()]
+    return [
+        (
+            key,
+            sum(1 for c, _r in rows if c is not None and start <= c < end),
+            sum(1 for _c, r in rows if r is not None and start <= r < end),
+        )
+        for key, start, end in months
+    ]
 
 
 # --- export --------------------------------------------------------------------------------

@@ -601,10 +601,10 @@ async def test_praise_picture_and_workbook(sessions: SessionFactory) -> None:
     book = load_workbook(io.BytesIO(data))
     assert book.sheetnames == ["先进居民户", "网格排名", "反向曝光", "积分明细"]
     rows = list(book["积分明细"].iter_rows(values_only=True))
-    assert rows[0][0] == "日期" and {r[4] for r in rows[1:]} == {
-        "乱堆柴草",
-        "关爱帮扶孤寡老人、留守儿童",
-    }
+    header = rows[3]  # under the title block
+    assert header[0] == "日期" and header[6] == "事由"
+    reasons = {r[6] for r in rows[4:] if r[0] and not isinstance(r[0], str)}
+    assert reasons == {"乱堆柴草", "关爱帮扶孤寡老人、留守儿童"}
 
 
 # --- the catch-up after downtime -----------------------------------------------------------

@@ -110,4 +110,4 @@ async def test_last_months_answers_are_posted_once_without_their_authors(
     caught_up = await runtime.run(vote_jobs.ANSWERS, at=datetime(2027, 2, 1, 3, 0, tzinfo=UTC))
     assert sorted(caught_up.values()) == [1]  # December had none and stays quiet
     texts = await posts(sessions, place.group_id)
-    assert len(texts) == 2 and "2027年01月" in texts[1] and "修水渠" in texts[1]
+    assert len(texts) == 2 and "2027年1月" in texts[1] and "修水渠" in texts[1]

@@ -20,6 +20,7 @@ from storage.models.council import MemberCategory, Project, ProjectStatus
 from storage.models.org import Person
 from storage.models.votes import Proposal
 from storage.votes import proposal_code
+from views.dates import moment_title
 from views.i18n import locale_of, tr
 
 CATEGORY_NAMES = {
@@ -37,7 +38,7 @@ PROJECT_STATUS_NAMES = {
 
 
 def when(moment: datetime, tz: ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    return moment_title(moment, tz)
 
 
 def item_line(proposal: Proposal) -> str:

@@ -4,9 +4,8 @@ monthly and quarterly posts, and the callback data of points buttons."""
 from __future__ import annotations
 
 import html
-import io
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
@@ -26,6 +25,7 @@ from storage.models.points import (
     PointItem,
 )
 from storage.permissions.points import PointsPermissions as Can
+from views.dates import full_date, month_title, week_title
 from views.i18n import _, locale_of, tr
 from views.keyboards import (
     button,
@@ -41,22 +41,9 @@ from views.pictures import (
     WIDTH,
     drawable,
     font,
+    png,
+    wrap,
 )
-
-QUARTER_NAMES = {
-    1: N_("Q1 {year}"),
-    2: N_("Q2 {year}"),
-    3: N_("Q3 {year}"),
-    4: N_("Q4 {year}"),
-}
-
-
-def quarter_title(key: str, locale: str | None = None) -> str:
-    """A quarter's key (2026-Q1) as people say it: 2026年第一季度."""
-    year, _, number = key.partition("-Q")
-    if not (year.isdigit() and number.isdigit() and int(number) in QUARTER_NAMES):
-        return key
-    return tr(locale, QUARTER_NAMES[int(number)], year=int(year))
 
 
 def entry_reason(entry: PointEntry, locale: str | None = None) -> str:
@@ -168,97 +155,139 @@ class ExportMonth(CallbackData, prefix="px"):
     month: str
 
 
-def month_title(month: str, locale: str | None) -> str:
-    start = periods.first_day("monthly", month)
-    return tr(locale, "{year}-{month:02d}", year=start.year, month=start.month)
+def household_name(label: str, head: str | None, locale: str | None = None) -> str:
+    """How villagers know a household: by its head's name (王秀英户) when the village gave
+    one, by its label (1组 3号) otherwise."""
+    return tr(locale, "{head}'s household", head=head) if head else label
 
 
-def praise_lines(
+def issuing_line(village: str, issued: date, locale: str | None = None) -> str:
+    """幸福村积分管理小组  2026年12月1日: who issues the notice, and when."""
+    return tr(
+        locale,
+        "{village} points group, {date}",
+        village=village,
+        date=full_date(issued, locale),
+    )
+
+
+PictureRow = tuple[str, str, str, tuple[int, int, int]]  # rank, text, points, colour
+
+
+def praise_rows(
     praise: points.PraiseList, locale: str | None, *, exposure: bool
-) -> list[tuple[str, int, tuple[int, int, int]]]:
-    """The picture's lines: (text, font size, colour)."""
-    lines: list[tuple[str, int, tuple[int, int, int]]] = [
+) -> list[tuple[str, list[PictureRow]]]:
+    """The picture's sections: a heading and its rows (rank, text, points, colour)."""
+    sections: list[tuple[str, list[PictureRow]]] = []
+    households: list[PictureRow] = [
         (
+            f"{r.rank}.",
             tr(
                 locale,
-                "{village} · points praise list {month}",
-                village=praise.village,
-                month=month_title(praise.month, locale),
-            ),
-            34,
-            GOLD,
-        ),
-        ("", 12, INK),
-        (tr(locale, "Households"), 26, INK),
-    ]
-    lines += [
-        (
-            tr(
-                locale,
-                "{rank}. {household} ({grid}) — {points} points",
-                rank=r.rank,
-                household=r.label,
+                "{household} ({grid})",
+                household=household_name(r.label, r.head, locale),
                 grid=r.grid,
-                points=r.points,
             ),
-            22,
+            tr(locale, "{points} pts", points=r.points),
             INK,
         )
         for r in praise.top
-    ] or [(tr(locale, "No points this month."), 22, GREY)]
+    ] or [("", tr(locale, "No points this month."), "", GREY)]
+    sections.append((tr(locale, "Households"), households))
     if praise.grids:
-        lines += [("", 12, INK), (tr(locale, "Grids (average per household)"), 26, INK)]
-        lines += [
+        sections.append(
             (
-                tr(
-                    locale,
-                    "{rank}. {grid} — {average} points",
-                    rank=g.rank,
-                    grid=g.name,
-                    average=round(g.average, 1),
-                ),
-                22,
-                INK,
+                tr(locale, "Grids (average per household)"),
+                [
+                    (
+                        f"{g.rank}.",
+                        g.name,
+                        tr(locale, "{points} pts", points=format(g.average, ".1f")),
+                        INK,
+                    )
+                    for g in praise.grids
+                ],
             )
-            for g in praise.grids
-        ]
+        )
     if exposure and praise.exposure:
-        lines += [("", 12, INK), (tr(locale, "Exposure list"), 26, INK)]
-        lines += [
+        sections.append(
             (
-                tr(
-                    locale,
-                    "{household} ({grid}): {reason}, {points} points",
-                    household=e.household,
-                    grid=e.grid,
-                    reason=e.reason,
-                    points=e.points,
-                ),
-                22,
-                GREY,
+                tr(locale, "Exposure list"),
+                [
+                    (
+                        "",
+                        tr(
+                            locale,
+                            "{household} ({grid}): {reason}",
+                            household=e.household,
+                            grid=e.grid,
+                            reason=e.reason,
+                        ),
+                        tr(locale, "{points} pts", points=e.points),
+                        GREY,
+                    )
+                    for e in praise.exposure
+                ],
             )
-            for e in praise.exposure
-        ]
-    return lines
+        )
+    return sections
+
+
+BORDER = 4  # the frame's width; it is drawn from 8 px in from each edge
+RANK_WIDTH = 56
+POINTS_WIDTH = 130
+ROW_SIZE, HEADING_SIZE, TITLE_SIZE = 22, 26, 34
 
 
 def praise_png(
-    praise: points.PraiseList, locale: str | None = None, *, exposure: bool = False
+    praise: points.PraiseList,
+    locale: str | None = None,
+    *,
+    exposure: bool = False,
+    issued: date | None = None,
 ) -> bytes:
-    """The praise list as a PNG picture."""
-    lines = praise_lines(praise, locale, exposure=exposure)
-    height = MARGIN * 2 + sum(int(size * 1.55) for _t, size, _c in lines)
+    """The praise list as a PNG picture: every line inside the frame (long ones wrap), the
+    points in one column on the right, the issuing line at the foot."""
+    text_left = MARGIN + RANK_WIDTH
+    text_width = WIDTH - MARGIN - POINTS_WIDTH - text_left
+    title = tr(
+        locale,
+        "{village} · points praise list {month}",
+        village=praise.village,
+        month=month_title(praise.month, locale),
+    )
+    # (x, y, text, size, colour, anchor) to draw, laid out first to know the height
+    ops: list[tuple[float, int, str, int, tuple[int, int, int], str]] = []
+    y = MARGIN
+    for line in wrap(drawable(title), TITLE_SIZE, WIDTH - 2 * MARGIN):
+        ops.append((MARGIN, y, line, TITLE_SIZE, GOLD, "la"))
+        y += int(TITLE_SIZE * 1.4)
+    for heading, rows in praise_rows(praise, locale, exposure=exposure):
+        y += 14
+        for line in wrap(drawable(heading), HEADING_SIZE, WIDTH - 2 * MARGIN):
+            ops.append((MARGIN, y, line, HEADING_SIZE, INK, "la"))
+            y += int(HEADING_SIZE * 1.5)
+        for rank, text, score, colour in rows:
+            ops.append((MARGIN, y, rank, ROW_SIZE, colour, "la"))
+            ops.append((WIDTH - MARGIN, y, drawable(score), ROW_SIZE, colour, "ra"))
+            for line in wrap(drawable(text), ROW_SIZE, text_width):
+                ops.append((text_left, y, line, ROW_SIZE, colour, "la"))
+                y += int(ROW_SIZE * 1.5)
+    if issued is not None:
+        y += 18
+        for line in wrap(
+            drawable(issuing_line(praise.village, issued, locale)), 20, WIDTH - 2 * MARGIN
+        ):
+            ops.append((WIDTH - MARGIN, y, line, 20, GREY, "ra"))
+            y += 30
+    height = y + MARGIN
     image = Image.new("RGB", (WIDTH, height), PAPER)
     draw = ImageDraw.Draw(image)
-    draw.rectangle((8, 8, WIDTH - 9, height - 9), outline=GOLD, width=4)
-    y = MARGIN
-    for text, size, colour in lines:
+    draw.rectangle((8, 8, WIDTH - 9, height - 9), outline=GOLD, width=BORDER)
+    for x, top, text, size, colour, anchor in ops:
         if text:
-            draw.text((MARGIN, y), drawable(text)[:60], font=font(size), fill=colour)
-        y += int(size * 1.55)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
+            draw.text((x, top), text, font=font(size), fill=colour, anchor=anchor)
+    return png(image)
 
 
 LINES_MAX = 40  # households or entries in one post; the rest are counted
@@ -270,32 +299,6 @@ def quote(text: str) -> str:
 
 def signed(value: int) -> str:
     return f"{value:+d}"
-
-
-def day_title(day: date, locale: str | None) -> str:
-    return tr(locale, "{month}/{day}", month=day.month, day=day.day)
-
-
-def week_title(week: str, locale: str | None) -> str:
-    """第49周（11月30日—12月6日）: the ISO week's number and its Monday and Sunday."""
-    monday = periods.first_day("weekly", week)
-    return tr(
-        locale,
-        "week {week} ({start} – {end})",
-        week=monday.isocalendar()[1],
-        start=day_title(monday, locale),
-        end=day_title(monday + timedelta(days=6), locale),
-    )
-
-
-def period_title(kind: periods.Kind, key: str, locale: str | None) -> str:
-    if kind == "weekly":
-        return week_title(key, locale)
-    if kind == "quarterly":
-        return quarter_title(key, locale)
-    if kind == "monthly":
-        return month_title(key, locale)
-    return key
 
 
 def missed_posts(kind: periods.Kind, locale: str | None) -> str:

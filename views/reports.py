@@ -19,6 +19,7 @@ from storage.errors import N_
 from storage.models.org import Person
 from storage.models.reports import WAITING, Task, TaskKind, TaskStatus
 from storage.reports import DEFAULT_NAMES, DUTY_NAMES, STATUS_NAMES, TaskView
+from views.dates import moment_title
 from views.i18n import _, locale_of, tr
 from views.keyboards import (
     button,
@@ -62,8 +63,7 @@ class Follow(CallbackData, prefix="fw"):
 
 
 def when(moment: datetime | None, tz: ZoneInfo) -> str:
-    moment = reports.aware(moment)
-    return moment.astimezone(tz).strftime("%m-%d %H:%M") if moment else "—"
+    return moment_title(moment, tz)
 
 
 def status_label(status: TaskStatus | str, locale: str | None) -> str:

@@ -19,11 +19,13 @@ from storage import outbox, votes
 from storage.errors import N_
 from storage.models.votes import DecideRule, Proposal, ProposalStatus
 from storage.votes import VoteView, proposal_code
+from views.dates import moment_title
 from views.i18n import tr
 
 
 def local_time(moment: datetime, tz: ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    """12月1日 19:00 (views/dates.py)."""
+    return moment_title(moment, tz)
 
 
 def percent(part: int, whole: int) -> str:

@@ -60,6 +60,9 @@ class Household(SQLModel, table=True):
     grid_id: int = Field(foreign_key="grid.id", index=True)
     label: str = Field(max_length=64)
     label_key: str = Field(max_length=64, sa_column_kwargs={"default": label_key_default})
+    # The household head's name (户主), optional: the notice board names a household by it
+    # (王秀英户) and by its label when there is none.
+    head_name: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
 
 
