@@ -14,6 +14,8 @@ from handlers import (
     council,
     errors,
     fallback,
+    home,
+    home_text,
     org_groups,
     org_join,
     org_roles,
@@ -30,6 +32,7 @@ from handlers import (
 FEATURES = (
     errors,
     common,
+    home,
     org_village,
     org_roles,
     org_join,
@@ -42,6 +45,7 @@ FEATURES = (
     reports_grid,
     votes,
     council,
+    home_text,
     fallback,
 )
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, category_memory, points, transitions
+from storage import audit, category_memory, points, transitions, voice
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError, Term
 from storage.models.common import AuditEntry
@@ -40,6 +40,7 @@ from storage.models.reports import (
     TaskPhoto,
     TaskStatus,
 )
+from storage.models.voice import VoiceNote, VoiceOf
 from storage.org import bound_chats, clean_text, get_grid, grids_of, require_text
 from storage.permissions.org import Actor
 from storage.permissions.reports import ReportPermissions
@@ -347,6 +348,7 @@ class TaskView:
     reporter: Person | None = None
     owner: Person | None = None
     photos: list[TaskPhoto] = field(default_factory=list)
+    voices: list[VoiceNote] = field(default_factory=list)
 
     @property
     def id(self) -> int:
@@ -368,7 +370,9 @@ async def task_view(session: AsyncSession, task_id: int) -> TaskView:
             select(TaskPhoto).where(TaskPhoto.task_id == task_id).order_by(col(TaskPhoto.id))
         )
     ).all()
-    return TaskView(task, village, grid, category, reporter, owner, list(photos))
+    voices = await voice.notes_of(session, VoiceOf.REPORT, task_id)
+    voices += await voice.notes_of(session, VoiceOf.RESOLUTION, task_id)
+    return TaskView(task, village, grid, category, reporter, owner, list(photos), voices)
 
 
 async def task_by_number(session: AsyncSession, village_id: int, number: str) -> Task:
@@ -401,6 +405,13 @@ def clean_description(text: str | None) -> str:
     return require_text(text, DESCRIPTION_MAX, lines=True)
 
 
+def _spoken_words(spoken: voice.Voice | None) -> str:
+    """A spoken description's stand-in text: its words, else 🎤 and its length."""
+    if spoken is None:
+        return ""
+    return spoken.transcript or "🎤 " + voice.length(spoken.duration)
+
+
 async def file_report(
     session: AsyncSession,
     actor: Actor,
@@ -414,8 +425,10 @@ async def file_report(
     anonymous: bool = False,
     photos: list[tuple[str, int | None]] | None = None,
     grid_id: int | None = None,
+    spoken: voice.Voice | None = None,
 ) -> TaskView:
-    """A resident files a report; it becomes a task of their grid (or of a bound grid group)."""
+    """A resident files a report; it becomes a task of their grid (or of a bound grid group).
+    With `spoken`, the description is a voice note (and `description` may be its words)."""
     if not ReportPermissions.can_report(actor) or actor.residence is None:
         raise NotAllowed(N_("Only residents who have joined a village can report problems."))
     village_id = actor.residence.village_id
@@ -435,7 +448,7 @@ async def file_report(
         reporter_id=actor.person_id,
         created_by=actor.person_id,
         category_id=category.id,
-        description=clean_description(description),
+        description=clean_description(description or _spoken_words(spoken)),
         location=clean_text(location, LOCATION_MAX),
         latitude=latitude,
         longitude=longitude,
@@ -450,6 +463,8 @@ async def file_report(
         session.add(
             TaskPhoto(task_id=task.id, file_id=file_id, file_size=size, added_by=actor.person_id)
         )
+    if spoken is not None:
+        voice.keep(session, VoiceOf.REPORT, task.id, spoken, actor.person_id)
     audit.record(
         session,
         "task.report",

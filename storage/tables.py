@@ -9,5 +9,6 @@ from storage.models import (  # noqa: F401 - each module registers its tables
     org,
     points,
     reports,
+    voice,
     votes,
 )

@@ -14,10 +14,11 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import org, outbox, reports
+from storage import org, outbox, reports, voice
 from storage.errors import N_
 from storage.models.org import Person
 from storage.models.reports import WAITING, Task, TaskKind, TaskStatus
+from storage.models.voice import VoiceNote
 from storage.reports import DEFAULT_NAMES, DUTY_NAMES, STATUS_NAMES, TaskView
 from views.i18n import _, locale_of, tr
 from views.keyboards import (
@@ -131,6 +132,7 @@ def task_card(view: TaskView, locale: str | None, tz: ZoneInfo) -> str:
     if task.latitude is not None and task.longitude is not None:
         lines.append(f"📍 {task.latitude:.5f}, {task.longitude:.5f}")
     lines.append(hd.quote(task.description))
+    lines += voice_lines(view.voices, locale)
     if view.photos:
         lines.append(tr(locale, "Photos: {count}", count=len(view.photos)))
     if view.owner is not None:
@@ -257,6 +259,7 @@ async def push_task(
             text,
             reply_markup=markup_dict(worker_keyboard(view.task, locale)),
         )
+        queue_voices(session, person.telegram_id, view.voices, view.task.number, locale)
         for photo in view.photos:
             if not photo.resolution:
                 outbox.enqueue(
@@ -269,6 +272,37 @@ async def push_task(
                 )
         sent += 1
     return sent
+
+
+def voice_lines(notes: list[VoiceNote], locale: str | None) -> list[str]:
+    """🎤 语音 (0:23), and its words when a speech-to-text hook gave them."""
+    lines = []
+    for note in notes:
+        lines.append(tr(locale, "🎤 Voice note ({length})", length=voice.length(note.duration)))
+        if note.transcript:
+            lines.append("“" + hd.quote(note.transcript) + "”")
+    return lines
+
+
+def queue_voices(
+    session: AsyncSession, chat_id: int, notes: list[VoiceNote], number: str, locale: str
+) -> None:
+    """The voice notes themselves, after the card, for the person who must act to hear."""
+    for note in notes:
+        outbox.enqueue(
+            session,
+            chat_id,
+            number,
+            method="sendVoice",
+            voice=note.file_id,
+            duration=note.duration,
+            fallback_text=tr(
+                locale,
+                "(a voice note of {number}, {length})",
+                number=number,
+                length=voice.length(note.duration),
+            ),
+        )
 
 
 def change_text(view: TaskView, locale: str | None, *, follower: bool) -> str:
