@@ -91,7 +91,7 @@ async def start_claim(
     await state.set_data(ClaimForm(village_id=village_id))
     await message.answer(
         _("Claim points. Which kind of thing did you do?"),
-        reply_markup=await category_picker(session, village_id, "ccat", locale),
+        reply_markup=await category_picker(session, village_id, "ccat", locale, claims=True),
     )
 
 
@@ -112,7 +112,12 @@ async def pick_claim_category(
             category=category_label(category_code(callback_data.value), locale)
         ),
         reply_markup=await item_picker(
-            session, form["village_id"], category_code(callback_data.value), "citem", locale
+            session,
+            form["village_id"],
+            category_code(callback_data.value),
+            "citem",
+            locale,
+            claims=True,
         ),
     )
 

@@ -14,7 +14,7 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,14 +26,16 @@ from storage.permissions.org import Actor
 from storage.permissions.votes import VotePermissions
 from storage.settings import Settings
 from views.council import MergeProposal, ScreenProposal
+from views.home import home_row
 from views.i18n import _, locale_of, tr
 from views.keyboards import FlowAction, Pick, button, cancel_row, flow_button, keyboard, picker
 from views.replies import edit_after_press, send_after_press
-from views.votes import VoteCast, VoteRule, card_markup, card_text, local_time
+from views.votes import VoteCast, VoteOpen, VoteRule, card_markup, card_text, local_time
 
 router = Router(name="votes")
 
 DEADLINE_DAYS = (1, 3, 7, 14)
+MAX_VOTE_BUTTONS = 5
 STANDARD_OPTIONS = (N_("Agree"), N_("Disagree"), N_("Abstain"))
 STATUS_NAMES = {
     ProposalStatus.NEW: N_("waiting for the village committee"),
@@ -746,6 +748,7 @@ async def show_agenda(
         await message.answer(_("Join your village first: open your grid's invite link."))
         return
     lines: list[str] = []
+    to_vote: list[list[InlineKeyboardButton]] = []
     for village_id in villages[:3]:
         village = await org.get_village(session, village_id)
         lines.append(_("<b>{village}</b>").format(village=hd.quote(village.name)))
@@ -765,6 +768,16 @@ async def show_agenda(
                     deadline=local_time(vote.deadline, settings.tz),
                 )
             )
+            if message.chat.type == "private" and len(to_vote) < MAX_VOTE_BUTTONS:
+                short = vote.question if len(vote.question) <= 24 else vote.question[:23] + "…"
+                to_vote.append(
+                    [
+                        button(
+                            _("🗳 Vote: {question}").format(question=short),
+                            VoteOpen(vote_id=vote.id or 0).pack(),
+                        )
+                    ]
+                )
         for vote in await votes.closed_votes(session, village_id):
             lines.append(
                 _("✔ Decided: {question} (turnout {turnout} of {eligible})").format(
@@ -783,4 +796,22 @@ async def show_agenda(
                     f"• {votes.proposal_code(p)} {hd.quote(p.title)}: {_(STATUS_NAMES[p.status])}"
                 )
                 lines += await answer_lines(session, p)
-    await message.answer("\n".join(lines).strip())
+    markup = keyboard(*to_vote, home_row()) if message.chat.type == "private" else None
+    await message.answer("\n".join(lines).strip(), reply_markup=markup)
+
+
+@router.callback_query(VoteOpen.filter())
+async def open_vote_card(
+    query: CallbackQuery,
+    callback_data: VoteOpen,
+    session: AsyncSession,
+    locale: str,
+    settings: Settings,
+) -> None:
+    """An open vote's card in the private chat: its buttons vote there (checked in storage)."""
+    view = await votes.vote_view(session, callback_data.vote_id)
+    await send_after_press(
+        query,
+        card_text(view, locale, settings.tz),
+        reply_markup=InlineKeyboardMarkup.model_validate(card_markup(view)),
+    )

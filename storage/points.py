@@ -103,10 +103,19 @@ async def ensure_catalogue(session: AsyncSession, village_id: int) -> None:
 
 
 async def catalogue(
-    session: AsyncSession, village_id: int, *, category: str | None = None, active: bool = True
+    session: AsyncSession,
+    village_id: int,
+    *,
+    category: str | None = None,
+    active: bool = True,
+    claimable: bool = False,
 ) -> list[PointItem]:
+    """The village's items; `claimable`: only those a resident may claim (no deductions:
+    those are recorded by the points group with /award)."""
     await ensure_catalogue(session, village_id)
     query = select(PointItem).where(PointItem.village_id == village_id)
+    if claimable:
+        query = query.where(PointItem.points > 0)
     if category is not None:
         query = query.where(PointItem.category == category)
     if active:
@@ -322,6 +331,10 @@ async def make_claim(
         raise NotAllowed(N_("Only approved residents of this village can claim points."))
     if item.status != ItemStatus.ACTIVE:
         raise NotFound(N_("That item is no longer in the catalogue."))
+    if item.points <= 0:
+        raise NotAllowed(
+            N_("Deductions are recorded by the points group, not claimed. Pick a good deed.")
+        )
     note = org.clean_text(note, NOTE_MAX)
     if item.evidence_required and not (note or photo_file_id):
         raise RuleError(N_("This item needs evidence: a photo or a note."))

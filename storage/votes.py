@@ -338,13 +338,16 @@ async def cast(
     chat_id: int,
     now: datetime,
 ) -> Cast:
-    """Record (or change) a ballot, after checking the card's group, the deadline and the voter.
+    """Record (or change) a ballot, after checking the card's group (unless pressed in the
+    voter's private chat), the deadline and the voter.
 
     The unique (vote, voter key) row makes concurrent presses count once.
     """
     vote = await get_vote(session, vote_id)
-    binding = await org.binding_of(session, chat_id)
-    if binding is None or binding.village_id != vote.village_id:
+    # in the voter's own private chat (the card opened from /agenda) no group is involved
+    private = actor is not None and chat_id == actor.telegram_id
+    binding = None if private else await org.binding_of(session, chat_id)
+    if not private and (binding is None or binding.village_id != vote.village_id):
         raise NotFound(N_("This vote belongs to another village."))
     if vote.status != VoteStatus.OPEN or now >= vote.deadline:
         raise AlreadyDone(N_("This vote is closed."))

@@ -1,0 +1,239 @@
+"""Buttons first, end to end: a resident reports, claims, proposes, votes and reads their points
+from /start on without typing a command (only the description); a spoken description reaches
+the grid worker; typed "路灯坏了" becomes a report in three taps; typed text matching a button is
+that press; the "/" menus of a resident and an admin differ, in both languages; the household
+search; the hints that fit each person."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+from sqlmodel import select
+
+from storage import org, votes
+from storage.db import unit_of_work
+from storage.models.org import Person
+from storage.models.points import PointClaim
+from storage.models.reports import Task
+from storage.models.voice import VoiceNote
+from storage.models.votes import Ballot, Proposal
+from tests.fakebot import SentMessage
+from tests.harness import Talker, World
+from tests.report_world import ReportVillage, make_village
+
+_bases = itertools.count(0)
+
+
+def base_id() -> int:
+    return 4_300_000 + next(_bases) * 100
+
+
+def has(text: str) -> object:
+    return lambda m: text in (m.text or m.caption or "")
+
+
+async def start(talker: Talker) -> SentMessage:
+    """/start: the quick keyboard first, then the home screen's buttons (returned)."""
+    mark = talker.world.fake.mark()
+    await talker.user.send("/start")
+    return await talker.next_message(after=mark, expect="？")
+
+
+async def village(world: World, base: int) -> ReportVillage:
+    async with unit_of_work(world.app.sessions) as session:
+        return await make_village(session, world.clock.now(), base)
+
+
+async def test_a_resident_does_everything_with_buttons(world: World) -> None:
+    fake, clock = world.fake, world.clock
+    base = base_id()
+    v = await village(world, base)
+    async with unit_of_work(world.app.sessions) as session:
+        admin = await org.load_actor(session, v.admin)
+        vote = await votes.create_vote(
+            session,
+            admin,
+            village_id=v.village_id,
+            question="修村东小路",
+            options=["同意", "不同意"],
+            deadline=clock.now() + timedelta(days=3),
+            secret=False,
+            quorum_percent=None,
+            now=clock.now(),
+        )
+    resident = world.person(v.resident.telegram_id, "Zhang")
+    worker = world.person(v.worker_a.telegram_id, "Wang")
+
+    mark = fake.mark()
+    await resident.user.send("/start")
+    quick = await resident.next_message(after=mark)
+    assert quick.params.get("reply_markup", {}).get("is_persistent") is True
+    assert "🏠 主页" in quick.buttons() and "📣 报事" in quick.buttons()
+    home = await resident.next_message(after=mark, expect="张三")
+    for label in ("📣 报事", "⭐ 申报积分", "📋 我的积分", "📮 书记信箱", "🗳 议事表决"):
+        assert label in home.buttons()
+    assert "📥 我的任务" not in home.buttons()  # a resident's home has no worker's entries
+
+    # 📣 报事: kind, the description (the only words typed), next, name shown, send
+    kinds = await resident.tap(home, "📣 报事", expect="什么问题")
+    ask = await resident.tap(kinds, "道路", expect="描述")
+    mark = fake.mark()
+    extras = await resident.say("村口的路灯不亮了", expect="下一步")
+    privacy = await resident.tap(extras, "下一步")
+    check = await resident.tap(privacy, "显示我的姓名", expect="请核对")
+    done = await resident.tap(check, "发送", expect="已提交")
+    assert "🏠 主页" in done.buttons()
+    pushed = await fake.wait_for_message(worker.id, has("村口的路灯不亮了"), after=mark)
+    assert "张三" in (pushed.text or "")
+
+    # ⭐ 申报积分: the kinds hold no deduction; an item, skip the note, send
+    home = await start(resident)
+    kinds = await resident.tap(home, "⭐ 申报积分", expect="哪一类")
+    assert not any("乡规民约" in b for b in kinds.buttons())
+    items = await resident.tap(kinds, "志愿服务", expect="哪一项")
+    assert all("-" not in b for b in items.buttons() if "取消" not in b)
+    item = await resident.tap(items, items.buttons()[0])
+    if "跳过" in item.buttons():
+        check = await resident.tap(item, "跳过", expect="请核对")
+    else:
+        check = await resident.say("帮邻居搬家", expect="请核对")
+    sent = await resident.tap(check, "发送", expect="积分管理小组")
+    assert "#" in (sent.text or "")
+
+    # 📮 书记信箱: the title is the words; skip the details; send with the name
+    home = await start(resident)
+    ask = await resident.tap(home, "📮 书记信箱", expect="标题")
+    details = await resident.say("村里缺少健身器材", expect="详细")
+    check = await resident.tap(details, "跳过", expect="村里缺少健身器材")
+    await resident.tap(check, "署名发送", expect="P-")
+
+    # 🗳 议事表决: the open vote's card in the private chat; a press votes
+    home = await start(resident)
+    agenda = await resident.tap(home, "🗳 议事表决", expect="修村东小路")
+    card = await resident.tap(agenda, "修村东小路", expect="修村东小路")
+    toast = await resident.tap_for_toast(card, "同意")
+    assert "同意" in toast
+
+    # 📋 我的积分
+    home = await start(resident)
+    mine = await resident.tap(home, "📋 我的积分", expect="您的积分")
+    assert "本周" in (mine.text or "") or "周" in (mine.text or "")
+
+    async with unit_of_work(world.app.sessions) as session:
+        person_id = v.resident.id
+        tasks = (await session.exec(select(Task).where(Task.reporter_id == person_id))).all()
+        claims = (
+            await session.exec(select(PointClaim).where(PointClaim.person_id == person_id))
+        ).all()
+        proposals = (
+            await session.exec(select(Proposal).where(Proposal.author_id == person_id))
+        ).all()
+        ballots = (await session.exec(select(Ballot).where(Ballot.vote_id == vote.id))).all()
+    assert [t.description for t in tasks] == ["村口的路灯不亮了"]
+    assert len(claims) == 1 and claims[0].points > 0
+    assert [p.title for p in proposals] == ["村里缺少健身器材"]
+    assert [b.person_id for b in ballots] == [person_id]
+
+
+async def test_a_spoken_description_reaches_the_worker(world: World) -> None:
+    fake = world.fake
+    base = base_id()
+    v = await village(world, base)
+    resident = world.person(v.resident.telegram_id, "Zhang")
+    worker = world.person(v.worker_a.telegram_id, "Wang")
+    home = await start(resident)
+    kinds = await resident.tap(home, "📣 报事", expect="什么问题")
+    ask = await resident.tap(kinds, "道路", expect="描述")
+    assert "说" in (ask.text or "")  # it says a voice note is welcome
+
+    mark = fake.mark()
+    await resident.user.send_voice(75)  # too long: refused kindly, nothing lost
+    refused = await resident.next_message(after=mark)
+    assert "75" in (refused.text or "") and "一分钟" in (refused.text or "")
+
+    mark = fake.mark()
+    await resident.user.send_voice(23)
+    extras = await resident.next_message(after=mark, expect="下一步")
+    assert "0:23" in (extras.text or "")
+    privacy = await resident.tap(extras, "下一步")
+    check = await resident.tap(privacy, "匿名", expect="请核对")
+    assert "🎤 语音 (0:23)" in (check.text or "")
+    mark = fake.mark()
+    await resident.tap(check, "发送", expect="已提交")
+    card = await fake.wait_for_message(worker.id, has("🎤 语音 (0:23)"), after=mark)
+    assert "张三" in (card.text or "")
+    heard = await fake.wait_for_message(
+        worker.id, lambda m: m.method == "sendVoice", after=mark
+    )
+    assert (heard.media or {}).get("voice", {}).get("duration") == 23
+    async with unit_of_work(world.app.sessions) as session:
+        task = (
+            await session.exec(select(Task).where(Task.reporter_id == v.resident.id))
+        ).one()
+        notes = (
+            await session.exec(select(VoiceNote).where(VoiceNote.object_id == task.id))
+        ).all()
+    assert [(n.kind, n.duration) for n in notes] == [("report", 23)]
+    assert heard.params.get("voice") == notes[0].file_id
+
+
+async def test_typed_words_become_a_report_in_three_taps(world: World) -> None:
+    fake = world.fake
+    base = base_id()
+    v = await village(world, base)
+    resident = world.person(v.resident.telegram_id, "Zhang")
+    worker = world.person(v.worker_a.telegram_id, "Wang")
+    offer = await resident.say("路灯坏了", expect="报事")
+    assert "路灯坏了" in (offer.text or "")
+    kinds = await resident.tap(offer, "📣 报事", expect="什么问题")  # tap 1
+    check = await resident.tap(kinds, "道路", expect="请核对")  # tap 2
+    assert "路灯坏了" in (check.text or "")
+    mark = fake.mark()
+    await resident.tap(check, "✔ 发送", expect="已提交")  # tap 3
+    await fake.wait_for_message(worker.id, has("路灯坏了"), after=mark)
+
+    # inside a flow: typed text matching a button is that button; other text shows them again
+    menu = await resident.say("/claim", expect="哪一类")
+    items = await resident.say("志愿服务", expect="哪一项")
+    assert items.message_id == menu.message_id  # the same as pressing it
+    again = await resident.say("随便说点什么", expect="请点下面的按钮")
+    assert "文字" not in (again.text or "")
+    assert again.buttons() == items.buttons()
+    await resident.say("/cancel")
+
+    # someone who has not joined is not offered a report, but their home
+    stranger = world.person(base + 50, "Visitor")
+    answer = await stranger.say("路灯坏了")
+    assert "邀请链接" in (answer.text or "") or "按钮" in (answer.text or "")
+    assert "📣 报事" not in answer.buttons()
+
+
+async def test_menus_differ_by_role_and_language(world: World) -> None:
+    fake = world.fake
+    base = base_id()
+    v = await village(world, base)
+    resident = world.person(v.resident.telegram_id, "Zhang")
+    admin = world.person(v.admin.telegram_id, "Admin")
+    await start(resident)
+    await start(admin)
+    await fake.wait_idle()
+
+    def menu_of(user_id: int) -> dict[str, str]:
+        key = fake._commands_key({"scope": {"type": "chat", "chat_id": user_id}})
+        return {c["command"]: c["description"] for c in fake._commands.get(key, [])}
+
+    mine, theirs = menu_of(resident.id), menu_of(admin.id)
+    assert {"report", "claim", "mypoints", "propose"} <= set(mine)
+    assert "appoint" not in mine and "tasks" not in mine
+    assert {"appoint", "tasks", "proposals", "vote"} <= set(theirs)
+    assert mine["report"] == "报事"
+
+    # in English the menu follows the language
+    lang = await resident.say("/language", expect="语言")
+    await resident.tap(lang, "English")
+    await resident.say("/start", expect="Home")
+    await fake.wait_idle()
+    mine = menu_of(resident.id)
+    assert mine["report"] == "Report a problem"
+    assert "appoint" not in mine
