@@ -4,8 +4,6 @@ from typed text (its query id starts with TYPED) needs no answer from Telegram."
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
@@ -35,7 +33,7 @@ class RememberButtons(BaseRequestMiddleware):
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         if isinstance(method, AnswerCallbackQuery) and method.callback_query_id.startswith(TYPED):
-            return Response[Any](ok=True, result=True)  # type: ignore[return-value]
+            return True  # type: ignore[return-value]
         response = await make_request(bot, method)
         if isinstance(method, SendMessage | EditMessageText | EditMessageReplyMarkup):
             chat_id = method.chat_id
@@ -45,7 +43,7 @@ class RememberButtons(BaseRequestMiddleware):
                 and chat_id > 0
                 and isinstance(markup, InlineKeyboardMarkup)
             ):
-                message_id = getattr(response.result, "message_id", None) or getattr(
+                message_id = getattr(response, "message_id", None) or getattr(
                     method, "message_id", None
                 )
                 if message_id:
