@@ -15,6 +15,7 @@ from handlers import (
     errors,
     fallback,
     home,
+    home_behalf,
     home_text,
     org_groups,
     org_join,
@@ -45,6 +46,7 @@ FEATURES = (
     reports_grid,
     votes,
     council,
+    home_behalf,
     home_text,
     fallback,
 )

@@ -20,6 +20,7 @@ from storage.models.org import Person
 from storage.models.points import ClaimStatus
 from storage.permissions.org import Actor
 from storage.settings import Settings
+from views.home import next_step
 from views.i18n import _, tr
 from views.keyboards import (
     FlowAction,
@@ -330,8 +331,12 @@ async def show_my_points(
                 )
                 for y in archive
             ]
-    if len(lines) == 2 and not mine["yearly"]:
-        lines.append(_("No points yet. Claim some with /claim."))
+    if not mine["yearly"] and not recent:
+        lines.append(
+            _("No points yet. Tap ⭐ Claim points (or send /claim) to claim a good deed.")
+            if household_id is not None
+            else _("No points yet.") + " " + next_step(actor)
+        )
     await message.answer("\n".join(lines))
 
 
@@ -355,7 +360,11 @@ async def show_leaderboard(
         village_id = binding.village_id if binding else None
         grid_id = binding.grid_id if binding else None
     if village_id is None:
-        await message.answer(_("This chat is not part of a village yet."))
+        await message.answer(
+            next_step(actor)
+            if message.chat.type == "private"
+            else _("This chat is not part of a village yet.")
+        )
         return
     ranked = await points.leaderboard(session, village_id, now, settings.tz, grid_id=grid_id)
     village = await org.get_village(session, village_id)

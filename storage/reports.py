@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import audit, category_memory, points, transitions, voice
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError, Term
+from storage.models.behalf import OnBehalf
 from storage.models.common import AuditEntry
 from storage.models.org import BoundChat, Grid, Membership, MembershipStatus, Person, Village
 from storage.models.points import EntryKind, ItemStatus, PointEntry, PointItem
@@ -349,6 +350,8 @@ class TaskView:
     owner: Person | None = None
     photos: list[TaskPhoto] = field(default_factory=list)
     voices: list[VoiceNote] = field(default_factory=list)
+    behalf: OnBehalf | None = None  # filed by a cadre for someone (代报)
+    filer: Person | None = None
 
     @property
     def id(self) -> int:
@@ -372,7 +375,15 @@ async def task_view(session: AsyncSession, task_id: int) -> TaskView:
     ).all()
     voices = await voice.notes_of(session, VoiceOf.REPORT, task_id)
     voices += await voice.notes_of(session, VoiceOf.RESOLUTION, task_id)
-    return TaskView(task, village, grid, category, reporter, owner, list(photos), voices)
+    behalf = (
+        await session.exec(
+            select(OnBehalf).where(OnBehalf.kind == "report", OnBehalf.object_id == task_id)
+        )
+    ).first()
+    filer = await session.get(Person, behalf.filed_by) if behalf else None
+    return TaskView(
+        task, village, grid, category, reporter, owner, list(photos), voices, behalf, filer
+    )
 
 
 async def task_by_number(session: AsyncSession, village_id: int, number: str) -> Task:
@@ -793,6 +804,11 @@ async def _add_follower(
     return await add_unique(
         session, TaskFollower(task_id=task_id, person_id=person_id, followed_at=now)
     )
+
+
+async def add_follower(session: AsyncSession, task_id: int, person_id: int, now: datetime) -> bool:
+    """`person_id` hears of every change of the task (a cadre who filed it for someone)."""
+    return await _add_follower(session, task_id, person_id, now)
 
 
 async def follow(session: AsyncSession, actor: Actor, task_id: int, now: datetime) -> TaskView:

@@ -4,6 +4,7 @@ A feature that adds tables adds its module here.
 """
 
 from storage.models import (  # noqa: F401 - each module registers its tables
+    behalf,
     common,
     council,
     org,

@@ -7,6 +7,7 @@ search; the hints that fit each person."""
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import timedelta
 
 from sqlmodel import select
@@ -14,13 +15,13 @@ from sqlmodel import select
 from bot.middlewares import ThrottlingMiddleware
 from storage import org, votes
 from storage.db import unit_of_work
-from storage.models.org import Person
+from storage.models.org import Household, Membership, Person
 from storage.models.points import PointClaim
 from storage.models.reports import Task
 from storage.models.voice import VoiceNote
 from storage.models.votes import Ballot, Proposal
 from tests.fakebot import SentMessage
-from tests.harness import Talker, World
+from tests.harness import Talker, World, link_code
 from tests.report_world import ReportVillage, make_village
 
 _bases = itertools.count(0)
@@ -86,7 +87,7 @@ async def test_a_resident_does_everything_with_buttons(world: World) -> None:
 
     # 📣 报事: kind, the description (the only words typed), next, name shown, send
     kinds = await resident.tap(home, "📣 报事", expect="哪一类问题")
-    ask = await resident.tap(kinds, "道路设施", expect="话筒")
+    await resident.tap(kinds, "道路设施", expect="话筒")
     mark = fake.mark()
     extras = await resident.say("村口的路灯不亮了", expect="地点")
     privacy = await resident.tap(extras, "下一步")
@@ -113,7 +114,7 @@ async def test_a_resident_does_everything_with_buttons(world: World) -> None:
     catch_breath(world, resident.id)
     # 📮 书记信箱: the title is the words; skip the details; send with the name
     home = await start(resident)
-    ask = await resident.tap(home, "📮 书记信箱", expect="标题")
+    await resident.tap(home, "📮 书记信箱", expect="标题")
     details = await resident.say("村里缺少健身器材", expect="具体内容")
     check = await resident.tap(details, "跳过", expect="村里缺少健身器材")
     await resident.tap(check, "实名提交", expect="P-")
@@ -173,17 +174,11 @@ async def test_a_spoken_description_reaches_the_worker(world: World) -> None:
     await resident.tap(check, "提交报事", expect="已提交")
     card = await fake.wait_for_message(worker.id, has("🎤 语音 (0:23)"), after=mark)
     assert "张三" in (card.text or "")
-    heard = await fake.wait_for_message(
-        worker.id, lambda m: m.method == "sendVoice", after=mark
-    )
+    heard = await fake.wait_for_message(worker.id, lambda m: m.method == "sendVoice", after=mark)
     assert (heard.media or {}).get("voice", {}).get("duration") == 23
     async with unit_of_work(world.app.sessions) as session:
-        task = (
-            await session.exec(select(Task).where(Task.reporter_id == v.resident.id))
-        ).one()
-        notes = (
-            await session.exec(select(VoiceNote).where(VoiceNote.object_id == task.id))
-        ).all()
+        task = (await session.exec(select(Task).where(Task.reporter_id == v.resident.id))).one()
+        notes = (await session.exec(select(VoiceNote).where(VoiceNote.object_id == task.id))).all()
     assert [(n.kind, n.duration) for n in notes] == [("report", 23)]
     assert heard.params.get("voice") == notes[0].file_id
 
@@ -248,3 +243,135 @@ async def test_menus_differ_by_role_and_language(world: World) -> None:
     mine = menu_of(resident.id)
     assert mine["report"] == "Report a problem"
     assert "appoint" not in mine
+
+
+async def test_a_cadre_files_for_a_visitor_and_closes_it(world: World) -> None:
+    fake = world.fake
+    base = base_id()
+    v = await village(world, base)
+    admin = world.person(v.admin.telegram_id, "Admin")
+    worker = world.person(v.worker_a.telegram_id, "Wang")
+    home = await start(admin)
+    assert "⚙ 管理" in home.buttons() and "🤝 代报" in home.buttons()
+    ask = await admin.tap(home, "🤝 代报", expect="代报")
+    name = await admin.tap(ask, "不在系统里的人", expect="名字")
+    assert name.message_id == ask.message_id
+    await admin.say("李大爷", expect="哪一户")
+    await admin.say("5组 3号", expect="电话")
+    kinds = await admin.say("13800001111", expect="李大爷")
+    await admin.tap(kinds, "道路设施", expect="语音")
+    check = await admin.say("家门口下水道堵了", expect="请核对")
+    assert "李大爷" in (check.text or "")
+    mark = fake.mark()
+    filed = await admin.tap(check, "提交报事", expect="已为")
+    number = re.findall(r"R-\d{4}-\d{5}", filed.text or "")[0]
+    card = await fake.wait_for_message(worker.id, has(number), after=mark)
+    text = card.text or ""
+    assert "由 村管理员 代报" in text and "李大爷" in text and "13800001111" in text
+    assert "家门口下水道堵了" in text
+
+    # the worker accepts and resolves; the cadre who filed it is asked "is it fixed?"
+    accept = next(t for t, d in card.button_data().items() if d.startswith("ta:acc:"))
+    accepted = await worker.tap(card, accept, expect="王网格员")
+    resolve = next(t for t, d in accepted.button_data().items() if d.startswith("ta:res:"))
+    await worker.tap(accepted, resolve, expect="做了哪些处理")
+    photo = await worker.say("已疏通", expect="不发照片")
+    mark = fake.mark()
+    nophoto = next(t for t, d in photo.button_data().items() if d == "fl:nophoto")
+    await worker.tap(photo, nophoto, expect=number)
+    asked = await fake.wait_for_message(admin.id, lambda m: bool(m.buttons()), after=mark)
+    assert number in (asked.text or "") and "已疏通" in (asked.text or "")
+    await admin.tap(asked, "👍", expect="满意")
+    async with unit_of_work(world.app.sessions) as session:
+        task = (
+            await session.exec(
+                select(Task).where(Task.village_id == v.village_id, Task.number == number)
+            )
+        ).one()
+    assert task.status == "closed" and task.reporter_id == v.admin.id
+
+
+async def test_a_worker_files_for_a_resident_who_hears_of_it(world: World) -> None:
+    fake = world.fake
+    base = base_id()
+    v = await village(world, base)
+    worker = world.person(v.worker_a.telegram_id, "Wang")
+    resident = world.person(v.resident.telegram_id, "Zhang")
+    ask = await worker.say("/behalf", expect="代报")
+    found = await worker.say("张", expect="点选")
+    kinds = await worker.tap(found, "张三 · 3组 12号", expect="张三")
+    await worker.tap(kinds, "环境", expect="语音")
+    mark = fake.mark()
+    await worker.user.send_voice(12)
+    check = await worker.next_message(after=mark, expect="请核对")
+    assert "🎤 语音 (0:12)" in (check.text or "")
+    mark = fake.mark()
+    await worker.tap(check, "提交报事", expect="已为")
+    told = await fake.wait_for_message(resident.id, has("王网格员 为您代报"), after=mark)
+    assert "R-" in (told.text or "")
+    await fake.wait_for_message(worker.id, lambda m: m.method == "sendVoice", after=mark)
+    assert ask
+
+
+async def test_the_household_search(world: World) -> None:
+    base = base_id()
+    v = await village(world, base)
+    async with unit_of_work(world.app.sessions) as session:
+        for n, (label, status) in enumerate(
+            (("1组 10号", "approved"), ("1组 2号", "approved"), ("9组 1号", "rejected"))
+        ):
+            household = Household(grid_id=v.grid_a.id or 0, label=label)
+            session.add(household)
+            await session.flush()
+            someone = Person(telegram_id=base + 60 + n, full_name=f"住户{n}")
+            session.add(someone)
+            await session.flush()
+            session.add(
+                Membership(
+                    person_id=someone.id or 0,
+                    village_id=v.village_id,
+                    grid_id=v.grid_a.id or 0,
+                    household_id=household.id or 0,
+                    status=status,
+                    requested_at=world.clock.now(),
+                )
+            )
+    worker = world.person(v.worker_a.telegram_id, "Wang")
+    invite = await worker.say("/invite", expect="start=g_")
+    code = link_code(invite.text or "", "g_")
+    newcomer = world.person(base + 70, "New")
+    await newcomer.say(f"/start {code}", expect="名字")
+    listed = await newcomer.say("钱七", expect="哪一户")
+    labels = [b for b in listed.buttons() if "组" in b and "➕" not in b]
+    assert labels == ["1组 2号", "1组 10号", "3组 12号"]  # numeric order; no rejected label
+    found = await newcomer.say("3组12", expect="3组12")
+    assert [b for b in found.buttons() if "组" in b and "➕" not in b] == ["3组 12号"]
+    await newcomer.tap(found, "3组 12号", expect="手机")
+    await newcomer.say("/cancel")
+
+    # a new label written differently is the same household
+    async with unit_of_work(world.app.sessions) as session:
+        same = await org.find_or_create_household(session, v.grid_a.id or 0, "3组12号")
+    assert same.label == "3组 12号"
+
+
+async def test_hints_fit_the_person(world: World) -> None:
+    base = base_id()
+    stranger = world.person(base + 80, "Visitor")
+    points = await stranger.say("/mypoints")
+    assert "/claim" not in (points.text or "") and "邀请链接" in (points.text or "")
+    board = await stranger.say("/leaderboard")
+    assert "绑定" not in (board.text or "") and "邀请链接" in (board.text or "")
+
+    english = world.person(base + 81, "Visitor")
+    lang = await english.say("/language", expect="语言")
+    await english.tap(lang, "English")
+    points = await english.say("/mypoints")
+    assert "/claim" not in (points.text or "") and "invite link" in (points.text or "")
+    board = await english.say("/leaderboard")
+    assert "invite link" in (board.text or "")
+
+    v = await village(world, base)
+    resident = world.person(v.resident.telegram_id, "Zhang")
+    points = await resident.say("/mypoints")
+    assert "申报积分" in (points.text or "")

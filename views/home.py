@@ -38,6 +38,7 @@ LABELS = {
     "pending": N_("👥 Residents to approve"),
     "notice": N_("📢 Send a notice"),
     "review": N_("📝 Review claims"),
+    "behalf": N_("🤝 File for someone"),
     "admin": N_("⚙ Manage"),
     "appoint": N_("Appoint someone"),
     "invite": N_("Invite link"),
@@ -150,6 +151,21 @@ def _plain(text: str) -> str:
     if rest and all(unicodedata.category(c) in ("So", "Sk", "Mn", "Cf") for c in head):
         return rest
     return text
+
+
+def next_step(actor: Actor | None) -> str:
+    """What someone who cannot do this yet can do next."""
+    where = entries_of.standing(actor)
+    if where == "pending":
+        return _(
+            "Your request to join is with your grid worker; I will tell you here when it is "
+            "decided."
+        )
+    if where == "resident":
+        return _("Tap 🏠 Home to see what you can do.")
+    return _(
+        "To take part, join your village first: open the invite link your grid worker shares."
+    )
 
 
 # --- free text -----------------------------------------------------------------------------

@@ -120,11 +120,22 @@ def task_card(view: TaskView, locale: str | None, tz: ZoneInfo) -> str:
     """The full card, for the grid's workers and admins: the reporter is always named."""
     task = view.task
     lines = head_lines(view, locale)
-    if task.kind == TaskKind.REPORT and view.reporter is not None:
+    visitor = view.behalf is not None and view.behalf.for_person_id is None
+    if task.kind == TaskKind.REPORT and visitor and view.behalf is not None:
+        who = hd.quote(view.behalf.visitor_name or "—")
+        details = [d for d in (view.behalf.visitor_household, view.behalf.visitor_phone) if d]
+        if details:
+            who += " (" + hd.quote(", ".join(details)) + ")"
+        lines.append(tr(locale, "Reported by: {name}", name=who))
+    elif task.kind == TaskKind.REPORT and view.reporter is not None:
         reporter = hd.quote(view.reporter.full_name or "—")
         if view.reporter.phone:
             reporter += f" ({hd.quote(view.reporter.phone)})"
         lines.append(tr(locale, "Reported by: {name}", name=reporter))
+    if view.filer is not None:
+        lines.append(
+            tr(locale, "Filed by {name} on their behalf", name=hd.quote(view.filer.full_name))
+        )
         if task.anonymous:
             lines.append(tr(locale, "🔒 Anonymous to the public"))
     if task.location:

@@ -3,11 +3,12 @@ first. Pure functions of an `Actor`; the words and buttons are in views/home.py.
 
 from __future__ import annotations
 
+from storage.models.org import MembershipStatus
 from storage.permissions.org import Actor
 
 # Each entry is the command it runs (so a button and a typed command do the same thing).
 RESIDENT = ("report", "claim", "mypoints", "propose", "agenda", "me")
-WORKER = ("tasks", "pending", "notice")
+WORKER = ("tasks", "pending", "notice", "behalf")
 REVIEWER = ("review",)
 ADMIN = ("admin",)  # the ⚙ sub-menu
 STRANGER = ("me", "language")
@@ -105,3 +106,15 @@ def default_menu_commands() -> list[str]:
 def menu_key(actor: Actor | None, locale: str) -> tuple[str, ...]:
     """What a person's menu depends on: it is set again when this changes."""
     return (locale, *menu_commands(actor))
+
+
+def standing(actor: Actor | None) -> str:
+    """Where a person stands, for the hint of what they can do next: stranger (not joined,
+    rejected, or left), pending (their request waits), resident (approved)."""
+    if actor is None or actor.residence is None:
+        return "stranger"
+    if actor.residence.status == MembershipStatus.APPROVED:
+        return "resident"
+    if actor.residence.status == MembershipStatus.PENDING:
+        return "pending"
+    return "stranger"
