@@ -74,6 +74,7 @@ async def test_a_resident_does_everything_with_buttons(world: World) -> None:
         )
     resident = world.person(v.resident.telegram_id, "Zhang")
     worker = world.person(v.worker_a.telegram_id, "Wang")
+    committee = world.person(v.admin.telegram_id, "Admin")  # hears of the proposal
 
     mark = fake.mark()
     await resident.user.send("/start")
@@ -117,7 +118,9 @@ async def test_a_resident_does_everything_with_buttons(world: World) -> None:
     await resident.tap(home, "📮 书记信箱", expect="标题")
     details = await resident.say("村里缺少健身器材", expect="具体内容")
     check = await resident.tap(details, "跳过", expect="村里缺少健身器材")
+    mark = fake.mark()
     await resident.tap(check, "实名提交", expect="P-")
+    await fake.wait_for_message(committee.id, has("村里缺少健身器材"), after=mark)
 
     # 🗳 议事表决: the open vote's card in the private chat; a press votes
     home = await start(resident)
