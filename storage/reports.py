@@ -581,10 +581,14 @@ async def resolve(
     now: datetime,
     *,
     photo: tuple[str, int | None] | None = None,
+    spoken: voice.Voice | None = None,
 ) -> TaskView:
-    """The owner says it is done: a report waits for the resident; a duty task is closed."""
+    """The owner says it is done: a report waits for the resident; a duty task is closed.
+    With `spoken`, the note is a voice note (the resident hears it)."""
     task = await task_to_act_on(session, actor, task_id, finish=True)
-    note = require_text(note, NOTE_MAX)
+    note = require_text(note or _spoken_words(spoken), NOTE_MAX)
+    if spoken is not None:
+        voice.keep(session, VoiceOf.RESOLUTION, task_id, spoken, actor.person_id)
     if photo is not None:
         check_photo(photo[1], 0)
     values: dict[str, Any] = {"note": note, "resolved_at": now}

@@ -185,6 +185,24 @@ async def test_a_spoken_description_reaches_the_worker(world: World) -> None:
     assert [(n.kind, n.duration) for n in notes] == [("report", 23)]
     assert heard.params.get("voice") == notes[0].file_id
 
+    # the worker answers with a voice note too: the resident hears it with "is it fixed?"
+    accept = next(t for t, d in card.button_data().items() if d.startswith("ta:acc:"))
+    accepted = await worker.tap(card, accept, expect="王网格员")
+    resolve = next(t for t, d in accepted.button_data().items() if d.startswith("ta:res:"))
+    await worker.tap(accepted, resolve, expect="做了哪些处理")
+    mark = fake.mark()
+    await worker.user.send_voice(8)
+    photo = await worker.next_message(after=mark, expect="不发照片")
+    assert "0:08" in (photo.text or "")
+    mark = fake.mark()
+    nophoto = next(t for t, d in photo.button_data().items() if d == "fl:nophoto")
+    await worker.tap(photo, nophoto, expect=task.number)
+    await fake.wait_for_message(resident.id, lambda m: bool(m.buttons()), after=mark)
+    answer = await fake.wait_for_message(
+        resident.id, lambda m: m.method == "sendVoice", after=mark
+    )
+    assert (answer.media or {}).get("voice", {}).get("duration") == 8
+
 
 async def test_typed_words_become_a_report_in_three_taps(world: World) -> None:
     fake = world.fake

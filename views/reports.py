@@ -18,7 +18,7 @@ from storage import org, outbox, reports, voice
 from storage.errors import N_
 from storage.models.org import Person
 from storage.models.reports import WAITING, Task, TaskKind, TaskStatus
-from storage.models.voice import VoiceNote
+from storage.models.voice import VoiceNote, VoiceOf
 from storage.reports import DEFAULT_NAMES, DUTY_NAMES, STATUS_NAMES, TaskView
 from views.i18n import _, locale_of, tr
 from views.keyboards import (
@@ -406,6 +406,16 @@ async def notify_change(
             markup = follow_up_keyboard(view.id, locale)
         outbox.enqueue(session, person.telegram_id, text, reply_markup=markup)
         sent += 1
+    if view.task.status == TaskStatus.RESOLVED and view.reporter is not None:
+        spoken = [n for n in view.voices if n.kind == VoiceOf.RESOLUTION][-1:]
+        if spoken and view.reporter.id != exclude:
+            queue_voices(
+                session,
+                view.reporter.telegram_id,
+                spoken,
+                view.task.number,
+                locale_of(view.reporter),
+            )
     for photo in view.photos:
         if photo.resolution and view.reporter is not None and view.reporter.id != exclude:
             outbox.enqueue(
