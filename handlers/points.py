@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import org, points
+from storage import org, points, voice
 from storage.models.org import Person
 from storage.models.points import ClaimStatus
 from storage.permissions.org import Actor
@@ -65,6 +65,7 @@ class ClaimForm(TypedDict, total=False):
     item_id: int
     note: str
     photo: str | None
+    voice: list  # a spoken note: file id, seconds, size, words
 
 
 # --- shared: categories and items as buttons ------------------------------------------------
@@ -133,7 +134,7 @@ async def pick_claim_item(
 ) -> None:
     """Step 3: the evidence the item asks for, or an optional note."""
     item = await points.get_item(session, callback_data.value)
-    await state.update_data(item_id=item.id, note="", photo=None)
+    await state.update_data(item_id=item.id, note="", photo=None, voice=None)
     await state.set_state(Claiming.evidence)
     await query.answer()
     if not isinstance(query.message, Message):
@@ -149,7 +150,10 @@ async def pick_claim_item(
     else:
         text = _("{item}\nAdd a short note if you like, or press Skip.")
         markup = keyboard([flow_button(_("Skip"), "skip")], cancel_row())
-    await query.message.edit_text(text.format(item=hd.quote(head)), reply_markup=markup)
+    spoken = _("You can also hold the microphone and say it (up to one minute).")
+    await query.message.edit_text(
+        text.format(item=hd.quote(head)) + "\n" + spoken, reply_markup=markup
+    )
 
 
 @router.message(Claiming.evidence, F.photo)
@@ -160,6 +164,20 @@ async def receive_claim_photo(
     photo = message.photo[-1].file_id if message.photo else None
     await state.update_data(
         photo=photo, note=org.clean_text(message.caption, points.NOTE_MAX) or ""
+    )
+    await review_claim(message, session, state, locale)
+
+
+@router.message(Claiming.evidence, F.voice)
+async def receive_claim_voice(
+    message: Message, session: AsyncSession, state: FSMContext, locale: str
+) -> None:
+    """A voice note as the note: the reviewer hears it with the card."""
+    sound = message.voice
+    assert sound is not None
+    spoken = await voice.transcribe(voice.check(sound.file_id, sound.duration, sound.file_size))
+    await state.update_data(
+        note="", voice=[spoken.file_id, spoken.duration, spoken.file_size, spoken.transcript]
     )
     await review_claim(message, session, state, locale)
 
@@ -195,6 +213,8 @@ async def review_claim(
         lines.append(_("Note: {note}").format(note=hd.quote(form["note"])))
     if form.get("photo"):
         lines.append(_("📷 Photo attached"))
+    if form.get("voice"):
+        lines.append(_("🎤 Voice note ({length})").format(length=voice.length(form["voice"][1])))
     lines.append(_("Send it to the points group?"))
     await message.answer("\n".join(lines), reply_markup=confirm_keyboard(_("✔ Send"), back=False))
 
@@ -218,6 +238,7 @@ async def submit_claim(
         photo_file_id=form.get("photo"),
         now=now,
         tz=settings.tz,
+        spoken=voice.Voice(*form["voice"]) if form.get("voice") else None,
     )
     await state.clear()
     await edit_after_press(

@@ -18,9 +18,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import council, org, outbox, votes
+from storage import council, org, outbox, voice, votes
 from storage.errors import N_
 from storage.models.org import Person
+from storage.models.voice import VoiceOf
 from storage.models.votes import Proposal, ProposalStatus
 from storage.permissions.org import Actor
 from storage.permissions.votes import VotePermissions
@@ -30,6 +31,7 @@ from views.home import home_row
 from views.i18n import _, locale_of, tr
 from views.keyboards import FlowAction, Pick, button, cancel_row, flow_button, keyboard, picker
 from views.replies import edit_after_press, send_after_press
+from views.reports import queue_voices
 from views.votes import VoteCast, VoteOpen, VoteRule, card_markup, card_text, local_time
 
 router = Router(name="votes")
@@ -424,6 +426,7 @@ class ProposeForm(TypedDict, total=False):
     title: str
     body: str
     photo: str | None  # a Telegram file id
+    voice: list  # a spoken proposal: file id, seconds, size, words
 
 
 @router.message(Command("propose"), F.chat.type == "private")
@@ -463,6 +466,25 @@ async def receive_proposal_body(message: Message, state: FSMContext) -> None:
         )
         return
     await state.update_data(body=body)
+    await review_proposal(message, state)
+
+
+@router.message(Propose.title, F.voice)
+@router.message(Propose.body, F.voice)
+async def receive_proposal_voice(message: Message, state: FSMContext) -> None:
+    """A voice note as the proposal's text (as its title too, when it comes first): the
+    village committee hears it with the proposal."""
+    sound = message.voice
+    assert sound is not None
+    spoken = await voice.transcribe(voice.check(sound.file_id, sound.duration, sound.file_size))
+    said = _("🎤 Voice note ({length})").format(length=voice.length(spoken.duration))
+    form: ProposeForm = await state.get_data()  # type: ignore[assignment]
+    title = form.get("title") or (spoken.transcript[: votes.TITLE_MAX] or said)
+    await state.update_data(
+        title=title,
+        body=spoken.transcript or said,
+        voice=[spoken.file_id, spoken.duration, spoken.file_size, spoken.transcript],
+    )
     await review_proposal(message, state)
 
 
@@ -534,6 +556,11 @@ async def send_proposal(
         now=now,
         photo_file_id=form.get("photo"),
     )
+    kept = form.get("voice")
+    notes = []
+    if kept:
+        spoken = voice.Voice(kept[0], kept[1], kept[2], kept[3])
+        notes.append(voice.keep(session, VoiceOf.PROPOSAL, proposal.id or 0, spoken, person.id))
     for admin in await org.village_admins(session, proposal.village_id):
         locale = locale_of(admin)
         outbox.enqueue(
@@ -543,6 +570,7 @@ async def send_proposal(
             reply_markup=screen_keyboard(proposal, locale),
         )
         queue_photo(session, proposal, admin.telegram_id, locale)
+        queue_voices(session, admin.telegram_id, notes, votes.proposal_code(proposal), locale)
     await state.clear()
     await edit_after_press(
         query,

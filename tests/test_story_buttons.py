@@ -396,3 +396,38 @@ async def test_hints_fit_the_person(world: World) -> None:
     resident = world.person(v.resident.telegram_id, "Zhang")
     points = await resident.say("/mypoints")
     assert "申报积分" in (points.text or "")
+
+
+async def test_voice_notes_for_a_claim_and_a_proposal(world: World) -> None:
+    fake = world.fake
+    base = base_id()
+    v = await village(world, base)
+    resident = world.person(v.resident.telegram_id, "Zhang")
+    committee = world.person(v.admin.telegram_id, "Admin")
+    kinds = await resident.say("/claim", expect="哪一类事情")
+    items = await resident.tap(kinds, "志愿服务", expect="具体事项")
+    item = await resident.tap(items, items.buttons()[0], expect="话筒")
+    assert item
+    mark = fake.mark()
+    await resident.user.send_voice(9)
+    check = await resident.next_message(after=mark, expect="请核对")
+    assert "🎤 语音 (0:09)" in (check.text or "")
+    await resident.tap(check, "发送", expect="积分管理小组")
+
+    ask = await resident.say("/propose", expect="标题")
+    assert ask
+    mark = fake.mark()
+    await resident.user.send_voice(30)
+    check = await resident.next_message(after=mark, expect="提交这条建议吗")
+    assert "0:30" in (check.text or "")
+    mark = fake.mark()
+    await resident.tap(check, "实名提交", expect="P-")
+    heard = await fake.wait_for_message(
+        committee.id, lambda m: m.method == "sendVoice", after=mark
+    )
+    assert (heard.media or {}).get("voice", {}).get("duration") == 30
+    async with unit_of_work(world.app.sessions) as session:
+        kinds_kept = (
+            await session.exec(select(VoiceNote.kind).where(VoiceNote.added_by == v.resident.id))
+        ).all()
+    assert sorted(kinds_kept) == ["claim", "proposal"]
