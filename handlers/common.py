@@ -13,7 +13,7 @@ from storage import org
 from storage.models.org import Person
 from storage.permissions.org import Actor
 from storage.profiles import Profile
-from views.home import quick_keyboard
+from views.home import home_row, quick_keyboard
 from views.i18n import _
 from views.keyboards import FlowAction, Language, button, keyboard
 from views.org import role_name, status_name
@@ -169,7 +169,10 @@ async def show_me(message: Message, profile: Profile | None) -> None:
         )
     if person.phone:
         lines.append(_("Phone: {phone}").format(phone=hd.quote(person.phone)))
-    await message.answer("\n".join(lines))
+    await message.answer(
+        "\n".join(lines),
+        reply_markup=keyboard(home_row()) if message.chat.type == "private" else None,
+    )
 
 
 @router.message(Command("language"))

@@ -20,7 +20,7 @@ from storage.models.org import Person
 from storage.models.points import ClaimStatus
 from storage.permissions.org import Actor
 from storage.settings import Settings
-from views.home import next_step
+from views.home import home_row, next_step
 from views.i18n import _, tr
 from views.keyboards import (
     FlowAction,
@@ -248,6 +248,7 @@ async def submit_claim(
             "it is decided. See /myclaims."
         ).format(id=claim.id, points=claim.points),
         toast=_("Sent."),
+        reply_markup=keyboard(home_row()),
     )
 
 
@@ -358,7 +359,7 @@ async def show_my_points(
             if household_id is not None
             else _("No points yet.") + " " + next_step(actor)
         )
-    await message.answer("\n".join(lines))
+    await message.answer("\n".join(lines), reply_markup=keyboard(home_row()))
 
 
 # --- /leaderboard --------------------------------------------------------------------------

@@ -579,6 +579,7 @@ async def send_proposal(
             "when they answer; see where it stands with /agenda."
         ).format(code=votes.proposal_code(proposal)),
         toast=_("Sent."),
+        reply_markup=keyboard(home_row()),
     )
 
 

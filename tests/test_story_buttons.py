@@ -210,6 +210,7 @@ async def test_typed_words_become_a_report_in_three_taps(world: World) -> None:
     v = await village(world, base)
     resident = world.person(v.resident.telegram_id, "Zhang")
     worker = world.person(v.worker_a.telegram_id, "Wang")
+    world.person(v.admin.telegram_id, "Admin")  # hears of the proposal
     offer = await resident.say("路灯坏了", expect="报事")
     assert "路灯坏了" in (offer.text or "")
     kinds = await resident.tap(offer, "📣 报事", expect="哪一类问题")  # tap 1
@@ -218,6 +219,15 @@ async def test_typed_words_become_a_report_in_three_taps(world: World) -> None:
     mark = fake.mark()
     await resident.tap(check, "✔ 提交报事", expect="已提交")  # tap 3
     await fake.wait_for_message(worker.id, has("路灯坏了"), after=mark)
+
+    # or as a proposal: the words are its title, ready to send
+    offer = await resident.say("希望村里装个快递柜", expect="报事")
+    check = await resident.tap(offer, "📮 提建议", expect="提交这条建议吗")
+    assert "希望村里装个快递柜" in (check.text or "")
+    await resident.tap(check, "实名提交", expect="P-")
+    cancelled = await resident.say("算了吧", expect="报事")
+    gone = await resident.tap(cancelled, "取消", expect="没有发送")
+    assert "📣 报事" in gone.buttons()
 
     # inside a flow: typed text matching a button is that button; other text shows them again
     menu = await resident.say("/claim", expect="哪一类事情")
