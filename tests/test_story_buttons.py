@@ -148,6 +148,9 @@ async def test_a_resident_does_everything_with_buttons(world: World) -> None:
     assert len(claims) == 1 and claims[0].points > 0
     assert [p.title for p in proposals] == ["村里缺少健身器材"]
     assert [b.person_id for b in ballots] == [person_id]
+    async with unit_of_work(world.app.sessions) as session:  # no open vote left for others
+        open_vote = await votes.get_vote(session, vote.id or 0)
+        assert await votes.close_vote(session, open_vote, open_vote.deadline)
 
 
 async def test_a_spoken_description_reaches_the_worker(world: World) -> None:
