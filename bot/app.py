@@ -21,7 +21,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import AiogramError
 from aiogram.fsm.storage.base import BaseStorage
-from aiogram.types import BotCommand, BotCommandScopeDefault
+from aiogram.types import BotCommandScopeDefault
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,6 +36,7 @@ from bot.middlewares import setup_middlewares
 from bot.polling import Polling
 from bot.profile_sync import ProfileSync
 from bot.response_types import KeepResponseTypes
+from bot.typed_buttons import RememberButtons
 from handlers import feature_routers
 from schedules.runtime import Runtime
 from storage.clock import Clock
@@ -46,10 +47,10 @@ from storage.db import (
     create_session_factory,
     migrate,
 )
-from storage.errors import N_
 from storage.profiles import Profiles
 from storage.settings import Settings
-from views.i18n import PoI18n, tr
+from views.home import ShownButtons, menu
+from views.i18n import PoI18n
 
 log = logging.getLogger("linli")
 
@@ -57,13 +58,6 @@ log = logging.getLogger("linli")
 # seconds, all side by side; then what is left is cut off (it rolls back, and Telegram or the
 # outbox has it again). With closing, the process is gone well within 10 s.
 STOP_GRACE = 4.0
-
-MENU = (
-    ("me", N_("Who you are and where")),
-    ("help", N_("What you can do")),
-    ("language", N_("中文 / English")),
-    ("cancel", N_("Stop what you are doing")),
-)
 
 
 @dataclass
@@ -110,7 +104,9 @@ class App:
         await self.engine.dispose()
 
 
-def create_bot(settings: Settings, *, answering: bool = True) -> Bot:
+def create_bot(
+    settings: Settings, *, answering: bool = True, shown: ShownButtons | None = None
+) -> Bot:
     """A Bot on the configured server; the one `answering` updates edits leniently."""
     api = TelegramAPIServer.from_base(str(settings.telegram_api_base).rstrip("/"))
     bot = Bot(
@@ -123,6 +119,8 @@ def create_bot(settings: Settings, *, answering: bool = True) -> Bot:
     bot.session.middleware(KeepResponseTypes())
     if answering:
         bot.session.middleware(EditFallback())
+    if shown is not None:
+        bot.session.middleware(RememberButtons(shown))
     return bot
 
 
@@ -134,8 +132,10 @@ def create_dispatcher(
     i18n: PoI18n,
     fsm: BaseStorage,
     delivery: Delivery | None,
+    shown: ShownButtons | None = None,
 ) -> Dispatcher:
     dp = Dispatcher(storage=fsm, disable_fsm=True)  # placed in our chain, see setup_middlewares
+    dp["shown_buttons"] = shown or ShownButtons()
     isolation = create_isolation(settings.redis_url)
     dp.shutdown.register(isolation.close)
     dp["settings"] = settings
@@ -176,7 +176,8 @@ async def create_app(
     clock = clock or Clock()
     i18n = PoI18n(default_locale=settings.bot_default_locale)
     i18n.activate()  # pushes and jobs translate outside of any update
-    bot = create_bot(settings)
+    shown = ShownButtons()
+    bot = create_bot(settings, shown=shown)
     fsm = create_fsm_storage(settings.redis_url, sessions)
     delivery = Delivery(
         create_bot(settings, answering=False),
@@ -187,7 +188,13 @@ async def create_app(
     )
     runtime = create_runtime(settings, sessions, clock, after_commit=delivery.wake)
     dp = create_dispatcher(
-        settings=settings, sessions=sessions, clock=clock, i18n=i18n, fsm=fsm, delivery=delivery
+        settings=settings,
+        sessions=sessions,
+        clock=clock,
+        i18n=i18n,
+        fsm=fsm,
+        delivery=delivery,
+        shown=shown,
     )
     return App(
         settings=settings,
@@ -215,15 +222,13 @@ def create_runtime(
 
 
 async def set_menu(bot: Bot, i18n: PoI18n) -> None:
-    """The command menu in both languages: an extra, so a failure (an error, the network, an
+    """The default "/" menu (a resident's) in both languages; each person gets their own
+    when they first write (bot.menus). An extra, so a failure (an error, the network, an
     answer outside the Bot API's shape) is only logged."""
     try:
         for language in ("zh", "en"):
-            commands = [
-                BotCommand(command=name, description=tr(language, text)) for name, text in MENU
-            ]
             await bot.set_my_commands(
-                commands,
+                menu(None, language, default=True),
                 scope=BotCommandScopeDefault(),
                 language_code=None if language == i18n.default_locale else language,
             )

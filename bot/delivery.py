@@ -60,7 +60,7 @@ log = logging.getLogger("linli.delivery")
 # The loop records that it is alive (storage.health, read by /healthz) at most this often.
 HEARTBEAT_EVERY = 10.0
 
-FILE_METHODS = {"sendPhoto", "sendDocument"}
+FILE_METHODS = {"sendPhoto", "sendDocument", "sendVoice"}
 # Payload keys that are ours, not Telegram's (aiogram methods would pass unknown keys through).
 LOCAL_KEYS = ("filename", "fallback_text")
 

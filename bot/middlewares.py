@@ -1,5 +1,6 @@
 """The middleware chain, in one place:
-throttling -> one person at a time -> session -> conversation state -> person and locale
+throttling -> one person at a time -> session -> conversation state -> person and locale ->
+their "/" menu
 (-> the person as a row of the session, once the handler is chosen and only if it takes it)."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from redis.exceptions import RedisError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.after_commit import HeldCalls
+from bot.menus import CommandMenus
 from storage import updates
 from storage.clock import Clock
 from storage.db import (
@@ -311,6 +313,7 @@ def setup_middlewares(
         DatabaseMiddleware(sessions, clock, on_outbox),
         dp.fsm,
         PersonMiddleware(profiles, i18n),
+        CommandMenus(),
     ):
         dp.update.outer_middleware(middleware)
     attach = AttachPersonMiddleware()

@@ -16,6 +16,9 @@ from handlers import (
     council,
     errors,
     fallback,
+    home,
+    home_behalf,
+    home_text,
     org_groups,
     org_join,
     org_roles,
@@ -33,6 +36,7 @@ from handlers import (
 FEATURES = (
     errors,
     common,
+    home,
     org_village,
     org_roles,
     org_join,
@@ -48,6 +52,8 @@ FEATURES = (
     activities,
     shop,
     board,
+    home_behalf,
+    home_text,
     fallback,
 )
 

@@ -1,9 +1,10 @@
-"""Everyday commands: /start, /help, /me, /language, and leaving any flow with /cancel."""
+"""Everyday commands: /help, /me, /language, and leaving any flow with /cancel (/start, the
+home screen, is handlers/home.py)."""
 
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandStart, StateFilter
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.text_decorations import html_decoration as hd
@@ -12,6 +13,7 @@ from storage import org
 from storage.models.org import Person
 from storage.permissions.org import Actor
 from storage.profiles import Profile
+from views.home import home_row, quick_keyboard
 from views.i18n import _
 from views.keyboards import FlowAction, Language, button, keyboard
 from views.org import role_name, status_name
@@ -21,12 +23,13 @@ router = Router(name="common")
 
 
 @router.message(Command("cancel"), StateFilter("*"))
-async def cancel_command(message: Message, state: FSMContext) -> None:
+async def cancel_command(message: Message, state: FSMContext, actor: Actor | None) -> None:
     """Leave whatever flow is running; nothing half-done is saved."""
     had_flow = await state.get_state() is not None
     await state.clear()
     text = _("Cancelled. Nothing was saved.") if had_flow else _("There is nothing to cancel.")
-    await message.answer(text, reply_markup=ReplyKeyboardRemove())
+    markup = quick_keyboard(actor) if message.chat.type == "private" else ReplyKeyboardRemove()
+    await message.answer(text, reply_markup=markup)
 
 
 @router.callback_query(FlowAction.filter(F.action == "cancel"), StateFilter("*"))
@@ -34,19 +37,6 @@ async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:
     """The Cancel button of any wizard."""
     await state.clear()
     await edit_after_press(query, _("Cancelled. Nothing was saved."), toast=_("Cancelled."))
-
-
-@router.message(CommandStart(magic=F.args.is_(None)), F.chat.type == "private")
-async def show_welcome(message: Message, actor: Actor, state: FSMContext) -> None:
-    """A plain /start: who the bot is and how to begin."""
-    await state.clear()
-    text = _(
-        "Hello! I am linli (邻里), the helper of your village.\n\n"
-        "To join your village, open the invite link your grid worker shares.\n"
-        "Already joined? See /help for what you can do."
-    )
-    await message.answer(text)
-    await message.answer(help_text(actor))
 
 
 @router.message(Command("help"))
@@ -188,7 +178,10 @@ async def show_me(message: Message, profile: Profile | None) -> None:
         )
     if person.phone:
         lines.append(_("Phone: {phone}").format(phone=hd.quote(person.phone)))
-    await message.answer("\n".join(lines))
+    await message.answer(
+        "\n".join(lines),
+        reply_markup=keyboard(home_row()) if message.chat.type == "private" else None,
+    )
 
 
 @router.message(Command("language"))

@@ -22,7 +22,7 @@ async def unexpected_in_flow(message: Message) -> None:
     """Inside a flow, a sticker, photo or anything else the step cannot use."""
     await message.answer(
         _(
-            "I cannot use that here. Please answer with text or the buttons, "
+            "I cannot use that here. Please answer as the message above asks, "
             "or send /cancel to stop."
         )
     )
@@ -35,7 +35,7 @@ async def unknown_command(message: Message) -> None:
 
 @router.message(F.chat.type == "private")
 async def idle_message(message: Message) -> None:
-    await message.answer(_("Please use the commands in /help, or the buttons I send."))
+    await message.answer(_("Please tap a button, or send /start for your home screen."))
 
 
 @router.callback_query()

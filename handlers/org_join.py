@@ -162,19 +162,53 @@ async def receive_name(message: Message, state: FSMContext, session: AsyncSessio
     await ask_household(message, state, session)
 
 
-async def ask_household(message: Message, state: FSMContext, session: AsyncSession) -> None:
+async def ask_household(
+    message: Message, state: FSMContext, session: AsyncSession, fragment: str = ""
+) -> None:
     form: JoinForm = await state.get_data()  # type: ignore[assignment]
-    households = await org.households_of(session, form["grid_id"])
+    households = await org.households_of(session, form["grid_id"], fragment=fragment)
     await state.set_state(Join.household)
+    if fragment:
+        text = (
+            _("Households with “{fragment}”: tap yours, or type another part of it.")
+            if households
+            else _("No household has “{fragment}” yet. Add it as yours, or type it differently.")
+        ).format(fragment=hd.quote(fragment))
+        extra = [flow_button(_("➕ Add “{label}”").format(label=fragment), "typed")]
+    else:
+        text = _(
+            "Which household are you in? Tap it, or type part of it (for example 3组12) to "
+            "find it; add yours if it is not listed."
+        )
+        extra = [flow_button(_("➕ My household is not listed"), "new")]
     await message.answer(
-        _("Which household are you in? Pick it, or add yours if it is not listed."),
+        text,
         reply_markup=picker(
-            "household",
-            [(h.id or 0, h.label) for h in households],
-            columns=3,
-            extra=[flow_button(_("➕ My household is not listed"), "new")],
+            "household", [(h.id or 0, h.label) for h in households], columns=3, extra=extra
         ),
     )
+
+
+@router.message(Join.household, F.text)
+async def search_household(message: Message, state: FSMContext, session: AsyncSession) -> None:
+    """Typed text while the households are shown: a search, which can become a new label."""
+    fragment = org.require_text(message.text, org.HOUSEHOLD_LABEL_MAX)
+    await state.update_data(household_label=fragment)
+    await ask_household(message, state, session, fragment)
+
+
+@router.callback_query(Join.household, FlowAction.filter(F.action == "typed"))
+async def add_typed_household(
+    query: CallbackQuery, state: FSMContext, session: AsyncSession
+) -> None:
+    """The typed text as a new household (the same as an existing one once normalised)."""
+    form: JoinForm = await state.get_data()  # type: ignore[assignment]
+    label = org.require_text(form.get("household_label"), org.HOUSEHOLD_LABEL_MAX)
+    await state.update_data(household_id=None, household_label=label)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(_("Household: {label}").format(label=hd.quote(label)))
+        await ask_phone(query.message, state)
 
 
 @router.callback_query(Join.household, Pick.filter(F.what == "household"))

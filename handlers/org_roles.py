@@ -18,6 +18,7 @@ from storage import org, outbox
 from storage.errors import N_
 from storage.models.org import Person, Role, WorkerKind
 from storage.permissions.org import Actor
+from views.home import next_step
 from views.i18n import _, locale_of, tr
 from views.keyboards import Pick, picker
 from views.org import role_name
@@ -55,7 +56,14 @@ async def start_appoint(
     """Step 1: which village (skipped when there is one)."""
     villages = await org.administered_villages(session, actor)
     if not villages:
-        await message.answer(_("Only village admins can appoint people."))
+        await message.answer(
+            _(
+                "There is no village yet. Create one first: ⚙ Manage → New village "
+                "(or send /newvillage)."
+            )
+            if actor.is_district_admin
+            else _("Only village admins can appoint people.") + " " + next_step(actor)
+        )
         return
     await state.set_data(AppointForm())
     if len(villages) == 1:

@@ -15,11 +15,12 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import org, points
+from storage import org, points, voice
 from storage.models.org import Person
 from storage.models.points import ClaimStatus
 from storage.permissions.org import Actor
 from storage.settings import Settings
+from views.home import home_row, next_step
 from views.i18n import _, tr
 from views.keyboards import (
     FlowAction,
@@ -65,6 +66,7 @@ class ClaimForm(TypedDict, total=False):
     item_id: int
     note: str
     photo: str | None
+    voice: list  # a spoken note: file id, seconds, size, words
 
 
 # --- shared: categories and items as buttons ------------------------------------------------
@@ -92,7 +94,7 @@ async def start_claim(
     await state.set_data(ClaimForm(village_id=village_id))
     await message.answer(
         _("Claim points. Which kind of thing did you do?"),
-        reply_markup=await category_picker(session, village_id, "ccat", locale),
+        reply_markup=await category_picker(session, village_id, "ccat", locale, claims=True),
     )
 
 
@@ -113,7 +115,12 @@ async def pick_claim_category(
             category=category_label(category_code(callback_data.value), locale)
         ),
         reply_markup=await item_picker(
-            session, form["village_id"], category_code(callback_data.value), "citem", locale
+            session,
+            form["village_id"],
+            category_code(callback_data.value),
+            "citem",
+            locale,
+            claims=True,
         ),
     )
 
@@ -128,7 +135,7 @@ async def pick_claim_item(
 ) -> None:
     """Step 3: the evidence the item asks for, or an optional note."""
     item = await points.get_item(session, callback_data.value)
-    await state.update_data(item_id=item.id, note="", photo=None)
+    await state.update_data(item_id=item.id, note="", photo=None, voice=None)
     await state.set_state(Claiming.evidence)
     await query.answer()
     if not isinstance(query.message, Message):
@@ -144,7 +151,10 @@ async def pick_claim_item(
     else:
         text = _("{item}\nAdd a short note if you like, or press Skip.")
         markup = keyboard([flow_button(_("Skip"), "skip")], cancel_row())
-    await query.message.edit_text(text.format(item=hd.quote(head)), reply_markup=markup)
+    spoken = _("You can also hold the microphone and say it (up to one minute).")
+    await query.message.edit_text(
+        text.format(item=hd.quote(head)) + "\n" + spoken, reply_markup=markup
+    )
 
 
 @router.message(Claiming.evidence, F.photo)
@@ -155,6 +165,20 @@ async def receive_claim_photo(
     photo = message.photo[-1].file_id if message.photo else None
     await state.update_data(
         photo=photo, note=org.clean_text(message.caption, points.NOTE_MAX) or ""
+    )
+    await review_claim(message, session, state, locale)
+
+
+@router.message(Claiming.evidence, F.voice)
+async def receive_claim_voice(
+    message: Message, session: AsyncSession, state: FSMContext, locale: str
+) -> None:
+    """A voice note as the note: the reviewer hears it with the card."""
+    sound = message.voice
+    assert sound is not None
+    spoken = await voice.transcribe(voice.check(sound.file_id, sound.duration, sound.file_size))
+    await state.update_data(
+        note="", voice=[spoken.file_id, spoken.duration, spoken.file_size, spoken.transcript]
     )
     await review_claim(message, session, state, locale)
 
@@ -190,6 +214,8 @@ async def review_claim(
         lines.append(_("Note: {note}").format(note=hd.quote(form["note"])))
     if form.get("photo"):
         lines.append(_("📷 Photo attached"))
+    if form.get("voice"):
+        lines.append(_("🎤 Voice note ({length})").format(length=voice.length(form["voice"][1])))
     lines.append(_("Send it to the points group?"))
     await message.answer("\n".join(lines), reply_markup=confirm_keyboard(_("✔ Send"), back=False))
 
@@ -213,6 +239,7 @@ async def submit_claim(
         photo_file_id=form.get("photo"),
         now=now,
         tz=settings.tz,
+        spoken=voice.Voice(*form["voice"]) if form.get("voice") else None,
     )
     await state.clear()
     await edit_after_press(
@@ -222,6 +249,7 @@ async def submit_claim(
             "it is decided. See /myclaims."
         ).format(id=claim.id, points=claim.points),
         toast=_("Sent."),
+        reply_markup=keyboard(home_row()),
     )
 
 
@@ -326,9 +354,15 @@ async def show_my_points(
                 )
                 for y in archive
             ]
-    if len(lines) == 2 and not mine["yearly"]:
-        lines.append(_("No points yet. Claim some with /claim."))
-    await message.answer("\n".join(lines), reply_markup=open_shop_markup(actor))
+    if not mine["yearly"] and not recent:
+        lines.append(
+            _("No points yet. Tap ⭐ Claim points (or send /claim) to claim a good deed.")
+            if household_id is not None
+            else _("No points yet.") + " " + next_step(actor)
+        )
+    shop = open_shop_markup(actor)
+    rows = [*(shop.inline_keyboard if shop else []), home_row()]
+    await message.answer("\n".join(lines), reply_markup=keyboard(*rows))
 
 
 # --- /leaderboard --------------------------------------------------------------------------
@@ -351,7 +385,11 @@ async def show_leaderboard(
         village_id = binding.village_id if binding else None
         grid_id = binding.grid_id if binding else None
     if village_id is None:
-        await message.answer(_("This chat is not part of a village yet."))
+        await message.answer(
+            next_step(actor)
+            if message.chat.type == "private"
+            else _("This chat is not part of a village yet.")
+        )
         return
     ranked = await points.leaderboard(session, village_id, now, settings.tz, grid_id=grid_id)
     village = await org.get_village(session, village_id)

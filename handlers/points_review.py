@@ -16,9 +16,10 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import org, outbox, points
+from storage import org, outbox, points, voice
 from storage.errors import N_, AlreadyDone
 from storage.models.org import Person
+from storage.models.voice import VoiceOf
 from storage.permissions.org import Actor
 from storage.settings import Settings
 from views.i18n import _, locale_of, tr
@@ -97,6 +98,10 @@ async def send_next_card(
     if claim.photo_file_id:
         with contextlib.suppress(TelegramAPIError):  # an extra; the card says it is attached
             await message.answer_photo(claim.photo_file_id)
+    spoken = await voice.notes_of(session, VoiceOf.CLAIM, claim.id or 0)
+    for note in spoken:
+        with contextlib.suppress(TelegramAPIError):  # an extra, like the photo
+            await message.answer_voice(note.file_id, duration=note.duration)
     lines = [
         _("<b>Claim #{id}</b> from {name}, {household}").format(
             id=claim.id,
@@ -109,6 +114,9 @@ async def send_next_card(
         lines.append(_("Note: {note}").format(note=hd.quote(claim.note)))
     if claim.photo_file_id:
         lines.append(_("📷 Photo attached"))
+    lines += [
+        _("🎤 Voice note ({length})").format(length=voice.length(note.duration)) for note in spoken
+    ]
     claim_id = claim.id or 0
     markup = keyboard(
         [

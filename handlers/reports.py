@@ -15,12 +15,13 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import org, reports
+from storage import org, reports, voice
 from storage.errors import N_
 from storage.models.org import Person
 from storage.permissions.org import Actor
 from storage.permissions.reports import ReportPermissions
 from storage.settings import Settings
+from views.home import home_row
 from views.i18n import _, locale_of
 from views.keyboards import (
     FlowAction,
@@ -71,6 +72,8 @@ class ReportForm(TypedDict, total=False):
     longitude: float | None
     photos: list[list]
     anonymous: bool
+    voice: list  # [file id, seconds, size, words] of a spoken description
+    quick: bool  # typed outside a flow: straight from the kind to the check
 
 
 @router.message(Command("report"), F.chat.type == "private")
@@ -106,12 +109,18 @@ async def pick_category(
     category = await reports.category_choice(session, village_id, callback_data.value)
     label = category_name(category.code, category.name)
     await state.update_data(category_id=category.id, category=label)
+    form: ReportForm = await state.get_data()  # type: ignore[assignment]
+    if form.get("quick") and form.get("description"):
+        await state.set_state(ReportFlow.confirm)
+        await edit_after_press(query, check_text(form), reply_markup=quick_keyboard())
+        return
     await state.set_state(ReportFlow.description)
     await edit_after_press(
         query,
-        _("{category}. Please describe the problem in a few words (at most {limit}).").format(
-            category=hd.quote(label), limit=reports.DESCRIPTION_MAX
-        ),
+        _(
+            "{category}. Please describe the problem in a few words (at most {limit}), "
+            "or hold the microphone and say it (up to one minute)."
+        ).format(category=hd.quote(label), limit=reports.DESCRIPTION_MAX),
         reply_markup=keyboard(cancel_row()),
     )
 
@@ -123,6 +132,86 @@ async def receive_description(message: Message, state: FSMContext) -> None:
     await state.update_data(description=description)
     await state.set_state(ReportFlow.extras)
     await message.answer(
+        _(
+            "Where is it? Type the place (for example 村东桥头), share a location, and add "
+            "photos if you like. Press Next when done."
+        ),
+        reply_markup=extras_keyboard(),
+    )
+
+
+@router.message(ReportFlow.description, F.voice)
+async def receive_spoken_description(message: Message, state: FSMContext) -> None:
+    """A voice note as the description: kept as it is (and its words, if a speech-to-text
+    hook is installed); the grid's workers hear it with the card."""
+    sound = message.voice
+    assert sound is not None
+    spoken = await voice.transcribe(voice.check(sound.file_id, sound.duration, sound.file_size))
+    await state.update_data(
+        description="",
+        voice=[spoken.file_id, spoken.duration, spoken.file_size, spoken.transcript],
+    )
+    await state.set_state(ReportFlow.extras)
+    await message.answer(
+        _("🎤 Voice note kept ({length}).").format(length=voice.length(spoken.duration))
+        + "\n"
+        + _(
+            "Where is it? Type the place (for example 村东桥头), share a location, and add "
+            "photos if you like. Press Next when done."
+        ),
+        reply_markup=extras_keyboard(),
+    )
+
+
+def spoken_of(form: ReportForm) -> voice.Voice | None:
+    kept = form.get("voice")
+    if not kept:
+        return None
+    return voice.Voice(file_id=kept[0], duration=kept[1], file_size=kept[2], transcript=kept[3])
+
+
+def described(form: ReportForm) -> str:
+    """The description as the check shows it: the words, or the voice note's length."""
+    spoken = spoken_of(form)
+    if spoken is None:
+        return hd.quote(form.get("description", ""))
+    text = _("🎤 Voice note ({length})").format(length=voice.length(spoken.duration))
+    return text + (f" “{hd.quote(spoken.transcript)}”" if spoken.transcript else "")
+
+
+def check_text(form: ReportForm) -> str:
+    place = form.get("location") or (
+        _("(a shared location)") if form.get("latitude") is not None else _("not given")
+    )
+    return _(
+        "Please check:\nKind: {category}\nProblem: {description}\nPlace: {place}\n"
+        "Photos: {photos}\nName shown: {named}\n\nSend this report?"
+    ).format(
+        category=hd.quote(form["category"]),
+        description=described(form),
+        place=hd.quote(place),
+        photos=len(form.get("photos", [])),
+        named=_("no (anonymous)") if form.get("anonymous") else _("yes"),
+    )
+
+
+def quick_keyboard() -> InlineKeyboardMarkup:
+    """Send now (named or anonymous), or add a place and photos first."""
+    return keyboard(
+        [flow_button(_("✔ Send report"), "confirm")],
+        [flow_button(_("🔒 Send anonymously"), "anonymous")],
+        [flow_button(_("📍 Add a place or photos first"), "more")],
+        cancel_row(),
+    )
+
+
+@router.callback_query(ReportFlow.confirm, FlowAction.filter(F.action == "more"))
+async def add_extras(query: CallbackQuery, state: FSMContext) -> None:
+    """From the quick check back to the place and photos."""
+    await state.update_data(quick=False)
+    await state.set_state(ReportFlow.extras)
+    await edit_after_press(
+        query,
         _(
             "Where is it? Type the place (for example 村东桥头), share a location, and add "
             "photos if you like. Press Next when done."
@@ -202,27 +291,17 @@ async def review_report(
     await state.set_state(ReportFlow.confirm)
     await query.answer()
     if isinstance(query.message, Message):
-        place = form.get("location") or (
-            _("(a shared location)") if form.get("latitude") is not None else _("not given")
-        )
         await query.message.edit_text(
-            _(
-                "Please check:\nKind: {category}\nProblem: {description}\nPlace: {place}\n"
-                "Photos: {photos}\nName shown: {named}\n\nSend this report?"
-            ).format(
-                category=hd.quote(form["category"]),
-                description=hd.quote(form["description"]),
-                place=hd.quote(place),
-                photos=len(form.get("photos", [])),
-                named=_("no (anonymous)") if anonymous else _("yes"),
-            ),
-            reply_markup=confirm_keyboard(_("✔ Send report"), back=False),
+            check_text(form), reply_markup=confirm_keyboard(_("✔ Send report"), back=False)
         )
 
 
-@router.callback_query(ReportFlow.confirm, FlowAction.filter(F.action == "confirm"))
+@router.callback_query(
+    ReportFlow.confirm, FlowAction.filter(F.action.in_({"confirm", "anonymous"}))
+)
 async def submit_report(
     query: CallbackQuery,
+    callback_data: FlowAction,
     state: FSMContext,
     session: AsyncSession,
     actor: Actor,
@@ -230,6 +309,8 @@ async def submit_report(
     now: datetime,
 ) -> None:
     """File it, push it to the grid's workers, and give the resident its number."""
+    if callback_data.action == "anonymous":
+        await state.update_data(anonymous=True)
     form: ReportForm = await state.get_data()  # type: ignore[assignment]
     view = await reports.file_report(
         session,
@@ -241,6 +322,7 @@ async def submit_report(
         longitude=form.get("longitude"),
         anonymous=form.get("anonymous", False),
         photos=[(p[0], p[1]) for p in form.get("photos", [])],
+        spoken=spoken_of(form),
         now=now,
     )
     await state.clear()
@@ -252,6 +334,7 @@ async def submit_report(
             "I will tell you here of every change. See /myreports."
         ).format(number=view.task.number, grid=hd.quote(view.grid.name)),
         toast=_("Sent."),
+        reply_markup=keyboard(home_row()),
     )
 
 

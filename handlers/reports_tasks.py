@@ -14,7 +14,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import org, reports
+from storage import org, reports, voice
 from storage.errors import N_
 from storage.models.org import Person
 from storage.models.reports import Duty, TaskKind
@@ -60,6 +60,7 @@ class TaskNote(StatesGroup):
 class TaskNoteForm(TypedDict, total=False):
     task_id: int
     note: str
+    voice: list  # a spoken resolution note: file id, seconds, size, words
 
 
 class NewTask(StatesGroup):
@@ -144,7 +145,7 @@ async def ask_resolution(
     session: AsyncSession,
     actor: Actor,
 ) -> None:
-    """Resolve, step 1: what was done."""
+    """Resolve, step 1: what was done (words, or a voice note)."""
     await ask_note(
         query,
         state,
@@ -169,6 +170,24 @@ async def receive_resolution_note(message: Message, state: FSMContext) -> None:
     )
 
 
+@router.message(TaskNote.resolve_note, F.voice)
+async def receive_spoken_resolution(message: Message, state: FSMContext) -> None:
+    """Resolve, step 2, with a voice note for the note: the resident hears it."""
+    sound = message.voice
+    assert sound is not None
+    spoken = await voice.transcribe(voice.check(sound.file_id, sound.duration, sound.file_size))
+    await state.update_data(
+        note="", voice=[spoken.file_id, spoken.duration, spoken.file_size, spoken.transcript]
+    )
+    await state.set_state(TaskNote.resolve_photo)
+    await message.answer(
+        _("🎤 Voice note kept ({length}).").format(length=voice.length(spoken.duration))
+        + "\n"
+        + _("Send a photo of the result, or press No photo."),
+        reply_markup=keyboard([flow_button(_("No photo"), "nophoto")], cancel_row()),
+    )
+
+
 async def finish_resolution(
     message: Message,
     state: FSMContext,
@@ -179,7 +198,11 @@ async def finish_resolution(
     photo: tuple[str, int | None] | None,
 ) -> None:
     form: TaskNoteForm = await state.get_data()  # type: ignore[assignment]
-    view = await reports.resolve(session, actor, form["task_id"], form["note"], now, photo=photo)
+    kept = form.get("voice")
+    spoken = voice.Voice(kept[0], kept[1], kept[2], kept[3]) if kept else None
+    view = await reports.resolve(
+        session, actor, form["task_id"], form["note"], now, photo=photo, spoken=spoken
+    )
     await state.clear()
     await notify_change(session, view)
     if view.task.kind == TaskKind.REPORT:

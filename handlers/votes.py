@@ -15,18 +15,20 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import council, org, outbox, votes
+from storage import council, org, outbox, voice, votes
 from storage.errors import N_, RuleError
 from storage.models.org import Person
+from storage.models.voice import VoiceOf
 from storage.models.votes import DecideRule, Proposal, ProposalStatus, VoteStatus
 from storage.permissions.org import Actor
 from storage.permissions.votes import VotePermissions
 from storage.settings import Settings
 from views.council import MergeProposal, ScreenProposal
+from views.home import home_row
 from views.i18n import _, locale_of, tr
 from views.keyboards import (
     FlowAction,
@@ -39,11 +41,13 @@ from views.keyboards import (
     picker,
 )
 from views.replies import edit_after_press, send_after_press
+from views.reports import queue_voices
 from views.votes import (
     PROPOSAL_STATUS_NAMES,
     PaperVote,
     VoteCast,
     VoteMine,
+    VoteOpen,
     VoteRule,
     answer_line,
     card_markup,
@@ -55,6 +59,7 @@ from views.votes import (
 router = Router(name="votes")
 
 DEADLINE_DAYS = (1, 3, 7, 14)
+MAX_VOTE_BUTTONS = 5
 STANDARD_OPTIONS = (N_("Agree"), N_("Disagree"), N_("Abstain"))
 
 
@@ -686,6 +691,7 @@ class ProposeForm(TypedDict, total=False):
     title: str
     body: str
     photo: str | None  # a Telegram file id
+    voice: list  # a spoken proposal: file id, seconds, size, words
 
 
 @router.message(Command("propose"), F.chat.type == "private")
@@ -725,6 +731,25 @@ async def receive_proposal_body(message: Message, state: FSMContext) -> None:
         )
         return
     await state.update_data(body=body)
+    await review_proposal(message, state)
+
+
+@router.message(Propose.title, F.voice)
+@router.message(Propose.body, F.voice)
+async def receive_proposal_voice(message: Message, state: FSMContext) -> None:
+    """A voice note as the proposal's text (as its title too, when it comes first): the
+    village committee hears it with the proposal."""
+    sound = message.voice
+    assert sound is not None
+    spoken = await voice.transcribe(voice.check(sound.file_id, sound.duration, sound.file_size))
+    said = _("🎤 Voice note ({length})").format(length=voice.length(spoken.duration))
+    form: ProposeForm = await state.get_data()  # type: ignore[assignment]
+    title = form.get("title") or (spoken.transcript[: votes.TITLE_MAX] or said)
+    await state.update_data(
+        title=title,
+        body=spoken.transcript or said,
+        voice=[spoken.file_id, spoken.duration, spoken.file_size, spoken.transcript],
+    )
     await review_proposal(message, state)
 
 
@@ -796,6 +821,11 @@ async def send_proposal(
         now=now,
         photo_file_id=form.get("photo"),
     )
+    kept = form.get("voice")
+    notes = []
+    if kept:
+        spoken = voice.Voice(kept[0], kept[1], kept[2], kept[3])
+        notes.append(voice.keep(session, VoiceOf.PROPOSAL, proposal.id or 0, spoken, person.id))
     for admin in await org.village_admins(session, proposal.village_id):
         locale = locale_of(admin)
         outbox.enqueue(
@@ -805,6 +835,7 @@ async def send_proposal(
             reply_markup=screen_keyboard(proposal, locale),
         )
         queue_photo(session, proposal, admin.telegram_id, locale)
+        queue_voices(session, admin.telegram_id, notes, votes.proposal_code(proposal), locale)
     await state.clear()
     await edit_after_press(
         query,
@@ -813,6 +844,7 @@ async def send_proposal(
             "when they answer; see where it stands with /agenda."
         ).format(code=votes.proposal_code(proposal)),
         toast=_("Sent."),
+        reply_markup=keyboard(home_row()),
     )
 
 
@@ -1012,6 +1044,7 @@ async def show_agenda(
         await message.answer(_("Join your village first: open your grid's invite link."))
         return
     lines: list[str] = []
+    to_vote: list[list[InlineKeyboardButton]] = []
     for village_id in villages[:3]:
         village = await org.get_village(session, village_id)
         lines.append(_("<b>{village}</b>").format(village=hd.quote(village.name)))
@@ -1031,6 +1064,16 @@ async def show_agenda(
                     deadline=local_time(vote.deadline, settings.tz),
                 )
             )
+            if message.chat.type == "private" and len(to_vote) < MAX_VOTE_BUTTONS:
+                short = vote.question if len(vote.question) <= 24 else vote.question[:23] + "…"
+                to_vote.append(
+                    [
+                        button(
+                            _("🗳 Vote: {question}").format(question=short),
+                            VoteOpen(vote_id=vote.id or 0).pack(),
+                        )
+                    ]
+                )
         answered = await votes.answered_between(
             session, village_id, now - ANSWERS_SHOWN, now + timedelta(seconds=1)
         )
@@ -1054,4 +1097,22 @@ async def show_agenda(
                 status = _(PROPOSAL_STATUS_NAMES[p.status])
                 lines.append(f"• {votes.proposal_code(p)} {hd.quote(p.title)}: {status}")
                 lines += await answer_lines(session, p)
-    await message.answer("\n".join(lines).strip())
+    markup = keyboard(*to_vote, home_row()) if message.chat.type == "private" else None
+    await message.answer("\n".join(lines).strip(), reply_markup=markup)
+
+
+@router.callback_query(VoteOpen.filter())
+async def open_vote_card(
+    query: CallbackQuery,
+    callback_data: VoteOpen,
+    session: AsyncSession,
+    locale: str,
+    settings: Settings,
+) -> None:
+    """An open vote's card in the private chat: its buttons vote there (checked in storage)."""
+    view = await votes.vote_view(session, callback_data.vote_id)
+    await send_after_press(
+        query,
+        card_text(view, locale, settings.tz),
+        reply_markup=InlineKeyboardMarkup.model_validate(card_markup(view)),
+    )

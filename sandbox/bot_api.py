@@ -612,6 +612,24 @@ class FakeUser:
             content["caption"] = caption
         return self.api._user_message(self._message(chat, **content))
 
+    # --- voice notes (issue 13: buttons first) -------------------------------------------
+    async def send_voice(
+        self, duration: int = 5, *, file_size: int | None = None, chat: FakeGroup | None = None
+    ) -> int:
+        """Send a voice note of `duration` seconds (OGG/Opus, ~2 kB a second by default)."""
+        size = file_size if file_size is not None else 2_000 * max(1, duration)
+        stored = self.api._register_file(size=size, prefix="AwACAgIA", ext="oga")
+        voice = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.unique_id,
+            "duration": duration,
+            "mime_type": "audio/ogg",
+            "file_size": stored.size,
+        }
+        return self.api._user_message(self._message(chat, voice=voice))
+
+    # --- end of voice notes --------------------------------------------------------------
+
     async def send_location(self, lat: float, lon: float, *, chat: FakeGroup | None = None) -> int:
         """Share a location."""
         location = {"latitude": lat, "longitude": lon}
@@ -1828,6 +1846,25 @@ class FakeBotAPI:
         self._rate_check(chat_id)
         return [self._store(sm) for sm in messages]
 
+    # --- voice notes (issue 13: buttons first) -------------------------------------------
+    def _m_send_voice(
+        self, params: dict[str, Any], files: dict[str, tuple[str, bytes]]
+    ) -> dict[str, Any]:
+        """sendVoice: an uploaded file or a known file id (a voice note a user sent)."""
+        chat_id = self._chat(params, sending=True)
+        filename, data, stored = self._resolve_file(params, files, "voice")
+        sm = self._media_message(
+            "sendVoice", params, "document", filename, data, stored, chat_id=chat_id
+        )
+        document = (sm.media or {}).pop("document", {})
+        duration = _as_int(params.get("duration")) or 0
+        sm.media = {"voice": {**document, "duration": duration, "mime_type": "audio/ogg"}}
+        self._check_reply(chat_id, params)
+        self._rate_check(chat_id)
+        return self._store(sm)
+
+    # --- end of voice notes --------------------------------------------------------------
+
     def _m_edit_message_text(self, params: dict[str, Any]) -> dict[str, Any]:
         sm = self._bot_message(params)
         self._chat(params, sending=True)
@@ -2040,7 +2077,7 @@ class FakeBotAPI:
             await self._execute(call, files, token="0:webhook")
 
 
-_FILE_METHODS = frozenset({"sendphoto", "senddocument", "sendmediagroup"})
+_FILE_METHODS = frozenset({"sendphoto", "senddocument", "sendmediagroup", "sendvoice"})
 
 
 def _chat_member(user: dict[str, Any], status: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ so two presses of the same button, or two workers at once, do the work once.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -273,9 +274,27 @@ async def invitable_grids(session: AsyncSession, actor: Actor) -> list[tuple[Vil
 # --- households ----------------------------------------------------------------------------
 
 
-async def households_of(session: AsyncSession, grid_id: int, limit: int = 30) -> list[Household]:
-    query = select(Household).where(Household.grid_id == grid_id).order_by(col(Household.label))
-    return list((await session.exec(query.limit(limit))).all())
+def label_order(label: str) -> tuple[tuple[int, int | str], ...]:
+    """How labels are listed: numbers by their value, so "1组 2号" comes before "1组 10号"."""
+    parts = re.split(r"(\d+)", label_key(label))
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts if part)
+
+
+async def households_of(
+    session: AsyncSession, grid_id: int, limit: int = 30, *, fragment: str = ""
+) -> list[Household]:
+    """The grid's households a joining resident may pick: those with someone approved in them
+    now or before (a rejected or never-approved applicant's label is not offered to others),
+    whose label contains `fragment` (spaces, width and case aside), in numeric order."""
+    approved = select(Membership.household_id).where(
+        col(Membership.status).in_([MembershipStatus.APPROVED, MembershipStatus.LEFT])
+    )
+    query = select(Household).where(Household.grid_id == grid_id, col(Household.id).in_(approved))
+    key = label_key(fragment)
+    if key:
+        query = query.where(col(Household.label_key).contains(key, autoescape=True))
+    found = sorted((await session.exec(query)).all(), key=lambda h: label_order(h.label))
+    return found[:limit]
 
 
 async def household_in_grid(session: AsyncSession, grid_id: int, household_id: int) -> Household:

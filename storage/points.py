@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, org, periods, transitions
+from storage import audit, org, periods, transitions, voice
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models.org import Grid, Household, Membership, MembershipStatus, Person, Role, Village
@@ -46,6 +46,7 @@ from storage.models.points import (
     RewardStatus,
     RewardTier,
 )
+from storage.models.voice import VoiceOf
 from storage.permissions.org import Actor
 from storage.permissions.points import PointsPermissions as Can
 
@@ -103,10 +104,19 @@ async def ensure_catalogue(session: AsyncSession, village_id: int) -> None:
 
 
 async def catalogue(
-    session: AsyncSession, village_id: int, *, category: str | None = None, active: bool = True
+    session: AsyncSession,
+    village_id: int,
+    *,
+    category: str | None = None,
+    active: bool = True,
+    claimable: bool = False,
 ) -> list[PointItem]:
+    """The village's items; `claimable`: only those a resident may claim (no deductions:
+    those are recorded by the points group with /award)."""
     await ensure_catalogue(session, village_id)
     query = select(PointItem).where(PointItem.village_id == village_id)
+    if claimable:
+        query = query.where(PointItem.points > 0)
     if category is not None:
         query = query.where(PointItem.category == category)
     if active:
@@ -315,14 +325,22 @@ async def make_claim(
     photo_file_id: str | None,
     now: datetime,
     tz: ZoneInfo,
+    spoken: voice.Voice | None = None,
 ) -> PointClaim:
-    """A resident declares points for an item; the claim waits for the points group."""
+    """A resident declares points for an item; the claim waits for the points group. With
+    `spoken`, the note is a voice note (the reviewer hears it with the card)."""
     item = await get_item(session, item_id)
     if not Can.can_claim(actor, item.village_id) or actor.residence is None:
         raise NotAllowed(N_("Only approved residents of this village can claim points."))
     if item.status != ItemStatus.ACTIVE:
         raise NotFound(N_("That item is no longer in the catalogue."))
+    if item.points <= 0:
+        raise NotAllowed(
+            N_("Deductions are recorded by the points group, not claimed. Pick a good deed.")
+        )
     note = org.clean_text(note, NOTE_MAX)
+    if spoken is not None and not note:
+        note = spoken.transcript or "🎤 " + voice.length(spoken.duration)
     if item.evidence_required and not (note or photo_file_id):
         raise RuleError(N_("This item needs evidence: a photo or a note."))
     await lock_person(session, actor.person_id)
@@ -349,6 +367,8 @@ async def make_claim(
     )
     session.add(claim)
     await session.flush()
+    if spoken is not None:
+        voice.keep(session, VoiceOf.CLAIM, claim.id or 0, spoken, actor.person_id)
     audit.record(
         session,
         "points.claim",

@@ -20,9 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, category_memory, points, transitions
+from storage import audit, category_memory, points, transitions, voice
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError, Term
+from storage.models.behalf import OnBehalf
 from storage.models.common import AuditEntry
 from storage.models.org import BoundChat, Grid, Membership, MembershipStatus, Person, Village
 from storage.models.points import EntryKind, ItemStatus, PointEntry, PointItem
@@ -41,6 +42,7 @@ from storage.models.reports import (
     TaskPhoto,
     TaskStatus,
 )
+from storage.models.voice import VoiceNote, VoiceOf
 from storage.org import bound_chats, clean_text, get_grid, grids_of, require_text
 from storage.permissions.org import Actor
 from storage.permissions.reports import ReportPermissions
@@ -348,6 +350,9 @@ class TaskView:
     reporter: Person | None = None
     owner: Person | None = None
     photos: list[TaskPhoto] = field(default_factory=list)
+    voices: list[VoiceNote] = field(default_factory=list)
+    behalf: OnBehalf | None = None  # filed by a cadre for someone (代报)
+    filer: Person | None = None
 
     @property
     def id(self) -> int:
@@ -369,7 +374,17 @@ async def task_view(session: AsyncSession, task_id: int) -> TaskView:
             select(TaskPhoto).where(TaskPhoto.task_id == task_id).order_by(col(TaskPhoto.id))
         )
     ).all()
-    return TaskView(task, village, grid, category, reporter, owner, list(photos))
+    voices = await voice.notes_of(session, VoiceOf.REPORT, task_id)
+    voices += await voice.notes_of(session, VoiceOf.RESOLUTION, task_id)
+    behalf = (
+        await session.exec(
+            select(OnBehalf).where(OnBehalf.kind == "report", OnBehalf.object_id == task_id)
+        )
+    ).first()
+    filer = await session.get(Person, behalf.filed_by) if behalf else None
+    return TaskView(
+        task, village, grid, category, reporter, owner, list(photos), voices, behalf, filer
+    )
 
 
 async def task_by_number(session: AsyncSession, village_id: int, number: str) -> Task:
@@ -402,6 +417,13 @@ def clean_description(text: str | None) -> str:
     return require_text(text, DESCRIPTION_MAX, lines=True)
 
 
+def _spoken_words(spoken: voice.Voice | None) -> str:
+    """A spoken description's stand-in text: its words, else 🎤 and its length."""
+    if spoken is None:
+        return ""
+    return spoken.transcript or "🎤 " + voice.length(spoken.duration)
+
+
 async def file_report(
     session: AsyncSession,
     actor: Actor,
@@ -415,8 +437,10 @@ async def file_report(
     anonymous: bool = False,
     photos: list[tuple[str, int | None]] | None = None,
     grid_id: int | None = None,
+    spoken: voice.Voice | None = None,
 ) -> TaskView:
-    """A resident files a report; it becomes a task of their grid (or of a bound grid group)."""
+    """A resident files a report; it becomes a task of their grid (or of a bound grid group).
+    With `spoken`, the description is a voice note (and `description` may be its words)."""
     if not ReportPermissions.can_report(actor) or actor.residence is None:
         raise NotAllowed(N_("Only residents who have joined a village can report problems."))
     village_id = actor.residence.village_id
@@ -436,7 +460,7 @@ async def file_report(
         reporter_id=actor.person_id,
         created_by=actor.person_id,
         category_id=category.id,
-        description=clean_description(description),
+        description=clean_description(description or _spoken_words(spoken)),
         location=clean_text(location, LOCATION_MAX),
         latitude=latitude,
         longitude=longitude,
@@ -451,6 +475,8 @@ async def file_report(
         session.add(
             TaskPhoto(task_id=task.id, file_id=file_id, file_size=size, added_by=actor.person_id)
         )
+    if spoken is not None:
+        voice.keep(session, VoiceOf.REPORT, task.id, spoken, actor.person_id)
     audit.record(
         session,
         "task.report",
@@ -556,10 +582,14 @@ async def resolve(
     now: datetime,
     *,
     photo: tuple[str, int | None] | None = None,
+    spoken: voice.Voice | None = None,
 ) -> TaskView:
-    """The owner says it is done: a report waits for the resident; a duty task is closed."""
+    """The owner says it is done: a report waits for the resident; a duty task is closed.
+    With `spoken`, the note is a voice note (the resident hears it)."""
     task = await task_to_act_on(session, actor, task_id, finish=True)
-    note = require_text(note, NOTE_MAX)
+    note = require_text(note or _spoken_words(spoken), NOTE_MAX)
+    if spoken is not None:
+        voice.keep(session, VoiceOf.RESOLUTION, task_id, spoken, actor.person_id)
     if photo is not None:
         check_photo(photo[1], 0)
     values: dict[str, Any] = {"note": note, "resolved_at": now}
@@ -779,6 +809,11 @@ async def _add_follower(
     return await add_unique(
         session, TaskFollower(task_id=task_id, person_id=person_id, followed_at=now)
     )
+
+
+async def add_follower(session: AsyncSession, task_id: int, person_id: int, now: datetime) -> bool:
+    """`person_id` hears of every change of the task (a cadre who filed it for someone)."""
+    return await _add_follower(session, task_id, person_id, now)
 
 
 async def follow(session: AsyncSession, actor: Actor, task_id: int, now: datetime) -> TaskView:

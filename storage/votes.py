@@ -389,16 +389,19 @@ async def cast(
     chat_id: int,
     now: datetime,
 ) -> Cast:
-    """Record a press on a vote card, after checking the card's group, the deadline and the
-    voter. One choice: the press is the voter's choice (again: nothing changes). Up to N: the
-    press picks the option, or takes it back if picked; an N+1th pick is refused.
+    """Record a press on a vote card, after checking the card's group (unless pressed in the
+    voter's private chat), the deadline and the voter. One choice: the press is the voter's
+    choice (again: nothing changes). Up to N: the press picks the option, or takes it back if
+    picked; an N+1th pick is refused.
 
     The unique (vote, voter key) ballot row makes concurrent first presses count once; later
     presses lock it (PostgreSQL) or meet SQLite's one writer, so picks never exceed N.
     """
     vote = await get_vote(session, vote_id)
-    binding = await org.binding_of(session, chat_id)
-    if binding is None or binding.village_id != vote.village_id:
+    # in the voter's own private chat (the card opened from /agenda) no group is involved
+    private = actor is not None and chat_id == actor.telegram_id
+    binding = None if private else await org.binding_of(session, chat_id)
+    if not private and (binding is None or binding.village_id != vote.village_id):
         raise NotFound(N_("This vote belongs to another village."))
     if vote.status != VoteStatus.OPEN or now >= vote.deadline:
         raise AlreadyDone(N_("This vote is closed."))

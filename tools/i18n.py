@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"
 LANGUAGES = ("zh", "en")
 SOURCES = ("bot", "handlers", "storage", "schedules", "exports", "views")
-FEATURES = ("org", "points", "reports", "votes", "council", "activities", "shop")
+FEATURES = ("org", "points", "reports", "votes", "council", "activities", "shop", "home")
 KEYWORDS = {"_": None, "__": None, "N_": None, "tr": (2,)}
 PLACEHOLDER = re.compile(r"\{(\w*)\}")
 

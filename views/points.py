@@ -88,10 +88,11 @@ def cap_text(item: PointItem) -> str:
 
 
 async def category_picker(
-    session: AsyncSession, village_id: int, what: str, locale: str | None
+    session: AsyncSession, village_id: int, what: str, locale: str | None, *, claims: bool = False
 ) -> InlineKeyboardMarkup:
-    """Buttons for the categories that have active items (value: index in the catalogue)."""
-    items = await points.catalogue(session, village_id)
+    """Buttons for the categories that have active items (value: index in the catalogue);
+    `claims`: only items a resident may claim (no deductions)."""
+    items = await points.catalogue(session, village_id, claimable=claims)
     used = {item.category for item in items}
     codes = [c["code"] for c in points.categories()] + [points.UNCATEGORISED]
     choices = [(i, category_label(code, locale)) for i, code in enumerate(codes) if code in used]
@@ -104,9 +105,15 @@ def category_code(index: int) -> str:
 
 
 async def item_picker(
-    session: AsyncSession, village_id: int, category: str, what: str, locale: str | None
+    session: AsyncSession,
+    village_id: int,
+    category: str,
+    what: str,
+    locale: str | None,
+    *,
+    claims: bool = False,
 ) -> InlineKeyboardMarkup:
-    items = await points.catalogue(session, village_id, category=category)
+    items = await points.catalogue(session, village_id, category=category, claimable=claims)
     return picker(what, [(i.id or 0, item_label(i, locale)) for i in items], columns=1)
 
 

@@ -14,10 +14,11 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import org, outbox, reports
+from storage import org, outbox, reports, voice
 from storage.errors import N_
 from storage.models.org import Person
 from storage.models.reports import WAITING, Task, TaskKind, TaskStatus
+from storage.models.voice import VoiceNote, VoiceOf
 from storage.reports import DEFAULT_NAMES, DUTY_NAMES, STATUS_NAMES, TaskView
 from views.dates import moment_title
 from views.i18n import _, locale_of, tr
@@ -119,11 +120,22 @@ def task_card(view: TaskView, locale: str | None, tz: ZoneInfo) -> str:
     """The full card, for the grid's workers and admins: the reporter is always named."""
     task = view.task
     lines = head_lines(view, locale)
-    if task.kind == TaskKind.REPORT and view.reporter is not None:
+    visitor = view.behalf is not None and view.behalf.for_person_id is None
+    if task.kind == TaskKind.REPORT and visitor and view.behalf is not None:
+        who = hd.quote(view.behalf.visitor_name or "—")
+        details = [d for d in (view.behalf.visitor_household, view.behalf.visitor_phone) if d]
+        if details:
+            who += " (" + hd.quote(", ".join(details)) + ")"
+        lines.append(tr(locale, "Reported by: {name}", name=who))
+    elif task.kind == TaskKind.REPORT and view.reporter is not None:
         reporter = hd.quote(view.reporter.full_name or "—")
         if view.reporter.phone:
             reporter += f" ({hd.quote(view.reporter.phone)})"
         lines.append(tr(locale, "Reported by: {name}", name=reporter))
+    if view.filer is not None:
+        lines.append(
+            tr(locale, "Filed by {name} on their behalf", name=hd.quote(view.filer.full_name))
+        )
         if task.anonymous:
             lines.append(tr(locale, "🔒 Anonymous to the public"))
     if task.location:
@@ -131,6 +143,7 @@ def task_card(view: TaskView, locale: str | None, tz: ZoneInfo) -> str:
     if task.latitude is not None and task.longitude is not None:
         lines.append(f"📍 {task.latitude:.5f}, {task.longitude:.5f}")
     lines.append(hd.quote(task.description))
+    lines += voice_lines(view.voices, locale)
     if view.photos:
         lines.append(tr(locale, "Photos: {count}", count=len(view.photos)))
     if view.owner is not None:
@@ -257,6 +270,7 @@ async def push_task(
             text,
             reply_markup=markup_dict(worker_keyboard(view.task, locale)),
         )
+        queue_voices(session, person.telegram_id, view.voices, view.task.number, locale)
         for photo in view.photos:
             if not photo.resolution:
                 outbox.enqueue(
@@ -269,6 +283,37 @@ async def push_task(
                 )
         sent += 1
     return sent
+
+
+def voice_lines(notes: list[VoiceNote], locale: str | None) -> list[str]:
+    """🎤 语音 (0:23), and its words when a speech-to-text hook gave them."""
+    lines = []
+    for note in notes:
+        lines.append(tr(locale, "🎤 Voice note ({length})", length=voice.length(note.duration)))
+        if note.transcript:
+            lines.append("“" + hd.quote(note.transcript) + "”")
+    return lines
+
+
+def queue_voices(
+    session: AsyncSession, chat_id: int, notes: list[VoiceNote], number: str, locale: str
+) -> None:
+    """The voice notes themselves, after the card, for the person who must act to hear."""
+    for note in notes:
+        outbox.enqueue(
+            session,
+            chat_id,
+            number,
+            method="sendVoice",
+            voice=note.file_id,
+            duration=note.duration,
+            fallback_text=tr(
+                locale,
+                "(a voice note of {number}, {length})",
+                number=number,
+                length=voice.length(note.duration),
+            ),
+        )
 
 
 def change_text(view: TaskView, locale: str | None, *, follower: bool) -> str:
@@ -361,6 +406,16 @@ async def notify_change(
             markup = follow_up_keyboard(view.id, locale)
         outbox.enqueue(session, person.telegram_id, text, reply_markup=markup)
         sent += 1
+    if view.task.status == TaskStatus.RESOLVED and view.reporter is not None:
+        spoken = [n for n in view.voices if n.kind == VoiceOf.RESOLUTION][-1:]
+        if spoken and view.reporter.id != exclude:
+            queue_voices(
+                session,
+                view.reporter.telegram_id,
+                spoken,
+                view.task.number,
+                locale_of(view.reporter),
+            )
     for photo in view.photos:
         if photo.resolution and view.reporter is not None and view.reporter.id != exclude:
             outbox.enqueue(

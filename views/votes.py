@@ -295,6 +295,12 @@ def reminder_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
     )
 
 
+class VoteOpen(CallbackData, prefix="vo"):
+    """Open an open vote's card in the private chat (from /agenda), to vote there."""
+
+    vote_id: int
+
+
 class VoteCast(CallbackData, prefix="vt"):
     """A press on a vote card in a group: checked again in storage.votes.cast."""
 
