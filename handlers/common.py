@@ -14,7 +14,7 @@ from storage.permissions.org import Actor
 from storage.profiles import Profile
 from views.i18n import _
 from views.keyboards import FlowAction, Language, button, keyboard
-from views.org import role_name, status_name
+from views.org import Leave, role_name, status_name
 from views.replies import edit_after_press
 
 router = Router(name="common")
@@ -179,7 +179,10 @@ async def show_me(message: Message, profile: Profile | None) -> None:
         )
     if person.phone:
         lines.append(_("Phone: {phone}").format(phone=hd.quote(person.phone)))
-    await message.answer("\n".join(lines))
+    leave = None
+    if profile.home is not None and message.chat.type == "private":
+        leave = keyboard([button(_("Leave the village"), Leave(step=1).pack())])
+    await message.answer("\n".join(lines), reply_markup=leave)
 
 
 @router.message(Command("language"))

@@ -39,7 +39,14 @@ from views.keyboards import (
 )
 from views.points import month_title
 from views.replies import edit_after_press
-from views.reports import CategoryAct, GridStats, NoticeStatus, SettingAct, category_name
+from views.reports import (
+    CategoryAct,
+    GridStats,
+    NoticeStatus,
+    SettingAct,
+    WorkerStats,
+    category_name,
+)
 
 router = Router(name="grid")
 NOTICE_MAX = 1500
@@ -286,7 +293,8 @@ async def send_grid_stats(
         )
     lines.append(_("Times are medians. Chart: blue received, red overdue, orange reopened."))
     pager = keyboard(
-        [button(_("◀ Previous month"), GridStats(village_id=village_id, back=back + 1).pack())]
+        [button(_("◀ Previous month"), GridStats(village_id=village_id, back=back + 1).pack())],
+        [button(_("👷 Each grid worker"), WorkerStats(village_id=village_id, back=back).pack())],
     )
     await message.answer("\n".join(lines), reply_markup=pager)
     if any(entry.received for entry in figures):

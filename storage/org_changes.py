@@ -78,3 +78,21 @@ async def merge_households(
     removed = await votes.follow_household_merge(session, grid.village_id, merged.id, keep.id)
     await session.flush()
     return Merged(keep, merged, moved, removed)
+
+
+@dataclass(frozen=True)
+class EndPreview:
+    tasks: int
+    to_admins: bool
+    waiting_reviews: int
+
+
+async def preview_end_role(session: AsyncSession, held: HeldRole) -> EndPreview:
+    """What `end_role` would move on, said before the admin confirms."""
+    row = held.assignment
+    if row.role == Role.GRID_WORKER and row.grid_id is not None:
+        count, to_admins = await reports.tasks_to_release(session, row.person_id, row.grid_id)
+        return EndPreview(count, to_admins, 0)
+    if row.role == Role.REVIEWER:
+        return EndPreview(0, False, await points.waiting_reviews(session, row.village_id))
+    return EndPreview(0, False, 0)

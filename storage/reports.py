@@ -1200,6 +1200,31 @@ async def release_tasks_of(
     return [await task_view(session, i) for i in released if i], not others
 
 
+async def tasks_to_release(
+    session: AsyncSession, person_id: int, grid_id: int
+) -> tuple[int, bool]:
+    """How many tasks `release_tasks_of` would move on, and whether to the admins."""
+    others = [p for p in await org.grid_workers(session, grid_id) if p.id != person_id]
+    owned = (
+        select(func.count())
+        .select_from(Task)
+        .where(Task.grid_id == grid_id, Task.owner_id == person_id, col(Task.status).in_(WORKING))
+    )
+    count = int((await session.exec(owned)).one())
+    if not others:
+        waiting = (
+            select(func.count())
+            .select_from(Task)
+            .where(
+                Task.grid_id == grid_id,
+                col(Task.status).in_(WAITING),
+                col(Task.owner_id).is_(None),
+            )
+        )
+        count += int((await session.exec(waiting)).one())
+    return count, not others
+
+
 @dataclass
 class WorkerFigures:
     """One grid worker's month (管理考核)."""
