@@ -17,6 +17,7 @@ from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import org, org_changes, outbox
+from storage.errors import N_
 from storage.models.org import LeftReason, Person, Role
 from storage.permissions.org import Actor
 from storage.settings import Settings
@@ -204,7 +205,7 @@ async def end_role(
     )
     for view in ended.tasks:
         await push_task(
-            session, view, settings.tz, header="Passed on to you: a colleague's role ended."
+            session, view, settings.tz, header=N_("Passed on to you: a colleague's role ended.")
         )
     preview = org_changes.EndPreview(len(ended.tasks), ended.to_admins, ended.waiting_reviews)
     lines = [

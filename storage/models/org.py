@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, false
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.models.common import utcnow
@@ -48,8 +48,8 @@ class Village(SQLModel, table=True):
     # Tenants (租户): do they share their landlord household's one vote in per-household votes,
     # and do their points count for that household? By default neither: they take part as
     # residents (their own vote in per-person votes, their own points), not as its members.
-    tenants_vote: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
-    tenants_earn: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    tenants_vote: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    tenants_earn: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
 class Grid(SQLModel, table=True):
@@ -77,7 +77,7 @@ class Household(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     # Merged into another household (a duplicate typed differently): its rows now point there;
     # this row stays for the record and is no longer offered.
-    merged_into_id: int | None = Field(default=None, foreign_key="household.id")
+    merged_into_id: int | None = None  # a household id (no foreign key: a plain column add)
     merged_at: datetime | None = None
 
 
@@ -110,8 +110,8 @@ class Membership(SQLModel, table=True):
     decided_by: int | None = Field(default=None, foreign_key="person.id")
     left_at: datetime | None = None
     left_reason: str | None = Field(default=None, max_length=16)  # LeftReason
-    left_by: int | None = Field(default=None, foreign_key="person.id")
-    tenant: bool = Field(default=False, sa_column_kwargs={"server_default": false()})  # 租户
+    left_by: int | None = None  # a person id
+    tenant: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})  # 租户
 
 
 class RoleAssignment(SQLModel, table=True):
@@ -126,7 +126,7 @@ class RoleAssignment(SQLModel, table=True):
     granted_at: datetime = Field(default_factory=utcnow)
     granted_by: int | None = Field(default=None, foreign_key="person.id")
     revoked_at: datetime | None = None
-    revoked_by: int | None = Field(default=None, foreign_key="person.id")
+    revoked_by: int | None = None  # a person id
     revoke_reason: str | None = Field(default=None, max_length=200)
 
 
