@@ -100,7 +100,7 @@ AUDIT_KIND_NAMES = {
     "membership": N_("residents and households"),
     "points": N_("points"),
     "reports": N_("reports"),
-    "votes": N_("votes"),
+    "votes": N_("votes and proposals"),
 }
 
 # What each audit action is called in /audit; an action not named here shows as recorded.
@@ -129,6 +129,7 @@ AUDIT_ACTION_NAMES = {
     "task.reopen": N_("task reopened"),
     "notice.send": N_("notice sent"),
     "vote.create": N_("vote put"),
+    "vote.rule": N_("voting rule changed"),
     "vote.cast": N_("ballot cast"),
     "vote.change": N_("ballot changed"),
     "vote.close": N_("vote closed"),
