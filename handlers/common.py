@@ -124,6 +124,7 @@ def help_text(actor: Actor | None) -> str:
                 _("/appoint — a one-time link that gives someone a role"),
                 _("/roles — end someone's role; unused role links"),
                 _("/audit — who did what in the village"),
+                _("/tenants — do tenants share their household's vote and points"),
                 _("/bindgroup — (in a group) get the village's automatic posts there"),
                 _("/proposals — answer residents' proposals"),
                 _("/vote — put a vote in the village's groups"),

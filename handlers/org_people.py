@@ -1,7 +1,8 @@
 """A village over the years: admins end roles (/roles) and withdraw unused role links; a
 resident leaves from /me (asked twice); grid workers and admins look after residents
 (/residents: moved away, deceased, another household) and households (/households: rename,
-merge, move to another grid). Every rule is in storage; this module asks and shows."""
+merge, move to another grid); admins set the tenants' rule (/tenants). Every rule is in
+storage; this module asks and shows."""
 
 from __future__ import annotations
 
@@ -12,18 +13,18 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import org, org_changes, outbox
 from storage.errors import N_
-from storage.models.org import LeftReason, Person, Role
+from storage.models.org import LeftReason, Person, Role, Village
 from storage.permissions.org import Actor
 from storage.settings import Settings
 from views.i18n import _, locale_of, tr
 from views.keyboards import Pick, button, cancel_row, keyboard, picker
-from views.org import EndRole, HouseholdAct, Leave, Resident, RoleLink, role_name
+from views.org import EndRole, HouseholdAct, Leave, Resident, RoleLink, TenantRule, role_name
 from views.replies import edit_after_press
 from views.reports import push_task
 
@@ -697,3 +698,59 @@ async def move_household(
         ).format(label=hd.quote(household.label), grid=hd.quote(grid.name)),
         toast=_("Done."),
     )
+
+
+# --- tenants -------------------------------------------------------------------------------
+
+
+@router.message(Command("tenants"), F.chat.type == "private")
+async def show_tenant_rule(message: Message, session: AsyncSession, actor: Actor) -> None:
+    villages = await org.administered_villages(session, actor)
+    if not villages:
+        await message.answer(_("Only this village's admins can change this."))
+        return
+    for village in villages[:3]:
+        text, markup = tenant_rule(village)
+        await message.answer(text, reply_markup=markup)
+
+
+def tenant_rule(village: Village) -> tuple[str, InlineKeyboardMarkup]:
+    vid = village.id or 0
+    yes, no = _("yes"), _("no")
+    text = _(
+        "<b>{village}: tenants (租户)</b>\n"
+        "Share the vote of the household they rent in (one vote per household): {vote}\n"
+        "Their points count for that household: {earn}\n"
+        "Otherwise they take part as residents: their own vote in votes per person, "
+        "and their own household label (租住) for points."
+    ).format(
+        village=hd.quote(village.name),
+        vote=yes if village.tenants_vote else no,
+        earn=yes if village.tenants_earn else no,
+    )
+    markup = keyboard(
+        [button(_("Change: the vote"), TenantRule(village_id=vid, what="vote").pack())],
+        [button(_("Change: the points"), TenantRule(village_id=vid, what="earn").pack())],
+    )
+    return text, markup
+
+
+@router.callback_query(TenantRule.filter())
+async def change_tenant_rule(
+    query: CallbackQuery,
+    callback_data: TenantRule,
+    session: AsyncSession,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    village = await org.get_village(session, callback_data.village_id)
+    if callback_data.what == "vote":
+        village = await org.set_tenant_rule(
+            session, actor, callback_data.village_id, vote=not village.tenants_vote, now=now
+        )
+    else:
+        village = await org.set_tenant_rule(
+            session, actor, callback_data.village_id, earn=not village.tenants_earn, now=now
+        )
+    text, markup = tenant_rule(village)
+    await edit_after_press(query, text, reply_markup=markup, toast=_("Saved."))

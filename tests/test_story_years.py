@@ -87,9 +87,7 @@ async def test_a_village_over_the_years(world: World) -> None:
 
     # /roles: the admin ends Wang's role, with a reason; the confirmation says where the tasks go.
     listing = await admin.say("/roles", expect="现任职务")
-    prompt = await admin.tap(
-        listing, next(t for t in listing.buttons() if "王网格员" in t), expect="原因"
-    )
+    await admin.tap(listing, next(t for t in listing.buttons() if "王网格员" in t), expect="原因")
     review = await admin.say("调岗")
     assert "王网格员的 2 个任务将转给一网格的其他网格员" in (review.text or ""), review.text
     mark = fake.mark()
@@ -292,12 +290,20 @@ async def test_a_village_over_the_years(world: World) -> None:
         ).one()
         assert row.tenant and row.status == "approved"
 
+    # The village lets tenants share their household's vote: /tenants.
+    rule = await admin.say("/tenants", expect="租户")
+    assert "参与所租住户的投票（每户一票时）：否" in (rule.text or "")
+    changed = await admin.tap(rule, "修改：投票", expect="租户")
+    assert "参与所租住户的投票（每户一票时）：是" in (changed.text or "")
+
     # /audit shows all of it, newest first, filtered by kind.
     trail = await admin.say("/audit", expect="操作记录")
     text = trail.text or ""
-    assert text.index("加入本村") < text.index("合并户")  # newest first
+    assert (
+        text.index("修改租户规则") < text.index("加入本村") < text.index("合并户")
+    )  # newest first
     everything = text + await older_pages(admin, trail)
-    for shown in ("加入本村", "合并户", "户调整网格", "结束职务", "任务退回网格", "接单"):
+    for shown in ("修改租户规则", "加入本村", "合并户", "户调整网格", "结束职务", "任务退回网格"):
         assert shown in everything, shown
     roles_only = await admin.tap(trail, "职务", expect="操作记录")
     lines = (roles_only.text or "").splitlines()[1:]

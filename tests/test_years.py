@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, org, org_changes, points, reports, votes
+from storage import audit, org, org_changes, points, profiles, reports, votes
 from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, RuleError
 from storage.models.org import (
@@ -484,3 +484,26 @@ async def test_per_worker_figures_for_a_month(sessions: SessionFactory) -> None:
         assert (other.received, other.accepted, other.notices) == (0, 0, 0)
         with pytest.raises(NotAllowed):
             await reports.worker_figures(session, li, v.village_id, start, end)
+
+
+async def test_ending_a_role_is_told_to_the_other_processes(sessions: SessionFactory) -> None:
+    """The write that ends a role is what every process forgets (through Redis when there are
+    several: tests/test_profiles.py shows the message travel)."""
+    heard: list[tuple[set[int], set[int]]] = []
+
+    def hear(telegram_ids: set[int], person_ids: set[int]) -> None:
+        heard.append((set(telegram_ids), set(person_ids)))
+
+    async with unit_of_work(sessions) as session:
+        v = await village(session)
+        row = await assignment(session, v.worker_a, Role.GRID_WORKER)
+    profiles.publish.append(hear)
+    try:
+        async with unit_of_work(sessions) as session:
+            await org_changes.end_role(session, await actor_of(session, v.admin), row, "调岗", NOW)
+    finally:
+        profiles.publish.remove(hear)
+    assert any(
+        profiles.EVERYONE in telegram_ids or v.worker_a.id in person_ids
+        for telegram_ids, person_ids in heard
+    ), heard

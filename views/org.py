@@ -85,6 +85,13 @@ class HouseholdAct(CallbackData, prefix="hh"):
     other: int = 0
 
 
+class TenantRule(CallbackData, prefix="tn"):
+    """/tenants: turn the village's `vote` or `earn` rule for tenants over."""
+
+    village_id: int
+    what: str
+
+
 class AuditPage(CallbackData, prefix="au"):
     """/audit: a village's trail from `offset`, of one `kind` ("" = all), about `person`
     (0 = anyone)."""
