@@ -19,13 +19,13 @@ def record(
     actor_id: int | None,
     village_id: int | None = None,
     target_person_id: int | None = None,
-    at: datetime | None = None,
+    when: datetime | None = None,
     **detail: Any,
 ) -> AuditEntry:
-    """`at`: the time of the change when the caller has it (a job's period, the bot's clock);
-    otherwise now."""
+    """`when`: the time of the change when the caller has it (the update's clock); otherwise
+    now. (`at` may be a detail, e.g. a council's time of day.)"""
     entry = AuditEntry(
-        at=at or utcnow(),
+        at=when or utcnow(),
         action=action,
         actor_id=actor_id,
         village_id=village_id,

@@ -1025,7 +1025,7 @@ async def notice_audience(
         "notice.send",
         actor_id=actor.person_id,
         village_id=village_id,
-        at=now,
+        when=now,
         grid_id=grid_id,
         residents=len(residents),
         chats=len(chats),
@@ -1190,7 +1190,7 @@ async def release_tasks_of(
             accept_due_at=now + timedelta(hours=DUTY_ACCEPT_HOURS),
         ):
             await session.refresh(task)
-            _audit(session, "release", actor_id, task, from_person=person_id, at=now)
+            _audit(session, "release", actor_id, task, from_person=person_id, when=now)
             released.append(task.id)
     if not others:  # the grid's waiting tasks are the admins' now too
         waiting = select(Task.id).where(
