@@ -1,7 +1,7 @@
 """A village over the years: admins end roles (/roles) and withdraw unused role links; a
 resident leaves from /me (asked twice); grid workers and admins look after residents
 (/residents: moved away, deceased, another household) and households (/households: rename,
-merge, move to another grid); admins set the tenants' rule (/tenants). Every rule is in
+merge, split, move to another grid); admins set the tenants' rule (/tenants). Every rule is in
 storage; this module asks and shows."""
 
 from __future__ import annotations
@@ -531,7 +531,8 @@ async def household_card(
         [
             button(
                 _("➡ Another grid"), HouseholdAct(action="grid", household_id=household_id).pack()
-            )
+            ),
+            button(_("✂ Split"), HouseholdAct(action="split", household_id=household_id).pack()),
         ],
         cancel_row(),
     )
@@ -754,3 +755,100 @@ async def change_tenant_rule(
         )
     text, markup = tenant_rule(village)
     await edit_after_press(query, text, reply_markup=markup, toast=_("Saved."))
+
+
+# --- a household splits --------------------------------------------------------------------
+
+
+class SplitFlow(StatesGroup):
+    pick = State()
+    label = State()
+
+
+async def split_picker(
+    session: AsyncSession, actor: Actor, household_id: int, chosen: list[int]
+) -> tuple[str, InlineKeyboardMarkup]:
+    household = await org.managed_household(session, actor, household_id)
+    members = await org.household_members_now(session, household_id)
+    rows = [
+        [
+            button(
+                ("☑ " if (m.membership.id or 0) in chosen else "☐ ") + m.person.full_name,
+                HouseholdAct(
+                    action="pick", household_id=household_id, other=m.membership.id or 0
+                ).pack(),
+            )
+        ]
+        for m in members
+    ]
+    if chosen:
+        rows.append(
+            [button(_("Next ▶"), HouseholdAct(action="next", household_id=household_id).pack())]
+        )
+    text = _("Who moves from {label} to a new household of their own? Tick them.").format(
+        label=hd.quote(household.label)
+    )
+    return text, keyboard(*rows, cancel_row())
+
+
+@router.callback_query(HouseholdAct.filter(F.action == "split"))
+async def start_split(
+    query: CallbackQuery,
+    callback_data: HouseholdAct,
+    state: FSMContext,
+    session: AsyncSession,
+    actor: Actor,
+) -> None:
+    await state.set_state(SplitFlow.pick)
+    await state.set_data({"household_id": callback_data.household_id, "chosen": []})
+    text, markup = await split_picker(session, actor, callback_data.household_id, [])
+    await edit_after_press(query, text, reply_markup=markup)
+
+
+@router.callback_query(SplitFlow.pick, HouseholdAct.filter(F.action == "pick"))
+async def toggle_split(
+    query: CallbackQuery,
+    callback_data: HouseholdAct,
+    state: FSMContext,
+    session: AsyncSession,
+    actor: Actor,
+) -> None:
+    data = await state.get_data()
+    if data.get("household_id") != callback_data.household_id:
+        await query.answer(_("This button has expired."), show_alert=True)
+        return
+    chosen = list(data.get("chosen") or [])
+    if callback_data.other in chosen:
+        chosen.remove(callback_data.other)
+    else:
+        chosen.append(callback_data.other)
+    await state.update_data(chosen=chosen)
+    text, markup = await split_picker(session, actor, callback_data.household_id, chosen)
+    await edit_after_press(query, text, reply_markup=markup)
+
+
+@router.callback_query(SplitFlow.pick, HouseholdAct.filter(F.action == "next"))
+async def ask_split_label(query: CallbackQuery, state: FSMContext) -> None:
+    await state.set_state(SplitFlow.label)
+    await edit_after_press(
+        query,
+        _("Please send the new household's label, for example 3组 12号之一."),
+        reply_markup=keyboard(cancel_row()),
+    )
+
+
+@router.message(SplitFlow.label, F.text)
+async def split(
+    message: Message, state: FSMContext, session: AsyncSession, actor: Actor, now: datetime
+) -> None:
+    data = await state.get_data()
+    new = await org.split_household(
+        session, actor, data["household_id"], message.text or "", data.get("chosen") or [], now
+    )
+    await state.clear()
+    await message.answer(
+        _(
+            "Done: {label} is a household of its own now. Points already earned stay with the "
+            "old household; from now on theirs count for {label}."
+        ).format(label=hd.quote(new.label))
+    )

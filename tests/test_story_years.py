@@ -263,6 +263,20 @@ async def test_a_village_over_the_years(world: World) -> None:
         view = await votes.vote_view(session, vote.id or 0)
         assert view.eligible == 1 and view.counts == {options[1]: 1}
 
+    # The household splits: 孙七 gets a household of their own; the points stay.
+    households = await li.say("/households", expect="各户")
+    card = await li.tap(households, "3组 12号", expect="孙七")
+    pick = await li.tap(card, "✂ 分户", expect="勾选")
+    ticked = await li.tap(pick, "☐ 孙七", expect="勾选")
+    label = await li.tap(ticked, "下一步 ▶", expect="户名")
+    assert label.text
+    await li.say("3组 12号之一", expect="已单独立户")
+    async with world.app.sessions() as session:
+        board = await points.leaderboard(session, v.village_id, now + timedelta(minutes=9), TZ)
+        assert [(r.household_id, r.points) for r in board] == [(home, 10)]
+        lodger_row = await session.get(Person, lodger.id)
+        assert lodger_row is not None and lodger_row.household_id not in (home, twin.id)
+
     # A tenant joins: the review's tenant choice, then the grid's worker approves.
     async with unit_of_work(world.app.sessions) as session:
         link = await org.create_grid_invite(
