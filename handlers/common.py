@@ -16,7 +16,7 @@ from storage.profiles import Profile
 from views.home import home_row, quick_keyboard
 from views.i18n import _
 from views.keyboards import FlowAction, Language, button, keyboard
-from views.org import role_name, status_name
+from views.org import Leave, role_name, status_name
 from views.replies import edit_after_press
 
 router = Router(name="common")
@@ -103,6 +103,8 @@ def help_text(actor: Actor | None) -> str:
             [
                 _("/invite — a link for residents to join a grid"),
                 _("/pending — join requests waiting for you"),
+                _("/residents — your grid's residents: moved away, deceased, another household"),
+                _("/households — rename, merge or move a household"),
                 _("/tasks — your grid's tasks"),
                 _("/newtask — give a grid a duty task"),
                 _("/notice — send a notice to your grid"),
@@ -114,6 +116,9 @@ def help_text(actor: Actor | None) -> str:
             _("<b>Village admins</b>"),
             [
                 _("/appoint — a one-time link that gives someone a role"),
+                _("/roles — end someone's role; unused role links"),
+                _("/audit — who did what in the village"),
+                _("/tenants — do tenants share their household's vote and points"),
                 _("/bindgroup — (in a group) get the village's automatic posts there"),
                 _("/proposals — answer residents' proposals"),
                 _("/vote — put a vote in the village's groups"),
@@ -122,6 +127,7 @@ def help_text(actor: Actor | None) -> str:
                 _("/council — the monthly council: day, participants, decisions"),
                 _("/gridstats — reports per grid and month"),
                 _("/export — files for the notice board: the month's PDF notice and sheets"),
+                _("/workerstats — each grid worker's month"),
                 _("/reportsettings — categories and their deadlines, points item, digest hour"),
                 _("/activityexport — this month's activities and attendance as an .xlsx"),
                 _("/tags — groups of residents (老年人, 青少年家庭, 新居民) for activities"),
@@ -178,9 +184,12 @@ async def show_me(message: Message, profile: Profile | None) -> None:
         )
     if person.phone:
         lines.append(_("Phone: {phone}").format(phone=hd.quote(person.phone)))
+    rows = []
+    if profile.home is not None and message.chat.type == "private":
+        rows.append([button(_("Leave the village"), Leave(step=1).pack())])
     await message.answer(
         "\n".join(lines),
-        reply_markup=keyboard(home_row()) if message.chat.type == "private" else None,
+        reply_markup=keyboard(*rows, home_row()) if message.chat.type == "private" else None,
     )
 
 

@@ -62,6 +62,7 @@ class JoinForm(TypedDict, total=False):
     name: str
     household_id: int | None
     household_label: str
+    tenant: bool
     phone: str | None
 
 
@@ -285,22 +286,47 @@ async def receive_phone_text(message: Message, state: FSMContext) -> None:
 
 async def review_join(message: Message, state: FSMContext) -> None:
     """Last step: show everything and ask to submit."""
-    form: JoinForm = await state.get_data()  # type: ignore[assignment]
     await state.set_state(Join.confirm)
     await message.answer(_("Thank you."), reply_markup=ReplyKeyboardRemove())
-    await message.answer(
-        _(
-            "Please check:\nName: {name}\nVillage: {village} · {grid}\nHousehold: {household}\n"
-            "Phone: {phone}\n\nSend this to your grid worker?"
-        ).format(
-            name=hd.quote(form["name"]),
-            village=hd.quote(form["village"]),
-            grid=hd.quote(form["grid"]),
-            household=hd.quote(form["household_label"]),
-            phone=hd.quote(form.get("phone") or _("not given")),
-        ),
-        reply_markup=confirm_keyboard(_("✔ Send"), back=False),
+    text, markup = await review_text(state)
+    await message.answer(text, reply_markup=markup)
+
+
+async def review_text(state: FSMContext) -> tuple[str, InlineKeyboardMarkup]:
+    form: JoinForm = await state.get_data()  # type: ignore[assignment]
+    tenant = form.get("tenant", False)
+    markup = confirm_keyboard(_("✔ Send"), back=False)
+    markup.inline_keyboard.insert(
+        0,
+        [
+            flow_button(
+                _("☑ I rent here (tenant)") if tenant else _("☐ I rent here (tenant)"), "tenant"
+            )
+        ],
     )
+    text = _(
+        "Please check:\nName: {name}\nVillage: {village} · {grid}\nHousehold: {household}\n"
+        "Phone: {phone}\n\nSend this to your grid worker?"
+    ).format(
+        name=hd.quote(form["name"]),
+        village=hd.quote(form["village"]),
+        grid=hd.quote(form["grid"]),
+        household=hd.quote(form["household_label"]),
+        phone=hd.quote(form.get("phone") or _("not given")),
+    )
+    if tenant:
+        text += "\n" + _("You join as a tenant (租户) of this household.")
+    return text, markup
+
+
+@router.callback_query(Join.confirm, FlowAction.filter(F.action == "tenant"))
+async def toggle_tenant(query: CallbackQuery, state: FSMContext) -> None:
+    """A tenant (租户) of the household, or one of its family: the village decides whether
+    tenants share the household's vote and points."""
+    form: JoinForm = await state.get_data()  # type: ignore[assignment]
+    await state.update_data(tenant=not form.get("tenant", False))
+    text, markup = await review_text(state)
+    await edit_after_press(query, text, reply_markup=markup)
 
 
 @router.callback_query(Join.confirm, FlowAction.filter(F.action == "confirm"))
@@ -318,6 +344,7 @@ async def submit_join(
         household_label=form.get("household_label"),
         phone=form.get("phone"),
         now=now,
+        tenant=form.get("tenant", False),
     )
     await state.clear()
     view = await org.membership_view(session, membership.id or 0)

@@ -40,7 +40,14 @@ from views.keyboards import (
     picker,
 )
 from views.replies import edit_after_press
-from views.reports import CategoryAct, GridStats, NoticeStatus, SettingAct, category_name
+from views.reports import (
+    CategoryAct,
+    GridStats,
+    NoticeStatus,
+    SettingAct,
+    WorkerStats,
+    category_name,
+)
 
 router = Router(name="grid")
 NOTICE_MAX = 1500
@@ -287,7 +294,8 @@ async def send_grid_stats(
         )
     lines.append(_("Times are medians. The charts below show the same figures."))
     pager = keyboard(
-        [button(_("◀ Previous month"), GridStats(village_id=village_id, back=back + 1).pack())]
+        [button(_("◀ Previous month"), GridStats(village_id=village_id, back=back + 1).pack())],
+        [button(_("👷 Each grid worker"), WorkerStats(village_id=village_id, back=back).pack())],
     )
     await message.answer("\n".join(lines), reply_markup=pager)
     charts = await grid_charts(session, actor, settings, village, month, figures)

@@ -27,6 +27,7 @@ from storage.models.org import (
     Grid,
     Household,
     Invite,
+    LeftReason,
     Membership,
     MembershipStatus,
     Person,
@@ -140,6 +141,7 @@ async def load_profile(
             grid_id=membership.grid_id,
             household_id=membership.household_id,
             status=membership.status,
+            tenant=membership.tenant,
         )
         home = Home(village.name, grid.name, household.label, membership.status)
     actor = Actor(
@@ -289,7 +291,11 @@ async def households_of(
     approved = select(Membership.household_id).where(
         col(Membership.status).in_([MembershipStatus.APPROVED, MembershipStatus.LEFT])
     )
-    query = select(Household).where(Household.grid_id == grid_id, col(Household.id).in_(approved))
+    query = select(Household).where(
+        Household.grid_id == grid_id,
+        col(Household.id).in_(approved),
+        col(Household.merged_into_id).is_(None),
+    )
     key = label_key(fragment)
     if key:
         query = query.where(col(Household.label_key).contains(key, autoescape=True))
@@ -299,6 +305,8 @@ async def households_of(
 
 async def household_in_grid(session: AsyncSession, grid_id: int, household_id: int) -> Household:
     household = await session.get(Household, household_id)
+    if household is not None and household.merged_into_id is not None:
+        household = await session.get(Household, household.merged_into_id)
     if household is None or household.grid_id != grid_id:
         raise NotFound(N_("That household is not in this grid."))
     return household
@@ -570,8 +578,10 @@ async def request_membership(
     household_label: str | None,
     phone: str | None,
     now: datetime,
+    tenant: bool = False,
 ) -> Membership:
-    """A resident asks to join the grid of an invite; a worker decides."""
+    """A resident asks to join the grid of an invite; a worker decides. `tenant`: they rent in
+    the household (租户); see `Village.tenants_vote` and `tenants_earn` for what that means."""
     assert person.id is not None
     invite = await valid_invite(session, invite_code, now)
     if invite.role is not None or invite.grid_id is None:
@@ -593,6 +603,7 @@ async def request_membership(
         grid_id=invite.grid_id,
         household_id=household.id,
         requested_at=now,
+        tenant=tenant,
     )
     session.add(membership)
     await session.flush()
@@ -678,23 +689,170 @@ async def decide_membership(
 
 
 async def leave_village(session: AsyncSession, person: Person, now: datetime) -> Membership:
+    """The resident leaves (from /me, confirmed twice). Their history stays: points, reports
+    and ballots keep their rows; a new invite lets them join again."""
     assert person.id is not None
     membership = await current_membership(session, person.id)
     if membership is None:
         raise NotFound(N_("You have not joined a village."))
-    membership.status = MembershipStatus.LEFT
-    membership.left_at = now
+    await _end_membership(session, membership, LeftReason.LEFT, person.id, now)
     person.household_id = None
-    session.add_all([membership, person])
+    session.add(person)
     audit.record(
         session,
         "membership.leave",
         actor_id=person.id,
         village_id=membership.village_id,
         target_person_id=person.id,
+        when=now,
+        grid_id=membership.grid_id,
+        household_id=membership.household_id,
     )
     await session.flush()
+    await session.refresh(membership)
     return membership
+
+
+async def _end_membership(
+    session: AsyncSession, membership: Membership, reason: LeftReason, by: int, now: datetime
+) -> None:
+    await transitions.move_once(
+        session,
+        Membership,
+        membership.id,
+        (MembershipStatus.PENDING, MembershipStatus.APPROVED),
+        N_("This resident is no longer in the village."),
+        status=MembershipStatus.LEFT,
+        left_at=now,
+        left_reason=reason.value,
+        left_by=by,
+    )
+
+
+async def residents_of(
+    session: AsyncSession, actor: Actor, village_id: int, grid_id: int | None = None
+) -> list[MembershipView]:
+    """The approved residents of a grid (or the village), by household and name."""
+    if grid_id is None:
+        if not OrgPermissions.can_administer(actor, village_id):
+            raise NotAllowed(N_("Only this grid's workers and the village admins can do that."))
+    elif not OrgPermissions.can_manage_residents(actor, village_id, grid_id):
+        raise NotAllowed(N_("Only this grid's workers and the village admins can do that."))
+    query = select(Membership.id).where(
+        Membership.village_id == village_id, Membership.status == MembershipStatus.APPROVED
+    )
+    if grid_id is not None:
+        query = query.where(Membership.grid_id == grid_id)
+    query = query.order_by(col(Membership.household_id), col(Membership.id))
+    ids = (await session.exec(query)).all()
+    return [await membership_view(session, i) for i in ids]
+
+
+async def approved_membership(
+    session: AsyncSession, actor: Actor, membership_id: int
+) -> MembershipView:
+    """An approved resident the actor may look after (their grid's, or any of their village)."""
+    view = await membership_view(session, membership_id)
+    m = view.membership
+    if not OrgPermissions.can_manage_residents(actor, m.village_id, m.grid_id):
+        raise NotAllowed(N_("Only this grid's workers and the village admins can do that."))
+    if m.status != MembershipStatus.APPROVED:
+        raise AlreadyDone(N_("This resident is no longer in the village."))
+    return view
+
+
+async def mark_departed(
+    session: AsyncSession, actor: Actor, membership_id: int, reason: LeftReason, now: datetime
+) -> MembershipView:
+    """A worker or admin records that a resident moved away (迁出) or died (已故). Their
+    history stays; a person who moved away can join again with a new invite."""
+    if reason == LeftReason.LEFT:
+        raise RuleError(N_("Please choose moved away or deceased."))
+    view = await approved_membership(session, actor, membership_id)
+    m = view.membership
+    await _end_membership(session, m, reason, actor.person_id, now)
+    view.person.household_id = None
+    session.add(view.person)
+    audit.record(
+        session,
+        f"membership.{reason.value}",
+        actor_id=actor.person_id,
+        village_id=m.village_id,
+        target_person_id=m.person_id,
+        when=now,
+        grid_id=m.grid_id,
+        household_id=m.household_id,
+    )
+    await session.flush()
+    await session.refresh(m)
+    return view
+
+
+@dataclass(frozen=True)
+class Moved:
+    view: MembershipView  # after the move
+    from_grid: Grid
+    from_household: Household
+
+
+async def move_resident(
+    session: AsyncSession,
+    actor: Actor,
+    membership_id: int,
+    *,
+    household_id: int | None = None,
+    grid_id: int | None = None,
+    household_label: str | None = None,
+    now: datetime,
+) -> Moved:
+    """Move a resident to another household of the village: an existing one (`household_id`),
+    or one found or made by its label in `grid_id`. Points already earned stay with the old
+    household (the ledger keeps the household each entry counted for); from now on they count
+    for the new one. Their open reports stay with the grid they were filed in."""
+    view = await approved_membership(session, actor, membership_id)
+    m = view.membership
+    if household_id is not None:
+        target = await session.get(Household, household_id)
+        if target is not None and target.merged_into_id is not None:
+            target = await session.get(Household, target.merged_into_id)
+        if target is None:
+            raise NotFound(N_("That household no longer exists."))
+    else:
+        if grid_id is None:
+            raise RuleError(N_("Please pick a grid."))
+        target = await find_or_create_household(session, grid_id, household_label or "")
+    grid = await get_grid(session, target.grid_id)
+    if grid.village_id != m.village_id:
+        raise NotFound(N_("That grid no longer exists."))
+    if target.id == m.household_id:
+        raise RuleError(N_("They already live in that household."))
+    assert target.id is not None
+    await transitions.move_once(
+        session,
+        Membership,
+        m.id,
+        MembershipStatus.APPROVED,
+        N_("This resident is no longer in the village."),
+        where=[col(Membership.household_id) == m.household_id],
+        grid_id=target.grid_id,
+        household_id=target.id,
+    )
+    view.person.household_id = target.id
+    session.add(view.person)
+    audit.record(
+        session,
+        "membership.move",
+        actor_id=actor.person_id,
+        village_id=m.village_id,
+        target_person_id=m.person_id,
+        when=now,
+        from_grid=m.grid_id,
+        to_grid=target.grid_id,
+        from_household=m.household_id,
+        to_household=target.id,
+    )
+    await session.flush()
+    return Moved(await membership_view(session, membership_id), view.grid, view.household)
 
 
 async def pending_before(session: AsyncSession, cutoff: datetime) -> list[MembershipView]:
@@ -819,3 +977,389 @@ async def bound_chats(
     elif village_wide:
         query = query.where(col(BoundChat.grid_id).is_(None))
     return list((await session.exec(query.order_by(col(BoundChat.id)))).all())
+
+
+# --- roles that end ------------------------------------------------------------------------
+
+ROLE_REASON_MAX = 200
+
+
+@dataclass(frozen=True)
+class HeldRole:
+    assignment: RoleAssignment
+    person: Person
+    grid: Grid | None
+
+
+async def village_roles(session: AsyncSession, actor: Actor, village_id: int) -> list[HeldRole]:
+    """The roles held now in a village (admins, reviewers, grid workers), for ending one."""
+    if not OrgPermissions.can_end_role(actor, village_id):
+        raise NotAllowed(N_("Only this village's admins can end roles."))
+    query = (
+        select(RoleAssignment, Person, Grid)
+        .join(Person, col(Person.id) == col(RoleAssignment.person_id))
+        .outerjoin(Grid, col(Grid.id) == col(RoleAssignment.grid_id))
+        .where(RoleAssignment.village_id == village_id, col(RoleAssignment.revoked_at).is_(None))
+        .order_by(col(RoleAssignment.role), col(RoleAssignment.grid_id), col(Person.id))
+    )
+    return [HeldRole(r, p, g) for r, p, g in (await session.exec(query)).all()]
+
+
+async def held_role(session: AsyncSession, actor: Actor, assignment_id: int) -> HeldRole:
+    """One role held now, if the actor may end it."""
+    row = await session.get(RoleAssignment, assignment_id)
+    if row is None:
+        raise NotFound(N_("That role no longer exists."))
+    if not OrgPermissions.can_end_role(actor, row.village_id):
+        raise NotAllowed(N_("Only this village's admins can end roles."))
+    await session.refresh(row)
+    if row.revoked_at is not None:
+        raise AlreadyDone(N_("This role has already ended."))
+    person = await session.get(Person, row.person_id)
+    assert person is not None
+    grid = await session.get(Grid, row.grid_id) if row.grid_id else None
+    return HeldRole(row, person, grid)
+
+
+async def end_role(
+    session: AsyncSession, actor: Actor, assignment_id: int, reason: str, now: datetime
+) -> HeldRole:
+    """End a role, with a reason, once. A village keeps at least one admin: the last one's
+    role cannot end (two admins ending each other at once are serialised on the village row).
+    The person's buttons stop working at once: every process forgets who they were
+    (storage.profiles notices the write). What they held moves on: see org_changes.end_role."""
+    held = await held_role(session, actor, assignment_id)
+    row = held.assignment
+    reason = require_text(reason, ROLE_REASON_MAX)
+    if row.role == Role.VILLAGE_ADMIN:
+        await session.exec(select(Village).where(Village.id == row.village_id).with_for_update())
+        others = await session.exec(
+            select(func.count())
+            .select_from(RoleAssignment)
+            .where(
+                RoleAssignment.village_id == row.village_id,
+                RoleAssignment.role == Role.VILLAGE_ADMIN,
+                col(RoleAssignment.revoked_at).is_(None),
+                RoleAssignment.person_id != row.person_id,
+            )
+        )
+        if not others.one():
+            raise RuleError(
+                N_(
+                    "{name} is the village's last admin: a village keeps at least one. "
+                    "Appoint another admin first (/appoint)."
+                ),
+                name=held.person.full_name,
+            )
+    if not await transitions.stamp_once(
+        session,
+        RoleAssignment,
+        row.id,
+        "revoked_at",
+        revoked_at=now,
+        revoked_by=actor.person_id,
+        revoke_reason=reason,
+    ):
+        raise AlreadyDone(N_("This role has already ended."))
+    audit.record(
+        session,
+        "role.end",
+        actor_id=actor.person_id,
+        village_id=row.village_id,
+        target_person_id=row.person_id,
+        when=now,
+        role=row.role.value,
+        grid_id=row.grid_id,
+        reason=reason,
+    )
+    await session.refresh(row)
+    return held
+
+
+async def open_role_links(
+    session: AsyncSession, actor: Actor, village_id: int, now: datetime
+) -> list[Invite]:
+    """Role links made in the village and not used yet, newest first."""
+    if not OrgPermissions.can_appoint(actor, village_id):
+        raise NotAllowed(N_("Only this village's admins can appoint people."))
+    query = select(Invite).where(
+        Invite.village_id == village_id,
+        col(Invite.role).is_not(None),
+        col(Invite.used_by).is_(None),
+        col(Invite.expires_at) > now,
+    )
+    return list((await session.exec(query.order_by(col(Invite.id).desc()))).all())
+
+
+async def withdraw_role_link(
+    session: AsyncSession, actor: Actor, invite_id: int, now: datetime
+) -> Invite:
+    """A role link not used yet stops working now."""
+    invite = await session.get(Invite, invite_id)
+    if invite is None or invite.role is None:
+        raise NotFound(N_("This link is not valid. Please ask for a new one."))
+    if not OrgPermissions.can_appoint(actor, invite.village_id):
+        raise NotAllowed(N_("Only this village's admins can appoint people."))
+    if not await transitions.stamp_once(
+        session,
+        Invite,
+        invite.id,
+        "used_by",
+        where=[col(Invite.expires_at) > now],
+        expires_at=now,
+    ):
+        raise AlreadyDone(N_("This link was already used or withdrawn."))
+    audit.record(
+        session,
+        "role.withdraw",
+        actor_id=actor.person_id,
+        village_id=invite.village_id,
+        when=now,
+        role=invite.role.value,
+        grid_id=invite.grid_id,
+    )
+    await session.refresh(invite)
+    return invite
+
+
+# --- households that change ----------------------------------------------------------------
+
+
+async def managed_household(session: AsyncSession, actor: Actor, household_id: int) -> Household:
+    """A household the actor may change: their grid's, or any in a village they run."""
+    household = await session.get(Household, household_id)
+    if household is None or household.merged_into_id is not None:
+        raise NotFound(N_("That household no longer exists."))
+    grid = await get_grid(session, household.grid_id)
+    if not OrgPermissions.can_manage_residents(actor, grid.village_id, grid.id or 0):
+        raise NotAllowed(N_("Only this grid's workers and the village admins can do that."))
+    return household
+
+
+async def _label_free(session: AsyncSession, grid_id: int, label: str, but: int | None) -> str:
+    key = label_key(label)
+    taken = (
+        await session.exec(
+            select(Household).where(Household.grid_id == grid_id, Household.label_key == key)
+        )
+    ).first()
+    if taken is not None and taken.id != but:
+        raise RuleError(
+            N_("{label} already exists in that grid. If they are one household, merge them."),
+            label=taken.label,
+        )
+    return key
+
+
+async def rename_household(
+    session: AsyncSession, actor: Actor, household_id: int, label: str, now: datetime
+) -> Household:
+    household = await managed_household(session, actor, household_id)
+    label = require_text(label, HOUSEHOLD_LABEL_MAX)
+    key = await _label_free(session, household.grid_id, label, household.id)
+    old = household.label
+    household.label, household.label_key = label, key
+    session.add(household)
+    grid = await get_grid(session, household.grid_id)
+    audit.record(
+        session,
+        "household.rename",
+        actor_id=actor.person_id,
+        village_id=grid.village_id,
+        when=now,
+        household_id=household.id,
+        old=old,
+        new=label,
+    )
+    await session.flush()
+    return household
+
+
+async def move_household(
+    session: AsyncSession, actor: Actor, household_id: int, grid_id: int, now: datetime
+) -> Household:
+    """The household (all its residents) belongs to another grid of the village from now on.
+    Points already earned stay counted for the grid they were earned in; open reports stay
+    with the grid they were filed in; new ones go to the new grid."""
+    household = await managed_household(session, actor, household_id)
+    old_grid = await get_grid(session, household.grid_id)
+    grid = await get_grid(session, grid_id)
+    if grid.village_id != old_grid.village_id:
+        raise NotFound(N_("That grid no longer exists."))
+    if grid.id == old_grid.id:
+        raise RuleError(N_("The household is already in that grid."))
+    await _label_free(session, grid_id, household.label, household.id)
+    household.grid_id = grid_id
+    session.add(household)
+    await session.exec(  # type: ignore[call-overload]
+        update(Membership)
+        .where(
+            col(Membership.household_id) == household.id,
+            col(Membership.status).in_([MembershipStatus.PENDING, MembershipStatus.APPROVED]),
+        )
+        .values(grid_id=grid_id)
+    )
+    audit.record(
+        session,
+        "household.move",
+        actor_id=actor.person_id,
+        village_id=grid.village_id,
+        when=now,
+        household_id=household.id,
+        label=household.label,
+        from_grid=old_grid.id,
+        to_grid=grid_id,
+    )
+    await session.flush()
+    return household
+
+
+async def merge_households(
+    session: AsyncSession, actor: Actor, keep_id: int, merge_id: int, now: datetime
+) -> tuple[Household, Household]:
+    """The organisation's part of a merge (see org_changes.merge_households for the rest):
+    `merge_id`'s residents now belong to `keep_id`; the merged row stays, pointing at the kept
+    one, and is no longer offered (its label may be used again)."""
+    if keep_id == merge_id:
+        raise RuleError(N_("Please pick two different households."))
+    keep = await managed_household(session, actor, keep_id)
+    merged = await managed_household(session, actor, merge_id)
+    keep_grid = await get_grid(session, keep.grid_id)
+    merged_grid = await get_grid(session, merged.grid_id)
+    if keep_grid.village_id != merged_grid.village_id:
+        raise NotFound(N_("That household no longer exists."))
+    if not await transitions.stamp_once(
+        session,
+        Household,
+        merged.id,
+        "merged_into_id",
+        merged_into_id=keep.id,
+        merged_at=now,
+        label_key=f"~{merged.id}",
+    ):
+        raise AlreadyDone(N_("That household was already merged."))
+    await session.exec(  # type: ignore[call-overload]
+        update(Membership)
+        .where(
+            col(Membership.household_id) == merged.id,
+            col(Membership.status).in_([MembershipStatus.PENDING, MembershipStatus.APPROVED]),
+        )
+        .values(household_id=keep.id, grid_id=keep.grid_id)
+    )
+    await session.exec(  # type: ignore[call-overload]
+        update(Person).where(col(Person.household_id) == merged.id).values(household_id=keep.id)
+    )
+    audit.record(
+        session,
+        "household.merge",
+        actor_id=actor.person_id,
+        village_id=keep_grid.village_id,
+        when=now,
+        household_id=keep.id,
+        merged_id=merged.id,
+        label=keep.label,
+        merged_label=merged.label,
+    )
+    await session.refresh(merged)
+    return keep, merged
+
+
+async def split_household(
+    session: AsyncSession,
+    actor: Actor,
+    household_id: int,
+    label: str,
+    membership_ids: list[int],
+    now: datetime,
+) -> Household:
+    """Some residents of a household get their own (a son's family, in the same grid). Their
+    points already earned stay with the old household; from now on they count for the new."""
+    household = await managed_household(session, actor, household_id)
+    grid = await get_grid(session, household.grid_id)
+    label = require_text(label, HOUSEHOLD_LABEL_MAX)
+    key = await _label_free(session, household.grid_id, label, None)
+    members = (
+        await session.exec(
+            select(Membership).where(
+                col(Membership.id).in_(membership_ids),
+                Membership.household_id == household.id,
+                Membership.status == MembershipStatus.APPROVED,
+            )
+        )
+    ).all()
+    if not members or len(members) != len(set(membership_ids)):
+        raise RuleError(N_("Please pick who moves to the new household."))
+    new = Household(grid_id=household.grid_id, label=label, label_key=key, created_at=now)
+    session.add(new)
+    await session.flush()
+    for m in members:
+        await transitions.move_once(
+            session,
+            Membership,
+            m.id,
+            MembershipStatus.APPROVED,
+            N_("This resident is no longer in the village."),
+            where=[col(Membership.household_id) == household.id],
+            household_id=new.id,
+        )
+    await session.exec(  # type: ignore[call-overload]
+        update(Person)
+        .where(col(Person.id).in_([m.person_id for m in members]))
+        .values(household_id=new.id)
+    )
+    audit.record(
+        session,
+        "household.split",
+        actor_id=actor.person_id,
+        village_id=grid.village_id,
+        when=now,
+        household_id=household.id,
+        new_id=new.id,
+        label=household.label,
+        new_label=label,
+        people=[m.person_id for m in members],
+    )
+    await session.flush()
+    return new
+
+
+async def household_members_now(session: AsyncSession, household_id: int) -> list[MembershipView]:
+    query = select(Membership.id).where(
+        Membership.household_id == household_id, Membership.status == MembershipStatus.APPROVED
+    )
+    return [await membership_view(session, i) for i in (await session.exec(query)).all()]
+
+
+# --- tenants -------------------------------------------------------------------------------
+
+
+async def set_tenant_rule(
+    session: AsyncSession,
+    actor: Actor,
+    village_id: int,
+    *,
+    vote: bool | None = None,
+    earn: bool | None = None,
+    now: datetime,
+) -> Village:
+    """Do tenants share their landlord household's vote (per-household votes) and do their
+    points count for it? Default: neither; they take part as residents."""
+    if not OrgPermissions.can_set_tenant_rule(actor, village_id):
+        raise NotAllowed(N_("Only this village's admins can change this."))
+    village = await get_village(session, village_id)
+    if vote is not None:
+        village.tenants_vote = vote
+    if earn is not None:
+        village.tenants_earn = earn
+    session.add(village)
+    audit.record(
+        session,
+        "tenants.rule",
+        actor_id=actor.person_id,
+        village_id=village_id,
+        when=now,
+        vote=village.tenants_vote,
+        earn=village.tenants_earn,
+    )
+    await session.flush()
+    return village

@@ -338,6 +338,7 @@ async def make_claim(
         raise NotAllowed(
             N_("Deductions are recorded by the points group, not claimed. Pick a good deed.")
         )
+    await check_tenant_earns(session, actor)
     note = org.clean_text(note, NOTE_MAX)
     if spoken is not None and not note:
         note = spoken.transcript or "🎤 " + voice.length(spoken.duration)
@@ -1464,3 +1465,54 @@ async def year_total(session: AsyncSession, person_id: int, year: int) -> int:
         PointEntry.person_id == person_id, PointEntry.year == year
     )
     return int((await session.exec(query)).one())
+
+
+# --- households and people that change (storage.org_changes) ------------------------------
+
+
+async def check_tenant_earns(session: AsyncSession, actor: Actor) -> None:
+    """A tenant's points count for the household they rent in only if the village says so
+    (`Village.tenants_earn`); otherwise they join with their own 租住 label to earn points."""
+    if actor.residence is None or not actor.residence.tenant:
+        return
+    village = await org.get_village(session, actor.residence.village_id)
+    if not village.tenants_earn:
+        raise NotAllowed(
+            N_(
+                "Points count for households, and in this village tenants' points do not "
+                "count for the household they rent in. Ask a village admin about it."
+            )
+        )
+
+
+async def follow_household_merge(session: AsyncSession, merged_id: int, keep_id: int) -> int:
+    """A merge says the two were always one household: the merged one's ledger lines and
+    claims now count for the kept one (the only change ever made to ledger lines; the audit
+    row of the merge names both). Closed periods (quarter rewards, closed years) stay as they
+    were given. Returns how many ledger lines moved."""
+    moved = await session.exec(  # type: ignore[call-overload]
+        update(PointEntry)
+        .where(col(PointEntry.household_id) == merged_id)
+        .values(household_id=keep_id)
+    )
+    await session.exec(  # type: ignore[call-overload]
+        update(PointClaim)
+        .where(col(PointClaim.household_id) == merged_id)
+        .values(household_id=keep_id)
+    )
+    return int(moved.rowcount or 0)
+
+
+async def waiting_reviews(session: AsyncSession, village_id: int) -> int:
+    """Claims and appeals waiting for the village's points group."""
+    claims = await session.exec(
+        select(func.count())
+        .select_from(PointClaim)
+        .where(PointClaim.village_id == village_id, PointClaim.status == ClaimStatus.PENDING)
+    )
+    appeals = await session.exec(
+        select(func.count())
+        .select_from(PointAppeal)
+        .where(PointAppeal.village_id == village_id, PointAppeal.status == AppealStatus.PENDING)
+    )
+    return int(claims.one()) + int(appeals.one())

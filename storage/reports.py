@@ -20,12 +20,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import audit, category_memory, points, transitions, voice
+from storage import audit, category_memory, org, points, transitions, voice
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError, Term
 from storage.models.behalf import OnBehalf
 from storage.models.common import AuditEntry
-from storage.models.org import BoundChat, Grid, Membership, MembershipStatus, Person, Village
+from storage.models.org import (
+    BoundChat,
+    Grid,
+    Membership,
+    MembershipStatus,
+    Person,
+    Role,
+    RoleAssignment,
+    Village,
+)
 from storage.models.points import EntryKind, ItemStatus, PointEntry, PointItem
 from storage.models.reports import (
     FINISHED,
@@ -842,11 +851,37 @@ async def interested(session: AsyncSession, view: TaskView) -> list[Person]:
     """Who hears of each change of a report: the reporter and the followers."""
     ids = [view.task.reporter_id, *await follower_ids(session, view.id)]
     people = []
+    still = await still_in_village(session, view.task.village_id, ids)
     for person_id in dict.fromkeys(i for i in ids if i is not None):
-        person = await session.get(Person, person_id)
+        person = await session.get(Person, person_id) if person_id in still else None
         if person is not None:
             people.append(person)
     return people
+
+
+async def still_in_village(
+    session: AsyncSession, village_id: int, person_ids: list[int | None]
+) -> set[int]:
+    """Of these people, those still approved residents of the village or holding a role
+    there: a person who left (or died) gets no more pushes."""
+    wanted = [i for i in person_ids if i is not None]
+    if not wanted:
+        return set()
+    residents = await session.exec(
+        select(Membership.person_id).where(
+            col(Membership.person_id).in_(wanted),
+            Membership.village_id == village_id,
+            Membership.status == MembershipStatus.APPROVED,
+        )
+    )
+    roles = await session.exec(
+        select(RoleAssignment.person_id).where(
+            col(RoleAssignment.person_id).in_(wanted),
+            RoleAssignment.village_id == village_id,
+            col(RoleAssignment.revoked_at).is_(None),
+        )
+    )
+    return set(residents.all()) | set(roles.all())
 
 
 # --- duty tasks ----------------------------------------------------------------------------
@@ -1026,6 +1061,7 @@ async def notice_audience(
         "notice.send",
         actor_id=actor.person_id,
         village_id=village_id,
+        when=now,
         grid_id=grid_id,
         residents=len(residents),
         chats=len(chats),
@@ -1186,6 +1222,204 @@ async def monthly_trend(
         )
         for key, start, end in months
     ]
+
+
+async def release_tasks_of(
+    session: AsyncSession,
+    person_id: int,
+    village_id: int,
+    grid_id: int,
+    now: datetime,
+    *,
+    actor_id: int | None,
+) -> tuple[list[TaskView], bool]:
+    """A grid worker's role ended: the open tasks they had accepted go back to the grid, to be
+    accepted again by its other workers (or, when none is left, by the village admins), with
+    a fresh day to accept. Also whether they go to the admins. Each change is audited."""
+    others = [p for p in await org.grid_workers(session, grid_id) if p.id != person_id]
+    query = select(Task).where(
+        Task.village_id == village_id,
+        Task.grid_id == grid_id,
+        Task.owner_id == person_id,
+        col(Task.status).in_(WORKING),
+    )
+    released = []
+    for task in (await session.exec(query.order_by(col(Task.id)))).all():
+        if await transitions.move(
+            session,
+            Task,
+            task.id,
+            WORKING,
+            where=[col(Task.owner_id) == person_id],
+            status=TaskStatus.NEW,
+            owner_id=None,
+            handed_over_at=now,
+            accept_due_at=now + timedelta(hours=DUTY_ACCEPT_HOURS),
+        ):
+            await session.refresh(task)
+            _audit(session, "release", actor_id, task, from_person=person_id, when=now)
+            released.append(task.id)
+    if not others:  # the grid's waiting tasks are the admins' now too
+        waiting = select(Task.id).where(
+            Task.grid_id == grid_id, col(Task.status).in_(WAITING), col(Task.owner_id).is_(None)
+        )
+        released += [i for i in (await session.exec(waiting)).all() if i not in released]
+    return [await task_view(session, i) for i in released if i], not others
+
+
+async def tasks_to_release(
+    session: AsyncSession, person_id: int, grid_id: int
+) -> tuple[int, bool]:
+    """How many tasks `release_tasks_of` would move on, and whether to the admins."""
+    others = [p for p in await org.grid_workers(session, grid_id) if p.id != person_id]
+    owned = (
+        select(func.count())
+        .select_from(Task)
+        .where(Task.grid_id == grid_id, Task.owner_id == person_id, col(Task.status).in_(WORKING))
+    )
+    count = int((await session.exec(owned)).one())
+    if not others:
+        waiting = (
+            select(func.count())
+            .select_from(Task)
+            .where(
+                Task.grid_id == grid_id,
+                col(Task.status).in_(WAITING),
+                col(Task.owner_id).is_(None),
+            )
+        )
+        count += int((await session.exec(waiting)).one())
+    return count, not others
+
+
+@dataclass
+class WorkerFigures:
+    """One grid worker's month (管理考核)."""
+
+    person: Person
+    grids: list[str]
+    ended: bool = False  # their role ended since
+    received: int = 0
+    accepted: int = 0
+    accepted_in_time: int = 0
+    resolved: int = 0
+    resolved_in_time: int = 0
+    reopened: int = 0
+    median_accept_hours: float | None = None
+    median_resolve_hours: float | None = None
+    approved: int = 0
+    notices: int = 0
+
+
+async def worker_figures(
+    session: AsyncSession, actor: Actor, village_id: int, start: datetime, end: datetime
+) -> list[WorkerFigures]:
+    """Per grid worker who held the role in [start, end): tasks (reports and duty tasks) their
+    grid received while they held it; of the tasks they own now, how many they accepted and
+    resolved in the month and how many of those in time (by each task's deadlines), how many
+    were reopened, the median hours from a task's arrival to their accepting and resolving it;
+    the join requests they approved and the notices they sent in the month."""
+    if not ReportPermissions.can_see_stats(actor, village_id):
+        raise NotAllowed(N_("Only this village's admins can see its figures."))
+    held = (
+        await session.exec(
+            select(RoleAssignment, Person, Grid)
+            .join(Person, col(Person.id) == col(RoleAssignment.person_id))
+            .join(Grid, col(Grid.id) == col(RoleAssignment.grid_id))
+            .where(
+                RoleAssignment.village_id == village_id,
+                RoleAssignment.role == Role.GRID_WORKER,
+                col(RoleAssignment.granted_at) < end,
+                col(RoleAssignment.revoked_at).is_(None)
+                | (col(RoleAssignment.revoked_at) >= start),
+            )
+            .order_by(col(Grid.id), col(Person.id))
+        )
+    ).all()
+    figures: dict[int, WorkerFigures] = {}
+    spans: dict[int, list[tuple[int, datetime, datetime | None]]] = {}
+    for row, person, grid in held:
+        assert person.id is not None
+        entry = figures.setdefault(person.id, WorkerFigures(person, []))
+        if grid.name not in entry.grids:
+            entry.grids.append(grid.name)
+        entry.ended = row.revoked_at is not None
+        spans.setdefault(person.id, []).append(
+            (grid.id or 0, aware(row.granted_at), aware(row.revoked_at))  # type: ignore[arg-type]
+        )
+    if not figures:
+        return []
+    in_month = (col(Task.created_at) >= start, col(Task.created_at) < end)
+    for task in (
+        await session.exec(select(Task).where(Task.village_id == village_id, *in_month))
+    ).all():
+        created = aware(task.created_at)
+        for person_id, held_spans in spans.items():
+            if any(
+                g == task.grid_id and since <= created and (until is None or created < until)  # type: ignore[operator]
+                for g, since, until in held_spans
+            ):
+                figures[person_id].received += 1
+    accept_hours: dict[int, list[float]] = {}
+    resolve_hours: dict[int, list[float]] = {}
+    owned = select(Task).where(
+        Task.village_id == village_id,
+        col(Task.owner_id).in_(list(figures)),
+        (col(Task.accepted_at) >= start) & (col(Task.accepted_at) < end)
+        | (col(Task.resolved_at) >= start) & (col(Task.resolved_at) < end),
+    )
+    start_a, end_a = aware(start), aware(end)
+    for task in (await session.exec(owned)).all():
+        entry = figures[task.owner_id or 0]
+        arrived = max(aware(task.created_at), aware(task.handed_over_at) or aware(task.created_at))  # type: ignore[type-var]
+        accepted = aware(task.accepted_at)
+        if accepted is not None and start_a <= accepted < end_a:  # type: ignore[operator]
+            entry.accepted += 1
+            due = aware(task.accept_due_at)
+            entry.accepted_in_time += due is None or accepted <= due
+            accept_hours.setdefault(task.owner_id or 0, []).append(
+                (accepted - arrived).total_seconds() / 3600  # type: ignore[operator]
+            )
+        resolved = aware(task.resolved_at)
+        if resolved is not None and start_a <= resolved < end_a:  # type: ignore[operator]
+            entry.resolved += 1
+            due = aware(task.resolve_due_at)
+            entry.resolved_in_time += due is None or resolved <= due
+            entry.reopened += task.reopen_count > 0
+            resolve_hours.setdefault(task.owner_id or 0, []).append(
+                (resolved - arrived).total_seconds() / 3600  # type: ignore[operator]
+            )
+    for person_id, hours in accept_hours.items():
+        figures[person_id].median_accept_hours = statistics.median(hours)
+    for person_id, hours in resolve_hours.items():
+        figures[person_id].median_resolve_hours = statistics.median(hours)
+    approved = await session.exec(
+        select(Membership.decided_by, func.count())
+        .where(
+            Membership.village_id == village_id,
+            col(Membership.decided_by).in_(list(figures)),
+            col(Membership.decided_at) >= start,
+            col(Membership.decided_at) < end,
+            Membership.status != MembershipStatus.REJECTED,
+        )
+        .group_by(col(Membership.decided_by))
+    )
+    for person_id, count in approved.all():
+        figures[person_id or 0].approved = int(count)
+    notices = await session.exec(
+        select(AuditEntry.actor_id, func.count())
+        .where(
+            AuditEntry.village_id == village_id,
+            AuditEntry.action == "notice.send",
+            col(AuditEntry.actor_id).in_(list(figures)),
+            col(AuditEntry.at) >= start,
+            col(AuditEntry.at) < end,
+        )
+        .group_by(col(AuditEntry.actor_id))
+    )
+    for person_id, count in notices.all():
+        figures[person_id or 0].notices = int(count)
+    return list(figures.values())
 
 
 # --- export --------------------------------------------------------------------------------

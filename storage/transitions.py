@@ -49,8 +49,29 @@ async def move_once(
     row_id: int | None,
     allowed_from: StrEnum | Iterable[StrEnum],
     already: str,
+    *,
+    where: Iterable[Any] = (),
     **values: Any,
 ) -> None:
     """`move`, where finding it changed already is the person's answer (`already`, N_-marked)."""
-    if not await move(session, model, row_id, allowed_from, **values):
+    if not await move(session, model, row_id, allowed_from, where=where, **values):
         raise AlreadyDone(already)
+
+
+async def stamp_once(
+    session: AsyncSession,
+    model: type[SQLModel],
+    row_id: int | None,
+    stamp: str,
+    *,
+    where: Iterable[Any] = (),
+    **values: Any,
+) -> bool:
+    """For rows whose life is one stamp (a role's `revoked_at`, an invite's `used_at`): set
+    `values` if `stamp` is still empty (and `where` holds); True when it changed."""
+    changed = await session.exec(  # type: ignore[call-overload]
+        update(model)
+        .where(col(model.id) == row_id, col(getattr(model, stamp)).is_(None), *where)  # type: ignore[attr-defined]
+        .values(**values)
+    )
+    return bool(changed.rowcount)

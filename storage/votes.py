@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -417,6 +417,8 @@ async def cast(
         raise NotFound(N_("That option is not part of this vote."))
     household_id = actor.residence.household_id
     key = f"h{household_id}" if vote.per_household else f"p{actor.person_id}"
+    if vote.per_household:
+        await _check_household_voter(session, vote, actor, key)
     ballot = Ballot(
         vote_id=vote_id,
         voter_key=key,
@@ -527,13 +529,50 @@ def _electorate(vote: Vote) -> list[object]:
     return where
 
 
+async def _eligible(session: AsyncSession, vote: Vote) -> list[object]:
+    """Who may vote: the approved residents now (a person who left is not), and in a
+    per-household vote not tenants, unless the village lets tenants share the vote."""
+    where = _electorate(vote)
+    if vote.per_household:
+        village = await org.get_village(session, vote.village_id)
+        if not village.tenants_vote:
+            where.append(col(Membership.tenant).is_(False))
+    return where
+
+
+async def _check_household_voter(
+    session: AsyncSession, vote: Vote, actor: Actor, key: str
+) -> None:
+    """In a per-household vote a tenant votes only if the village says so, and a person who
+    moved household during the vote has one ballot: the one cast for their former household."""
+    assert actor.residence is not None
+    if actor.residence.tenant:
+        village = await org.get_village(session, vote.village_id)
+        if not village.tenants_vote:
+            raise NotAllowed(
+                N_(
+                    "In this vote each household has one vote, and in this village tenants "
+                    "do not vote for the household they rent in."
+                )
+            )
+    earlier = await session.exec(
+        select(Ballot.id).where(
+            Ballot.vote_id == vote.id,
+            Ballot.person_id == actor.person_id,
+            Ballot.voter_key != key,
+        )
+    )
+    if earlier.first() is not None:
+        raise AlreadyDone(N_("You already voted in this vote for your former household."))
+
+
 async def eligible_count(session: AsyncSession, vote: Vote) -> int:
     """Approved residents of the village (of its grids, when the vote names some), or their
     households when one vote per household."""
     counted = (
         func.count(func.distinct(Membership.household_id)) if vote.per_household else func.count()
     )
-    query = select(counted).select_from(Membership).where(*_electorate(vote))
+    query = select(counted).select_from(Membership).where(*await _eligible(session, vote))
     return (await session.exec(query)).one()
 
 
@@ -548,7 +587,7 @@ async def non_voters(session: AsyncSession, vote: Vote) -> list[Person]:
     query = (
         select(Person)
         .join(Membership, col(Membership.person_id) == col(Person.id))
-        .where(*_electorate(vote), who.not_in(voted))
+        .where(*await _eligible(session, vote), who.not_in(voted))
         .order_by(col(Person.id))
     )
     return list((await session.exec(query)).all())
@@ -887,3 +926,58 @@ async def enter_paper(
     await session.flush()
     await session.refresh(vote)
     return vote
+
+
+# --- households that change (storage.org_changes) -----------------------------------------
+
+
+async def follow_household_merge(
+    session: AsyncSession, village_id: int, merged_id: int, keep_id: int
+) -> int:
+    """In every open per-household vote, the merged household's ballot becomes the kept one's.
+    When both had voted, the later ballot is kept (the last choice made for the household,
+    by its cast or change time; the kept household's on a tie) and the other is removed.
+    Closed votes keep their record. Returns how many ballots were removed."""
+    open_votes = select(Vote.id).where(
+        Vote.village_id == village_id,
+        Vote.status == VoteStatus.OPEN,
+        col(Vote.per_household).is_(True),
+    )
+    ballots = (
+        await session.exec(
+            select(Ballot).where(
+                col(Ballot.vote_id).in_(open_votes),
+                col(Ballot.voter_key).in_([f"h{merged_id}", f"h{keep_id}"]),
+            )
+        )
+    ).all()
+    by_vote: dict[int, list[Ballot]] = {}
+    for ballot in ballots:
+        by_vote.setdefault(ballot.vote_id, []).append(ballot)
+    removed = 0
+    for vote_id, pair in by_vote.items():
+        kept = max(
+            pair,
+            key=lambda b: (b.changed_at or b.cast_at, b.voter_key == f"h{keep_id}"),
+        )
+        for other in pair:
+            if other.id != kept.id:
+                await session.exec(delete(BallotPick).where(col(BallotPick.ballot_id) == other.id))  # type: ignore[call-overload]
+                await session.exec(delete(Ballot).where(col(Ballot.id) == other.id))  # type: ignore[call-overload]
+                removed += 1
+                audit.record(
+                    session,
+                    "vote.merge_ballot",
+                    actor_id=None,
+                    village_id=village_id,
+                    vote_id=vote_id,
+                    removed_person=other.person_id,
+                    kept_person=kept.person_id,
+                )
+        if kept.voter_key != f"h{keep_id}":
+            await session.exec(  # type: ignore[call-overload]
+                update(Ballot)
+                .where(col(Ballot.id) == kept.id)
+                .values(voter_key=f"h{keep_id}", household_id=keep_id)
+            )
+    return removed

@@ -336,3 +336,12 @@ async def report_village(
     session: AsyncSession, now: datetime, base: int | None = None
 ) -> BuiltVillage:
     return await report_plan(now, base).build(session)
+
+
+async def lone_person(session: AsyncSession, telegram_id: int, name: str) -> Person:
+    """Someone known to the bot with no place in any village yet (who joins, or is appointed,
+    later in a test)."""
+    found = Person(telegram_id=telegram_id, full_name=name)
+    session.add(found)
+    await session.flush()
+    return found

@@ -19,7 +19,7 @@ from storage.errors import N_
 from storage.models.org import Person
 from storage.models.reports import WAITING, Task, TaskKind, TaskStatus
 from storage.models.voice import VoiceNote, VoiceOf
-from storage.reports import DEFAULT_NAMES, DUTY_NAMES, STATUS_NAMES, TaskView
+from storage.reports import DEFAULT_NAMES, DUTY_NAMES, STATUS_NAMES, TaskView, WorkerFigures
 from views.dates import moment_title
 from views.i18n import _, locale_of, tr
 from views.keyboards import (
@@ -455,3 +455,54 @@ class CategoryAct(CallbackData, prefix="rc"):
 
 class TaskList(CallbackData, prefix="tl"):
     which: str
+
+
+class WorkerStats(CallbackData, prefix="ws"):
+    """The per-worker figures of a village, `back` months before the current one."""
+
+    village_id: int
+    back: int
+
+
+def _hours(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 1:
+        return _("under 1 h")
+    shown = f"{value:.1f}".removesuffix(".0") if value < 10 else f"{value:.0f}"
+    return _("{hours} h").format(hours=shown)
+
+
+def worker_lines(figures: list[WorkerFigures]) -> list[str]:
+    """One block a worker: what they received and did in the month."""
+    if not figures:
+        return [_("No grid workers that month.")]
+    lines = []
+    for n, f in enumerate(figures, start=1):
+        ended = _(" (role ended)") if f.ended else ""
+        lines.append(
+            _(
+                "{n}. <b>{name}</b> · {grids}{ended}\n"
+                "received {received} · accepted {accepted} ({accepted_in_time} in time) · "
+                "resolved {resolved} ({resolved_in_time} in time) · reopened {reopened}\n"
+                "to accept {accept} · to resolve {resolve} · residents approved {approved} · "
+                "notices {notices}"
+            ).format(
+                n=n,
+                name=hd.quote(f.person.full_name),
+                grids=hd.quote("、".join(f.grids)),
+                ended=ended,
+                received=f.received,
+                accepted=f.accepted,
+                accepted_in_time=f.accepted_in_time,
+                resolved=f.resolved,
+                resolved_in_time=f.resolved_in_time,
+                reopened=f.reopened,
+                accept=_hours(f.median_accept_hours),
+                resolve=_hours(f.median_resolve_hours),
+                approved=f.approved,
+                notices=f.notices,
+            )
+        )
+    lines.append(_("Times are medians, from a task's arrival."))
+    return lines

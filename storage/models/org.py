@@ -20,6 +20,15 @@ class MembershipStatus(StrEnum):
     LEFT = "left"
 
 
+class LeftReason(StrEnum):
+    """Why a membership ended: the resident left, or was marked moved away (迁出) or deceased
+    (已故) by a grid worker or admin."""
+
+    LEFT = "left"
+    MOVED_AWAY = "moved_away"
+    DECEASED = "deceased"
+
+
 class Role(StrEnum):
     GRID_WORKER = "grid_worker"
     REVIEWER = "reviewer"
@@ -36,6 +45,11 @@ class Village(SQLModel, table=True):
     name: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow)
     created_by: int | None = None  # a person id; no foreign key, to keep the tables acyclic
+    # Tenants (租户): do they share their landlord household's one vote in per-household votes,
+    # and do their points count for that household? By default neither: they take part as
+    # residents (their own vote in per-person votes, their own points), not as its members.
+    tenants_vote: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    tenants_earn: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
 class Grid(SQLModel, table=True):
@@ -64,6 +78,10 @@ class Household(SQLModel, table=True):
     # (王秀英户) and by its label when there is none.
     head_name: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
+    # Merged into another household (a duplicate typed differently): its rows now point there;
+    # this row stays for the record and is no longer offered.
+    merged_into_id: int | None = None  # a household id (no foreign key: a plain column add)
+    merged_at: datetime | None = None
 
 
 class Person(SQLModel, table=True):
@@ -94,6 +112,9 @@ class Membership(SQLModel, table=True):
     decided_at: datetime | None = None
     decided_by: int | None = Field(default=None, foreign_key="person.id")
     left_at: datetime | None = None
+    left_reason: str | None = Field(default=None, max_length=16)  # LeftReason
+    left_by: int | None = None  # a person id
+    tenant: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})  # 租户
 
 
 class RoleAssignment(SQLModel, table=True):
@@ -108,6 +129,8 @@ class RoleAssignment(SQLModel, table=True):
     granted_at: datetime = Field(default_factory=utcnow)
     granted_by: int | None = Field(default=None, foreign_key="person.id")
     revoked_at: datetime | None = None
+    revoked_by: int | None = None  # a person id
+    revoke_reason: str | None = Field(default=None, max_length=200)
 
 
 class Invite(SQLModel, table=True):

@@ -21,6 +21,7 @@ class Residence:
     grid_id: int
     household_id: int
     status: MembershipStatus
+    tenant: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,4 +80,24 @@ class OrgPermissions:
 
     @classmethod
     def can_bind_group(cls, actor: Actor, village_id: int) -> bool:
+        return cls.can_administer(actor, village_id)
+
+    @classmethod
+    def can_end_role(cls, actor: Actor, village_id: int) -> bool:
+        """Village admins end any role of their village, another admin's too; district admins
+        any role of any village."""
+        return cls.can_administer(actor, village_id)
+
+    @classmethod
+    def can_manage_residents(cls, actor: Actor, village_id: int, grid_id: int) -> bool:
+        """Mark a resident moved away or deceased, move them, change their household: the
+        grid's workers and the village admins."""
+        return cls.can_invite(actor, village_id, grid_id)
+
+    @classmethod
+    def can_see_audit(cls, actor: Actor, village_id: int) -> bool:
+        return cls.can_administer(actor, village_id)
+
+    @classmethod
+    def can_set_tenant_rule(cls, actor: Actor, village_id: int) -> bool:
         return cls.can_administer(actor, village_id)
