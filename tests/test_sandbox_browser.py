@@ -170,7 +170,7 @@ def test_a_report_filed_and_accepted_on_the_page(sandbox: str, browser) -> None:
     be("resident")
     say("/report")
     tap("哪一类问题", "道路设施")
-    bubble("请简单描述")
+    bubble("说明问题")
     say("村口水泥路塌了一个坑，晚上骑车危险")
     bubble("在哪里")
     say("村口小卖部旁")
