@@ -26,6 +26,7 @@ from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, org, outbox, points, transitions
+from storage.clock import aware
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models.activities import (
@@ -59,11 +60,6 @@ CHECKIN_EARLY = timedelta(hours=1)  # the code works from an hour before the sta
 CHECKIN_LATE = timedelta(hours=2)  # to two hours after the end
 REMIND_BEFORE = timedelta(days=1)
 SUGGESTED_TAGS = ("老年人", "青少年家庭", "新居民")
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; they are UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --- tags ----------------------------------------------------------------------------------

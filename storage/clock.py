@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 
 class Clock:
@@ -21,3 +22,15 @@ class Clock:
 
     def advance(self, delta: timedelta) -> None:
         self._offset += delta
+
+
+@overload
+def aware(moment: datetime) -> datetime: ...
+@overload
+def aware(moment: None) -> None: ...
+def aware(moment: datetime | None) -> datetime | None:
+    """A stored time as aware UTC: SQLite gives naive datetimes back, and every stored time is
+    UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment

@@ -26,6 +26,7 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, org, transitions
+from storage.clock import aware
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models.council import (
@@ -434,11 +435,6 @@ async def item_view(session: AsyncSession, item_id: int) -> ItemView:
     meeting = await session.get(Meeting, item.meeting_id)
     assert meeting is not None
     return ItemView(item, meeting, await get_proposal(session, item.proposal_id))
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; they are UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

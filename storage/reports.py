@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, category_memory, org, points, transitions, voice
+from storage.clock import aware
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError, Term
 from storage.models.behalf import OnBehalf
@@ -95,13 +96,6 @@ STATUS_NAMES = {
     TaskStatus.DUPLICATE: N_("duplicate"),
     TaskStatus.REJECTED: N_("rejected"),
 }
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives naive datetimes back; every stored time is UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 # --- categories and settings ---------------------------------------------------------------

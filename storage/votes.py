@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +19,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import audit, org, outbox, transitions
+from storage.clock import aware
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models.common import OutboxMessage
@@ -856,9 +857,7 @@ def paper_open(vote: Vote, now: datetime) -> bool:
         return False
     if vote.status == VoteStatus.OPEN:
         return True
-    closed = vote.closed_at
-    if closed is not None and closed.tzinfo is None:  # SQLite gives naive UTC back
-        closed = closed.replace(tzinfo=UTC)
+    closed = aware(vote.closed_at)
     return closed is not None and now - closed <= PAPER_WINDOW
 
 
