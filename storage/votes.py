@@ -417,7 +417,7 @@ async def cast(
     if option is None or option.vote_id != vote_id:
         raise NotFound(N_("That option is not part of this vote."))
     household_id = actor.residence.household_id
-    key = f"h{household_id}" if vote.per_household else f"p{actor.person_id}"
+    key = voter_key(vote, actor)
     if vote.per_household:
         await _check_household_voter(session, vote, actor, key)
     ballot = Ballot(
@@ -484,13 +484,20 @@ async def _picks(session: AsyncSession, ballot_id: int) -> list[BallotPick]:
     return list((await session.exec(query.order_by(col(BallotPick.id)))).all())
 
 
+def voter_key(vote: Vote, actor: Actor) -> str:
+    """Whose ballot a press is: the person's, or their household's in a per-household vote."""
+    assert actor.residence is not None
+    if vote.per_household:
+        return f"h{actor.residence.household_id}"
+    return f"p{actor.person_id}"
+
+
 async def picks_of(session: AsyncSession, actor: Actor, vote_id: int) -> list[VoteOption]:
     """What the actor's ballot (or their household's) picks now, for the ✔ button."""
     vote = await get_vote(session, vote_id)
     if actor.residence is None:
         return []
-    household_id = actor.residence.household_id
-    key = f"h{household_id}" if vote.per_household else f"p{actor.person_id}"
+    key = voter_key(vote, actor)
     query = (
         select(VoteOption)
         .join(BallotPick, col(BallotPick.option_id) == col(VoteOption.id))
