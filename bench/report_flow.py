@@ -22,10 +22,14 @@ Then where linli's time goes: what one Bot API call and one short transaction co
 own (CPU, measured here), and the best ratio to echo those alone would allow.
 
 The outbox is paced without Telegram's 1 message/s per chat here, so the figure is the bot's
-own work, not the pace Telegram imposes.
+own work, not the pace Telegram imposes. With --telegram-limits the fake servers enforce
+Telegram's flood limits instead (a private chat: a burst of 3, then 1 message/s; a send over
+the limit is answered 429, as Telegram does) and linli keeps its own pace (bot.delivery's
+Limits): it prints what each bot then delivers, what it loses, and the 429s it met.
 
 Usage: .venv/bin/python bench/report_flow.py [residents] [sqlite|postgres] [redis]
                                              [--rtt-ms MS] [--gc tuned|default|freeze|A,B,C]
+                                             [--telegram-limits]
 (default 40 sqlite, --rtt-ms 60, --gc tuned; postgres uses TEST_DATABASE_URL, else
 postgresql://postgres@127.0.0.1:5432/postgres, and fresh databases are made and dropped;
 redis: linli as several webhook workers run it, conversations and per-person locks in Redis,
@@ -45,6 +49,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -90,11 +95,14 @@ UNIT: dict[str, float] = {}  # CPU ms of one Bot API call, of one short transact
 ANSWERED: dict[str, float] = {}  # seconds until the last resident had the last answer
 ELAPSED: dict[str, float] = {}  # seconds until the worker had the last push, too
 PAUSES: dict[str, GcPauses] = {}  # garbage-collection pauses of each bot's timed run
-SETUP = {"rtt_ms": 60.0, "gc": "tuned"}  # set from the command line
+STALLED: dict[str, int] = {}  # residents whose report never got its answers (limits)
+PUSHED: dict[str, int] = {}  # pushes the worker got in the timed run
+REFUSED: dict[str, int] = {}  # sends answered 429 by the fake server (limits)
+SETUP: dict[str, Any] = {"rtt_ms": 60.0, "gc": "tuned", "limits": False}  # the command line
 
 
 def fake_server() -> FakeBotAPI:
-    return FakeBotAPI(rtt_ms=SETUP["rtt_ms"])
+    return FakeBotAPI(rtt_ms=SETUP["rtt_ms"], enforce_limits=SETUP["limits"])
 
 
 async def polling(dp: Dispatcher, bot: Bot) -> asyncio.Task[None]:
@@ -183,32 +191,49 @@ async def timed(
 ) -> None:
     """Warm up with WARMUP users, then time `users` users at once: RATE, CPU, PER_REPORT."""
     api.user(WORKER_ID, "Worker")
+    STALLED[name] = 0
+
+    async def one(user: FakeUser) -> None:
+        if not SETUP["limits"]:
+            await flow(api, user)
+            return
+        try:  # under Telegram's limits a bot may lose an answer: count it, go on
+            await flow(api, user)
+        except (TimeoutError, SystemExit):
+            STALLED[name] += 1
+
     warm = [api.user(FIRST_RESIDENT + users + n, f"W{n}") for n in range(WARMUP)]
-    await asyncio.gather(*(flow(api, u) for u in warm))
+    await asyncio.gather(*(one(u) for u in warm))
     if pushes:
-        await pushes_arrive(api, WARMUP)
+        await pushes_arrive(api, WARMUP, timeout=30 if SETUP["limits"] else 60)
+    STALLED[name] = 0
+    warm_pushes = len(api.sent(WORKER_ID))
+    refused = api.violations
     people = [api.user(FIRST_RESIDENT + n, f"R{n}") for n in range(users)]
     calls = bot_calls(api)
     pauses = PAUSES[name] = GcPauses()
+
     if counting is not None:
         counting.on = True
     with pauses:
         started, cpu = time.monotonic(), time.process_time()
-        await asyncio.gather(*(flow(api, u) for u in people))
+        await asyncio.gather(*(one(u) for u in people))
         ANSWERED[name] = time.monotonic() - started
         if pushes:
-            await pushes_arrive(api, WARMUP + users)
+            await pushes_arrive(api, warm_pushes + users, timeout=120 if SETUP["limits"] else 60)
         elapsed = time.monotonic() - started
         CPU[name] = (time.process_time() - cpu) / (users * STEPS) * 1000
     RATE[name] = users * STEPS / elapsed
     ELAPSED[name] = elapsed
+    REFUSED[name] = api.violations - refused if SETUP["limits"] else 0
     PER_REPORT[f"{name} calls"] = (bot_calls(api) - calls) / users
     if counting is not None:
         counting.on = False
         PER_REPORT[f"{name} statements"] = counting.statements / users
         PER_REPORT[f"{name} transactions"] = counting.transactions / users
-    if pushes and (arrived := len(api.sent(WORKER_ID)) - WARMUP) < users:
-        raise SystemExit(f"{name}: only {arrived} of {users} pushes arrived")
+    PUSHED[name] = len(api.sent(WORKER_ID)) - warm_pushes
+    if pushes and PUSHED[name] < users and not SETUP["limits"]:
+        raise SystemExit(f"{name}: only {PUSHED[name]} of {users} pushes arrived")
 
 
 # --- the three bots ------------------------------------------------------------------------
@@ -310,7 +335,7 @@ async def linli_run(users: int, database_url: str, redis_url: str | None) -> Non
             redis_url=redis_url,
         )  # type: ignore[arg-type]
         fast = Limits(per_second=10_000, per_group_per_minute=10_000, private_interval=0)
-        app = await create_app(settings, limits=fast)
+        app = await create_app(settings, limits=Limits() if SETUP["limits"] else fast)
         await seed(app.sessions, users + WARMUP)
         apply_gc(SETUP["gc"])
         await start_background(app, scheduler=False)
@@ -345,7 +370,8 @@ async def peer_run(users: int, database_url: str, redis_url: str | None) -> None
 
 async def main(users: int, backend: str, redis_url: str | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
-    await echo_run(users)
+    if not SETUP["limits"]:  # six messages a second from one person: no one types so fast
+        await echo_run(users)
     with tempfile.TemporaryDirectory() as folder:
         async with fresh_database(backend, Path(folder)) as url:
             await linli_run(users, url, redis_url)
@@ -356,8 +382,11 @@ async def main(users: int, backend: str, redis_url: str | None = None) -> int:
     print(
         f"database: {backend}  residents: {users}  updates each: {STEPS}  "
         f"rtt: {SETUP['rtt_ms']:g} ms  conversations: {where}  gc: {SETUP['gc']}"
+        f"  flood limits: {'Telegrams' if SETUP['limits'] else 'none'}"
     )
     labels = {"linli": "linli", "peer": "textbook peer", "echo": "echo bot"}
+    if SETUP["limits"]:
+        return under_limits(users, labels)
     for name, label in labels.items():
         print(
             f"{label + ':':15}{RATE[name]:7.1f} updates/s  {CPU[name]:6.2f} ms CPU per update"
@@ -387,6 +416,18 @@ async def main(users: int, backend: str, redis_url: str | None = None) -> int:
     return 0 if met else 1
 
 
+def under_limits(users: int, labels: dict[str, str]) -> int:
+    """What linli and the peer deliver when the fake servers enforce Telegram's limits."""
+    for name in ("linli", "peer"):
+        print(
+            f"{labels[name] + ':':15}{users - STALLED[name]} of {users} residents got every"
+            f" answer, the worker got {PUSHED[name]} of {users} pushes, {REFUSED[name]} sends"
+            f" refused (429); last answer {ANSWERED[name]:.2f} s, last push {ELAPSED[name]:.2f} s"
+        )
+    whole = all(STALLED[n] == 0 and PUSHED[n] == users for n in ("linli",))
+    return 0 if whole else 1
+
+
 def explain() -> None:
     """Where linli's time goes, and the best ratio to echo its calls and transactions allow."""
     echo_calls, calls = PER_REPORT["echo calls"], PER_REPORT["linli calls"]
@@ -410,13 +451,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("backend", nargs="?", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("redis", nargs="?", choices=["redis"], help="conversations in Redis")
     parser.add_argument("--rtt-ms", type=float, default=60.0, help="the fake servers' delay")
+    parser.add_argument(
+        "--telegram-limits",
+        action="store_true",
+        help="the fake servers enforce Telegram's flood limits; linli keeps its own pace",
+    )
     add_gc_argument(parser)
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = parse_args()
-    SETUP.update(rtt_ms=args.rtt_ms, gc=args.gc)
+    SETUP.update(rtt_ms=args.rtt_ms, gc=args.gc, limits=args.telegram_limits)
     if args.backend == "postgres" and not os.environ.get("TEST_DATABASE_URL"):
         os.environ["TEST_DATABASE_URL"] = DEFAULT_POSTGRES
     redis = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0") if args.redis else None

@@ -35,6 +35,7 @@ from storage.db import (
     is_write_conflict,
     reading,
     rollback,
+    update_slot,
 )
 from storage.errors import N_
 from storage.profiles import Profile, Profiles
@@ -183,7 +184,7 @@ class DatabaseMiddleware(BaseMiddleware):
             held = HeldCalls()
             try:
                 if attempt == 1:
-                    async with self.first_attempt() as session:
+                    async with update_slot(self.sessions), self.first_attempt() as session:
                         result = await self._handle(handler, event, data, session, held, update_id)
                 else:
                     async with in_turn(self.sessions), self.sessions() as session:

@@ -3,12 +3,15 @@
 SQLite writes one transaction at a time, so how a transaction takes its write lock matters:
 - jobs, the delivery loop and every `unit_of_work` begin with BEGIN IMMEDIATE: a
   read-then-write transaction (check a status, then change it) can never lose a race half-way;
-- an update's first attempt begins DEFERRED and does not wait for the lock (`for_update`):
-  its reads take no lock at all, and the lock is held from its first write to its commit. If
-  that write meets another writer, or the rows it read were changed meanwhile, SQLite refuses
-  it at once; the update's transaction is rolled back and run again in turn, with BEGIN
-  IMMEDIATE, behind a first-come-first-served queue of this process (`in_turn`) rather than in
-  SQLite's busy handler, which sleeps and lets late writers overtake early ones.
+- an update (`for_update`) reads as PostgreSQL's READ COMMITTED does: its reads run before any
+  BEGIN, each seeing what is committed, and take no lock at all. Its first write (or a
+  savepoint, or a read `with_for_update()`, which is how the rules say "I will write what I
+  read") waits its turn behind this process's other writers, first come first served
+  (`in_turn`'s gate), then begins with BEGIN IMMEDIATE; the lock is held from there to the
+  commit. The rules are written for READ COMMITTED (conditional UPDATEs, unique constraints,
+  row locks), so they hold here as on PostgreSQL, and no update is ever refused and run again
+  for a conflict: a snapshot taken at the first read (BEGIN DEFERRED) went stale under a
+  burst, and every filing but the first was rolled back and run a second time.
 Nothing in a transaction waits on the network (replies are sent after the commit), so the
 lock is held for the writes alone; `lock_holds` keeps how long each write transaction held it.
 PostgreSQL gets the same from conditional UPDATEs and row locks in the rules.
@@ -38,6 +41,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.errors import NotFound
@@ -64,9 +68,14 @@ active_session: ContextVar[AsyncSession | None] = ContextVar("active_session", d
 # BEGIN IMMEDIATE) to its COMMIT or ROLLBACK; the benches read it.
 lock_holds: deque[float] = deque(maxlen=100_000)
 BUSY_TIMEOUT_MS = 30_000
-WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
-# The first-come-first-served queue of writers run again after a conflict, per engine.
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT")
+# The first-come-first-served queue of this process's writers, per engine.
 _GATES: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+# Updates in a transaction at once, per SQLite engine. An update waits for the gate holding
+# its connection; were every connection of the pool held so, a writer that still needed one
+# (the delivery loop's turn, a second session) would wait for ever. The rest of the pool
+# stays for them.
+_UPDATE_SLOTS: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -87,7 +96,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         pool_size=SQLITE_POOL_SIZE,
         max_overflow=SQLITE_POOL_SIZE,
     )
-    _GATES[engine.sync_engine] = asyncio.Lock()
+    gate = _GATES[engine.sync_engine] = asyncio.Lock()
+    _UPDATE_SLOTS[engine.sync_engine] = asyncio.Semaphore(SQLITE_POOL_SIZE)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -102,30 +112,62 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        wait = 0 if mode == _OPTIMISTIC else BUSY_TIMEOUT_MS
-        if connection.info.get("busy_timeout", BUSY_TIMEOUT_MS) != wait:
-            connection.exec_driver_sql(f"PRAGMA busy_timeout={wait}")
-            connection.info["busy_timeout"] = wait
-        connection.exec_driver_sql("BEGIN DEFERRED" if mode == _OPTIMISTIC else f"BEGIN {mode}")
+        if mode == _LAZY:  # BEGIN IMMEDIATE comes with the first write, in turn
+            connection.info[_LAZY] = True
+            return
+        connection.exec_driver_sql(f"BEGIN {mode}")
         if mode == "IMMEDIATE":
             connection.info["write_at"] = time.perf_counter()
 
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _on_execute(connection: Connection, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        if "write_at" not in connection.info and statement.lstrip()[:7].upper().startswith(WRITES):
-            connection.info["write_at"] = time.perf_counter()
+    def _on_execute(connection: Connection, cursor, statement: str, _p, context, _many) -> None:  # type: ignore[no-untyped-def]
+        info = connection.info
+        if "write_at" in info or not _starts_writing(statement, context):
+            return
+        if info.pop(_LAZY, False):
+            await_only(gate.acquire())
+            info[_GATE_HELD] = gate
+            cursor.execute("BEGIN IMMEDIATE")
+        info["write_at"] = time.perf_counter()
 
     @event.listens_for(engine.sync_engine, "commit")
     @event.listens_for(engine.sync_engine, "rollback")
     def _on_end(connection: Connection) -> None:
-        started = connection.info.pop("write_at", None)
-        if started is not None:
-            lock_holds.append(time.perf_counter() - started)
+        _end_write(connection.info)
+
+    # A connection given back to the pool without a commit or rollback event (a cancelled
+    # update) must not keep the gate.
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+        if record is not None:
+            _end_write(record.info)
 
     return engine
 
 
-_OPTIMISTIC = "OPTIMISTIC"  # BEGIN DEFERRED, and a write that would wait fails at once
+_LAZY = (
+    "LAZY"  # an update's transaction: reads before any BEGIN, BEGIN IMMEDIATE at the first write
+)
+_GATE_HELD = "gate_held"
+
+
+def _starts_writing(statement: str, context: object) -> bool:
+    """Whether this statement needs the write transaction: a write, a savepoint (outside a
+    transaction its release would commit on its own), or a read with_for_update()."""
+    if statement.lstrip()[:9].upper().startswith(WRITES):
+        return True
+    compiled = getattr(context, "compiled", None)
+    return getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is not None
+
+
+def _end_write(info: dict[Any, Any]) -> None:
+    info.pop(_LAZY, None)
+    started = info.pop("write_at", None)
+    if started is not None:
+        lock_holds.append(time.perf_counter() - started)
+    gate = info.pop(_GATE_HELD, None)
+    if gate is not None:
+        gate.release()
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
@@ -144,9 +186,21 @@ def is_sqlite(sessions: SessionFactory) -> bool:
 
 
 def for_update(sessions: SessionFactory) -> SessionFactory:
-    """Sessions for an update's first attempt: on SQLite, reads take no lock and a write that
-    meets another writer fails at once (`is_write_conflict`); then run it again `in_turn`."""
-    return _with_begin(sessions, _OPTIMISTIC) if is_sqlite(sessions) else sessions
+    """Sessions for an update: on SQLite, reads take no lock (READ COMMITTED, as on
+    PostgreSQL), and the first write waits its turn in this process, then takes the lock."""
+    return _with_begin(sessions, _LAZY) if is_sqlite(sessions) else sessions
+
+
+@asynccontextmanager
+async def update_slot(sessions: SessionFactory) -> AsyncIterator[None]:
+    """On SQLite, wait for one of the slots for updates in a transaction (see _UPDATE_SLOTS);
+    open the update's `for_update` session inside it."""
+    slots = _UPDATE_SLOTS.get(sessions.kw["bind"].sync_engine)
+    if slots is None:
+        yield
+        return
+    async with slots:
+        yield
 
 
 def is_write_conflict(error: BaseException) -> bool:

@@ -455,6 +455,12 @@ async def file_report(
     photos = photos or []
     for index, (_file_id, size) in enumerate(photos):
         check_photo(size, index)
+    # What the card shows is read before the first write: on SQLite the write lock is then
+    # held for the writes alone (storage.db).
+    village = await session.get(Village, village_id)
+    grid = await session.get(Grid, grid_id)
+    reporter = await session.get(Person, actor.person_id)
+    assert village is not None and grid is not None
     task = Task(
         village_id=village_id,
         grid_id=grid_id,
@@ -474,12 +480,16 @@ async def file_report(
     )
     await _insert_numbered(session, task, now.year)
     assert task.id is not None
-    for file_id, size in photos:
-        session.add(
-            TaskPhoto(task_id=task.id, file_id=file_id, file_size=size, added_by=actor.person_id)
-        )
-    if spoken is not None:
-        voice.keep(session, VoiceOf.REPORT, task.id, spoken, actor.person_id)
+    kept_photos = [
+        TaskPhoto(task_id=task.id, file_id=file_id, file_size=size, added_by=actor.person_id)
+        for file_id, size in photos
+    ]
+    session.add_all(kept_photos)
+    voices = (
+        []
+        if spoken is None
+        else [voice.keep(session, VoiceOf.REPORT, task.id, spoken, actor.person_id)]
+    )
     audit.record(
         session,
         "task.report",
@@ -492,7 +502,7 @@ async def file_report(
         anonymous=anonymous,
     )
     await session.flush()
-    return await task_view(session, task.id)
+    return TaskView(task, village, grid, category, reporter, None, kept_photos, voices)
 
 
 # --- the task's life -----------------------------------------------------------------------
