@@ -113,6 +113,7 @@ def help_text(actor: Actor | None) -> str:
                 _("/tasks — your grid's tasks"),
                 _("/newtask — give a grid a duty task"),
                 _("/notice — send a notice to your grid"),
+                _("/behalf — file a report, a proposal or a points claim for someone (代报)"),
                 _("/activity — organise an activity: sign-up, check-in, points"),
             ],
         ),
