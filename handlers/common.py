@@ -6,14 +6,14 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove
 from aiogram.utils.text_decorations import html_decoration as hd
 
 from storage import org
 from storage.models.org import Person
 from storage.permissions.org import Actor
 from storage.profiles import Profile
-from views.home import home_row, quick_keyboard
+from views.home import home_row, keys_shown, quick_keyboard
 from views.i18n import _
 from views.keyboards import FlowAction, Language, button, keyboard
 from views.org import Leave, role_name, status_name
@@ -23,12 +23,17 @@ router = Router(name="common")
 
 
 @router.message(Command("cancel"), StateFilter("*"))
-async def cancel_command(message: Message, state: FSMContext, actor: Actor | None) -> None:
-    """Leave whatever flow is running; nothing half-done is saved."""
+async def cancel_command(
+    message: Message, state: FSMContext, actor: Actor | None, profile: Profile | None
+) -> None:
+    """Leave whatever flow is running; nothing half-done is saved. In a private chat the
+    keyboard under the text box comes back, unless the person hid it."""
     had_flow = await state.get_state() is not None
     await state.clear()
     text = _("Cancelled. Nothing was saved.") if had_flow else _("There is nothing to cancel.")
-    markup = quick_keyboard(actor) if message.chat.type == "private" else ReplyKeyboardRemove()
+    markup: ReplyKeyboardMarkup | ReplyKeyboardRemove | None = ReplyKeyboardRemove()
+    if message.chat.type == "private":
+        markup = quick_keyboard(actor) if keys_shown(profile) else None
     await message.answer(text, reply_markup=markup)
 
 
@@ -108,6 +113,7 @@ def help_text(actor: Actor | None) -> str:
                 _("/tasks — your grid's tasks"),
                 _("/newtask — give a grid a duty task"),
                 _("/notice — send a notice to your grid"),
+                _("/behalf — file a report, a proposal or a points claim for someone (代报)"),
                 _("/activity — organise an activity: sign-up, check-in, points"),
             ],
         ),

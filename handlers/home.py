@@ -11,6 +11,8 @@ from aiogram.filters import CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, MessageEntity, ReplyKeyboardRemove
 
+from storage import org
+from storage.models.org import Person
 from storage.permissions import home as entries_of
 from storage.permissions.org import Actor
 from storage.profiles import Profile
@@ -19,6 +21,7 @@ from views.home import (
     admin_keyboard,
     home_keyboard,
     home_text,
+    keys_shown,
     quick_entry,
     quick_keyboard,
 )
@@ -34,13 +37,16 @@ _OWN_KEYS = frozenset({"handler", "event_router", "callback_data", "command", "r
 async def show_home(
     message: Message, actor: Actor | None, profile: Profile | None, state: FSMContext
 ) -> None:
-    """A plain /start: the keyboard under the text box, then the home screen's buttons."""
+    """A plain /start: the keyboard under the text box (unless the person hid it), then the
+    home screen's buttons."""
     await state.clear()
-    await message.answer(
-        _("Hello! The buttons below are always here; tap 🏠 to come back."),
-        reply_markup=quick_keyboard(actor),
-    )
-    await message.answer(home_text(profile), reply_markup=home_keyboard(actor))
+    shown = keys_shown(profile)
+    if shown:
+        await message.answer(
+            _("Hello! The buttons below are always here; tap 🏠 to come back."),
+            reply_markup=quick_keyboard(actor),
+        )
+    await message.answer(home_text(profile), reply_markup=home_keyboard(actor, keys_shown=shown))
 
 
 @router.message(F.chat.type == "private", F.text.func(quick_entry).as_("entry"), StateFilter("*"))
@@ -56,14 +62,23 @@ async def home_press(
     callback_data: Home,
     actor: Actor | None,
     profile: Profile | None,
+    person: Person | None,
     state: FSMContext,
     **data: Any,
 ) -> None:
-    """A home button: home again, the ⚙ sub-menu, hide the keyboard, or run its command."""
+    """A home button: home again, the ⚙ sub-menu, hide or show the keyboard, or run its
+    command."""
     go = callback_data.go
     if go == "start":
         await state.clear()
-        await edit_after_press(query, home_text(profile), reply_markup=home_keyboard(actor))
+        await edit_after_press(
+            query,
+            home_text(profile),
+            reply_markup=home_keyboard(actor, keys_shown=keys_shown(profile)),
+        )
+        return
+    if go in ("hide", "show"):
+        await switch_keys(query, actor, person, shown=go == "show")
         return
     if go == "admin":
         if not entries_of.admin_entries(actor):
@@ -76,15 +91,36 @@ async def home_press(
     await query.answer()
     if not isinstance(query.message, Message):
         return
-    if go == "hide":
-        await query.message.answer(
-            _("The buttons below are hidden. Send /start to bring them back."),
-            reply_markup=ReplyKeyboardRemove(),
-        )
-        return
     await state.clear()
     message = query.message.model_copy(update={"from_user": query.from_user}).as_(query.bot)
-    await run_command(message, go, state=state, actor=actor, profile=profile, **data)
+    await run_command(
+        message, go, state=state, actor=actor, profile=profile, person=person, **data
+    )
+
+
+async def switch_keys(
+    query: CallbackQuery, actor: Actor | None, person: Person | None, *, shown: bool
+) -> None:
+    """Hide the keyboard under the text box, or bring it back; remembered for the person, so
+    later messages (/start, /cancel) leave it as they chose."""
+    if person is not None:
+        org.set_keys_hidden(person, not shown)
+    await query.answer()
+    if not isinstance(query.message, Message):
+        return
+    await query.message.edit_reply_markup(reply_markup=home_keyboard(actor, keys_shown=shown))
+    if shown:
+        await query.message.answer(
+            _("The buttons are back below the text box."), reply_markup=quick_keyboard(actor)
+        )
+        return
+    await query.message.answer(
+        _(
+            "The buttons below are hidden, and they stay hidden. To bring them back, tap "
+            "⌨ Show the buttons below on the home screen (🏠)."
+        ),
+        reply_markup=ReplyKeyboardRemove(),
+    )
 
 
 async def run_command(message: Message, command: str, **data: Any) -> Any:

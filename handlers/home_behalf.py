@@ -1,6 +1,9 @@
-"""Filing on someone's behalf (代报): a grid worker or village admin picks a resident by name,
-or takes a visitor's name, household and phone, then files a report for them (kind, what
-happened in words or a voice note, check, send). From the 🤝 button of their home, or /behalf."""
+"""Filing on someone's behalf (代报): a grid worker or village admin chooses what to file (a
+report, a proposal or a points claim), picks a resident by name, or takes a visitor's name,
+household and phone (not for a claim: points belong to a person), then files it for them.
+From the 🤝 button of their home, or /behalf. A report's steps are here; a proposal and a claim
+go through the resident's own steps (handlers/votes.py, handlers/points.py), which then file
+it for the person picked here."""
 
 from __future__ import annotations
 
@@ -15,12 +18,14 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import behalf, org, outbox, reports, voice
+from handlers.points import Claiming
+from handlers.votes import Propose
+from storage import behalf, org, outbox, reports, voice, votes
 from storage.errors import N_
 from storage.models.org import Person
 from storage.permissions.org import Actor
 from storage.settings import Settings
-from views.home import home_row
+from views.home import home_row, label
 from views.i18n import _, locale_of, tr
 from views.keyboards import (
     FlowAction,
@@ -30,6 +35,7 @@ from views.keyboards import (
     keyboard,
     picker,
 )
+from views.points import category_picker
 from views.replies import edit_after_press
 from views.reports import category_name, push_task
 
@@ -37,6 +43,7 @@ router = Router(name="home_behalf")
 
 
 class Behalf(StatesGroup):
+    what = State()
     search = State()
     visitor_name = State()
     visitor_household = State()
@@ -47,6 +54,7 @@ class Behalf(StatesGroup):
 
 
 class BehalfForm(TypedDict, total=False):
+    what: str  # report, proposal, claim (storage.behalf.KINDS)
     for_person_id: int | None
     who: str  # as the check shows it
     visitor: list[str]  # name, household, phone
@@ -57,24 +65,61 @@ class BehalfForm(TypedDict, total=False):
     voice: list  # file id, seconds, size, words
 
 
+SEARCH_PROMPTS = {
+    "report": N_(
+        "File a report for someone (代报). Type the resident's name, or part of it. "
+        "For a visitor who is not in the bot, tap the button."
+    ),
+    "proposal": N_(
+        "Send a proposal for someone (代报). Type the resident's name, or part of it. "
+        "For a visitor who is not in the bot, tap the button."
+    ),
+    "claim": N_(
+        "Claim points for a resident (代报). Type the resident's name, or part of it. "
+        "Points belong to a person, so the resident must be in the bot."
+    ),
+}
+
+
 def visitor_row() -> list:
     return [flow_button(_("👤 Someone not in the bot"), "visitor")]
 
 
+def what_keyboard() -> InlineKeyboardMarkup:
+    return keyboard(
+        [flow_button(label("report"), "report")],
+        [flow_button(_("📮 Send as a proposal"), "proposal")],
+        [flow_button(label("claim"), "claim")],
+        cancel_row(),
+    )
+
+
 @router.message(Command("behalf"), F.chat.type == "private")
 async def start_behalf(message: Message, actor: Actor, state: FSMContext) -> None:
-    """Step 1: for whom."""
+    """Step 1: what to file for someone."""
     if not behalf.can_file_for_others(actor):
         await message.answer(_("Only grid workers and village admins can file for someone else."))
         return
     await state.clear()
-    await state.set_state(Behalf.search)
+    await state.set_state(Behalf.what)
     await state.set_data(BehalfForm())
     await message.answer(
         _(
-            "File a report for someone (代报). Type the resident's name, or part of it. "
-            "For a visitor who is not in the bot, tap the button."
+            "File for someone (代报), for a resident or a visitor at the counter. "
+            "What would you like to file for them?"
         ),
+        reply_markup=what_keyboard(),
+    )
+
+
+@router.callback_query(Behalf.what, FlowAction.filter(F.action.in_(behalf.KINDS)))
+async def pick_what(query: CallbackQuery, callback_data: FlowAction, state: FSMContext) -> None:
+    """Step 2: for whom."""
+    await state.update_data(what=callback_data.action)
+    await state.set_state(Behalf.search)
+    await edit_after_press(
+        query,
+        _(SEARCH_PROMPTS[callback_data.action]),
         reply_markup=keyboard(visitor_row(), cancel_row()),
     )
 
@@ -108,26 +153,52 @@ async def pick_resident(
     session: AsyncSession,
     actor: Actor,
     state: FSMContext,
+    locale: str,
 ) -> None:
-    """A resident: checked again when the report is filed."""
+    """A resident: checked now, and again when it is filed."""
+    resident = await behalf.resident_for(session, actor, callback_data.value)
     person = await session.get(Person, callback_data.value)
-    if person is None:
-        await query.answer(_("That person is no longer here."), show_alert=True)
-        return
-    profile_home = await org.load_actor(session, person)
-    if profile_home.residence is None:
-        await query.answer(_("That person is no longer here."), show_alert=True)
-        return
+    assert person is not None and resident.residence is not None
     await state.update_data(
         for_person_id=person.id,
         who=person.full_name,
-        village_id=profile_home.residence.village_id,
+        village_id=resident.residence.village_id,
     )
-    await ask_category(query, session, state)
+    await ask_what_next(query, session, state, locale)
+
+
+async def ask_what_next(
+    event: Message | CallbackQuery, session: AsyncSession, state: FSMContext, locale: str
+) -> None:
+    """For whom is settled: a report's kind, a proposal's title, or a claim's kind of deed."""
+    form: BehalfForm = await state.get_data()  # type: ignore[assignment]
+    what = form.get("what", "report")
+    who = hd.quote(form["who"])
+    if what == "report":
+        await ask_category(event, session, state)
+        return
+    if what == "proposal":
+        await state.set_state(Propose.title)
+        text = _(
+            "A concern or proposal of {who} for the village committee (书记信箱).\n"
+            "First a short title, at most {limit} characters:"
+        ).format(who=who, limit=votes.TITLE_MAX)
+        markup = keyboard(cancel_row())
+    else:
+        await state.set_state(Claiming.category)
+        text = _("Claim points for {who}. Which kind of thing did they do?").format(who=who)
+        markup = await category_picker(session, form["village_id"], "ccat", locale, claims=True)
+    if isinstance(event, CallbackQuery):
+        await edit_after_press(event, text, reply_markup=markup)
+    else:
+        await event.answer(text, reply_markup=markup)
 
 
 @router.callback_query(Behalf.search, FlowAction.filter(F.action == "visitor"))
 async def ask_visitor_name(query: CallbackQuery, state: FSMContext) -> None:
+    """A visitor not in the bot: their name first (a claim cannot be for a visitor)."""
+    form: BehalfForm = await state.get_data()  # type: ignore[assignment]
+    behalf.check_visitor(form.get("what", "report"))
     await state.set_state(Behalf.visitor_name)
     await edit_after_press(query, _("The visitor's name?"), reply_markup=keyboard(cancel_row()))
 
@@ -156,7 +227,11 @@ async def receive_visitor_household(message: Message, state: FSMContext) -> None
 @router.message(Behalf.visitor_phone, F.text)
 @router.callback_query(Behalf.visitor_phone, FlowAction.filter(F.action == "skip"))
 async def receive_visitor_phone(
-    event: Message | CallbackQuery, session: AsyncSession, actor: Actor, state: FSMContext
+    event: Message | CallbackQuery,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+    locale: str,
 ) -> None:
     form: BehalfForm = await state.get_data()  # type: ignore[assignment]
     phone = ""
@@ -170,7 +245,7 @@ async def receive_visitor_phone(
         for_person_id=None,
         village_id=village_id,
     )
-    await ask_category(event, session, state)
+    await ask_what_next(event, session, state, locale)
 
 
 async def ask_category(

@@ -22,7 +22,15 @@ from handlers.votes import Propose, review_proposal
 from storage import reports, votes
 from storage.permissions.org import Actor
 from storage.profiles import Profile
-from views.home import TYPED, FreeText, ShownButtons, free_text_keyboard, home_keyboard, home_text
+from views.home import (
+    TYPED,
+    FreeText,
+    ShownButtons,
+    free_text_keyboard,
+    home_keyboard,
+    home_text,
+    keys_shown,
+)
 from views.i18n import _
 from views.replies import edit_after_press
 
@@ -43,7 +51,7 @@ async def offer_free_text(
     if actor is None or not actor.is_approved_resident:
         await message.answer(
             _("I cannot take typed words here. Please tap a button below."),
-            reply_markup=home_keyboard(actor),
+            reply_markup=home_keyboard(actor, keys_shown=keys_shown(profile)),
         )
         return
     text = reports.clean_description(message.text)
@@ -74,7 +82,7 @@ async def use_free_text(
         await edit_after_press(
             query,
             _("All right, nothing was sent.") + "\n\n" + home_text(profile),
-            reply_markup=home_keyboard(actor),
+            reply_markup=home_keyboard(actor, keys_shown=keys_shown(profile)),
         )
         return
     await query.answer()

@@ -15,13 +15,13 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import org, points, voice
+from storage import behalf, org, outbox, points, voice
 from storage.models.org import Person
 from storage.models.points import ClaimStatus
 from storage.permissions.org import Actor
 from storage.settings import Settings
 from views.home import home_row, next_step
-from views.i18n import _, tr
+from views.i18n import _, locale_of, tr
 from views.keyboards import (
     FlowAction,
     Pick,
@@ -67,6 +67,8 @@ class ClaimForm(TypedDict, total=False):
     note: str
     photo: str | None
     voice: list  # a spoken note: file id, seconds, size, words
+    who: str  # filed by a cadre for a resident (代报, handlers/home_behalf.py): their name
+    for_person_id: int | None
 
 
 # --- shared: categories and items as buttons ------------------------------------------------
@@ -210,6 +212,8 @@ async def review_claim(
     item = await points.get_item(session, form["item_id"])
     await state.set_state(Claiming.confirm)
     lines = [_("Please check your claim:"), hd.quote(item_label(item, locale))]
+    if form.get("who"):
+        lines[0] = _("Please check the claim for {who}:").format(who=hd.quote(form["who"]))
     if form.get("note"):
         lines.append(_("Note: {note}").format(note=hd.quote(form["note"])))
     if form.get("photo"):
@@ -229,25 +233,66 @@ async def submit_claim(
     now: datetime,
     settings: Settings,
 ) -> None:
-    """Save the claim (pending) and say what happens next."""
+    """Save the claim (pending) and say what happens next. Filed by a cadre for a resident
+    (代报), the claim is the resident's, and they are told of it."""
     form: ClaimForm = await state.get_data()  # type: ignore[assignment]
-    claim = await points.make_claim(
+    spoken = voice.Voice(*form["voice"]) if form.get("voice") else None
+    if not form.get("who"):
+        claim = await points.make_claim(
+            session,
+            actor,
+            form["item_id"],
+            note=form.get("note"),
+            photo_file_id=form.get("photo"),
+            now=now,
+            tz=settings.tz,
+            spoken=spoken,
+        )
+        await state.clear()
+        await edit_after_press(
+            query,
+            _(
+                "Your claim #{id} ({points:+d}) is with the points group. I will tell you "
+                "when it is decided. See /myclaims."
+            ).format(id=claim.id, points=claim.points),
+            toast=_("Sent."),
+            reply_markup=keyboard(home_row()),
+        )
+        return
+    claim = await behalf.file_claim_for(
         session,
         actor,
-        form["item_id"],
+        for_person_id=form.get("for_person_id"),
+        item_id=form["item_id"],
         note=form.get("note"),
         photo_file_id=form.get("photo"),
         now=now,
         tz=settings.tz,
-        spoken=voice.Voice(*form["voice"]) if form.get("voice") else None,
+        spoken=spoken,
     )
     await state.clear()
+    view = await points.claim_view(session, claim.id or 0)
+    resident_locale = locale_of(view.person)
+    outbox.enqueue(
+        session,
+        view.person.telegram_id,
+        tr(
+            resident_locale,
+            "⭐ {name} claimed points for you: #{id} {item} ({points:+d}). The points group "
+            "will review it; I will tell you here when it is decided.",
+            name=hd.quote(view.filer.full_name if view.filer else ""),
+            id=claim.id,
+            item=hd.quote(item_label(view.item, resident_locale)),
+            points=claim.points,
+        ),
+    )
     await edit_after_press(
         query,
         _(
-            "Your claim #{id} ({points:+d}) is with the points group. I will tell you when "
-            "it is decided. See /myclaims."
-        ).format(id=claim.id, points=claim.points),
+            "Filed for {who}: claim #{id} ({points:+d}) is with the points group. When it "
+            "is decided, I will tell you and {who} here. Someone else in the group reviews "
+            "it, not you."
+        ).format(who=hd.quote(view.person.full_name), id=claim.id, points=claim.points),
         toast=_("Sent."),
         reply_markup=keyboard(home_row()),
     )
@@ -276,6 +321,10 @@ async def list_my_claims(
         )
         if claim.reason:
             line += _(" — {reason}").format(reason=hd.quote(claim.reason))
+        if view.filer is not None:
+            line += " · " + _("Filed by {name} on their behalf").format(
+                name=hd.quote(view.filer.full_name)
+            )
         lines.append(line)
         if claim.status == ClaimStatus.PENDING and len(buttons) < 5:
             buttons.append(

@@ -110,6 +110,10 @@ async def send_next_card(
         ),
         hd.quote(item_label(view.item, locale)),
     ]
+    if view.filer is not None:
+        lines.append(
+            _("Filed by {name} on their behalf").format(name=hd.quote(view.filer.full_name))
+        )
     if claim.note:
         lines.append(_("Note: {note}").format(note=hd.quote(claim.note)))
     if claim.photo_file_id:
@@ -161,6 +165,11 @@ async def approve_claim(
             item=hd.quote(view.item.name),
         ),
     )
+    tell_filer(
+        session,
+        view,
+        N_("⭐ The claim #{id} you filed for {who} is approved: {points:+d} points for {item}."),
+    )
     await query.answer(_("Approved."))
     await close_card(query, _("✔ Approved."))
     skipped = list((await state.get_data()).get("skipped", []))
@@ -179,9 +188,7 @@ async def ask_reject_reason(
     """Reject: a reason is required; ask for it."""
     view = await points.claim_view(session, callback_data.claim_id)
     claim = view.claim
-    if not points.Can.can_decide_claim(
-        actor, claim.village_id, claim.person_id, claim.household_id
-    ):
+    if not view.may_decide(actor):
         await query.answer(_("You cannot decide this claim."), show_alert=True)
         return
     await state.set_state(Reviewing.reason)
@@ -220,6 +227,11 @@ async def reject_claim(
             reason=hd.quote(view.claim.reason or ""),
         ),
     )
+    tell_filer(
+        session,
+        view,
+        N_("⭐ The claim #{id} you filed for {who} ({item}) was not approved. Reason: {reason}"),
+    )
     await message.answer(_("✖ Claim #{id} rejected.").format(id=view.claim.id))
     await send_next_card(message, session, actor, list(data.get("skipped", [])), locale)
 
@@ -240,6 +252,26 @@ async def skip_claim(
     await close_card(query, _("⏭ Skipped."))
     if isinstance(query.message, Message):
         await send_next_card(query.message, session, actor, skipped, locale)
+
+
+def tell_filer(session: AsyncSession, view: points.ClaimView, text: str) -> None:
+    """The cadre who filed the claim for the resident (代报) hears the decision too."""
+    if view.filer is None or view.filer.id == view.person.id:
+        return
+    locale = locale_of(view.filer)
+    outbox.enqueue(
+        session,
+        view.filer.telegram_id,
+        tr(
+            locale,
+            text,
+            id=view.claim.id,
+            who=hd.quote(view.person.full_name),
+            points=view.claim.points,
+            item=hd.quote(view.item.name),
+            reason=hd.quote(view.claim.reason or ""),
+        ),
+    )
 
 
 async def close_card(query: CallbackQuery, note: str) -> None:

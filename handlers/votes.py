@@ -19,7 +19,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import council, org, outbox, voice, votes
+from storage import behalf, council, org, outbox, voice, votes
 from storage.errors import N_, RuleError
 from storage.models.org import Person
 from storage.models.voice import VoiceOf
@@ -692,6 +692,9 @@ class ProposeForm(TypedDict, total=False):
     body: str
     photo: str | None  # a Telegram file id
     voice: list  # a spoken proposal: file id, seconds, size, words
+    who: str  # filed by a cadre for someone (代报, handlers/home_behalf.py): for whom
+    for_person_id: int | None  # the resident, or None for a visitor
+    visitor: list[str]  # a visitor's name, household, phone
 
 
 @router.message(Command("propose"), F.chat.type == "private")
@@ -784,16 +787,17 @@ async def review_proposal(message: Message, state: FSMContext) -> None:
         if form.get("photo")
         else _("You can add a photo now (optional).")
     )
+    text = _("Send this proposal?\n<b>{title}</b>\n{body}").format(
+        title=hd.quote(form["title"]), body=hd.quote(form.get("body", ""))
+    )
+    named, anonymous = _("✔ Send with my name"), _("✔ Send, keep my name from the public")
+    if form.get("who"):  # filed for someone (代报)
+        text = _("For: {who}").format(who=hd.quote(form["who"])) + "\n" + text
+        named, anonymous = _("✔ Send with their name"), _("✔ Send, keep their name private")
     await message.answer(
-        _("Send this proposal?\n<b>{title}</b>\n{body}").format(
-            title=hd.quote(form["title"]), body=hd.quote(form.get("body", ""))
-        )
-        + "\n\n"
-        + photo,
+        text + "\n\n" + photo,
         reply_markup=keyboard(
-            [flow_button(_("✔ Send with my name"), "named")],
-            [flow_button(_("✔ Send, keep my name from the public"), "anonymous")],
-            cancel_row(),
+            [flow_button(named, "named")], [flow_button(anonymous, "anonymous")], cancel_row()
         ),
     )
 
@@ -809,48 +813,91 @@ async def send_proposal(
     now: datetime,
     settings: Settings,
 ) -> None:
-    """Number it, tell the village admins (with their buttons), and confirm."""
+    """Number it, tell the village admins (with their buttons), and confirm. Filed by a cadre
+    for someone (代报), it is theirs, and they are told too."""
     form: ProposeForm = await state.get_data()  # type: ignore[assignment]
-    proposal = await votes.submit_proposal(
-        session,
-        actor,
-        title=form["title"],
-        body=form.get("body", ""),
-        anonymous=callback_data.action == "anonymous",
-        year=now.astimezone(settings.tz).year,
-        now=now,
-        photo_file_id=form.get("photo"),
-    )
+    anonymous = callback_data.action == "anonymous"
+    year = now.astimezone(settings.tz).year
+    if form.get("who"):
+        proposal = await behalf.file_proposal_for(
+            session,
+            actor,
+            for_person_id=form.get("for_person_id"),
+            visitor=tuple(form["visitor"]) if form.get("visitor") else None,  # type: ignore[arg-type]
+            title=form["title"],
+            body=form.get("body", ""),
+            anonymous=anonymous,
+            year=year,
+            now=now,
+            photo_file_id=form.get("photo"),
+        )
+    else:
+        proposal = await votes.submit_proposal(
+            session,
+            actor,
+            title=form["title"],
+            body=form.get("body", ""),
+            anonymous=anonymous,
+            year=year,
+            now=now,
+            photo_file_id=form.get("photo"),
+        )
     kept = form.get("voice")
     notes = []
     if kept:
         spoken = voice.Voice(kept[0], kept[1], kept[2], kept[3])
         notes.append(voice.keep(session, VoiceOf.PROPOSAL, proposal.id or 0, spoken, person.id))
+    filed = await behalf.filed(session, "proposal", proposal.id or 0)
     for admin in await org.village_admins(session, proposal.village_id):
         locale = locale_of(admin)
         outbox.enqueue(
             session,
             admin.telegram_id,
-            proposal_text(proposal, locale, author=person.full_name),
+            proposal_text(proposal, locale, author=person.full_name, filed=filed),
             reply_markup=screen_keyboard(proposal, locale),
         )
         queue_photo(session, proposal, admin.telegram_id, locale)
         queue_voices(session, admin.telegram_id, notes, votes.proposal_code(proposal), locale)
     await state.clear()
-    await edit_after_press(
-        query,
-        _(
+    code = votes.proposal_code(proposal)
+    if filed is None:
+        done = _(
             "Your proposal {code} is sent to the village committee. You will be told "
             "when they answer; see where it stands with /agenda."
-        ).format(code=votes.proposal_code(proposal)),
-        toast=_("Sent."),
-        reply_markup=keyboard(home_row()),
-    )
+        ).format(code=code)
+    else:
+        if filed.for_person is not None:
+            resident = filed.for_person
+            outbox.enqueue(
+                session,
+                resident.telegram_id,
+                tr(
+                    locale_of(resident),
+                    "📮 {name} sent proposal {code} to the village committee for you: "
+                    "“{title}”.\nI will tell you here when they answer.",
+                    name=hd.quote(person.full_name),
+                    code=code,
+                    title=hd.quote(proposal.title),
+                ),
+            )
+        done = _(
+            "Sent for {who}: proposal {code} is with the village committee. When they "
+            "answer, I will tell you here (and {who}, if they are in the bot)."
+        ).format(who=hd.quote(filed.who), code=code)
+    await edit_after_press(query, done, toast=_("Sent."), reply_markup=keyboard(home_row()))
 
 
-def proposal_text(proposal: Proposal, locale: str | None, *, author: str) -> str:
+def proposal_text(
+    proposal: Proposal, locale: str | None, *, author: str, filed: behalf.Filed | None = None
+) -> str:
+    """A new proposal for the village admins: its author (for a visitor, their name,
+    household and phone), and who filed it on their behalf."""
+    if filed is not None:
+        author = filed.who
+        if filed.stands_in and filed.visitor_details:
+            author += f" ({filed.visitor_details})"
     shown = author + (tr(locale, " (keep the name from the public)") if proposal.anonymous else "")
-    return tr(
+    text = tr(
         locale,
         "📮 New proposal {code} from {author}:\n<b>{title}</b>\n{body}",
         code=votes.proposal_code(proposal),
@@ -858,6 +905,14 @@ def proposal_text(proposal: Proposal, locale: str | None, *, author: str) -> str
         title=hd.quote(proposal.title),
         body=hd.quote(proposal.body),
     )
+    if filed is not None:
+        text += "\n" + filed_line(filed, locale)
+    return text
+
+
+def filed_line(filed: behalf.Filed, locale: str | None) -> str:
+    """由 王网格员 代报."""
+    return tr(locale, "Filed by {name} on their behalf", name=hd.quote(filed.filer.full_name))
 
 
 def queue_photo(session: AsyncSession, proposal: Proposal, chat_id: int, locale: str) -> None:
@@ -965,6 +1020,13 @@ async def decline_proposal(
     )
 
 
+def filed_note(filed: behalf.Filed) -> str:
+    """On the author's own list: 由 王网格员 代报, or, for a visitor, whom it was sent for."""
+    if filed.stands_in:
+        return _("sent for {who}").format(who=hd.quote(filed.who))
+    return _("Filed by {name} on their behalf").format(name=hd.quote(filed.filer.full_name))
+
+
 async def answer_lines(session: AsyncSession, proposal: Proposal) -> list[str]:
     """A proposal's answer on its page: the reason it was declined, or where it was merged."""
     if proposal.merged_into_id:
@@ -981,20 +1043,37 @@ async def answer_lines(session: AsyncSession, proposal: Proposal) -> list[str]:
 
 
 async def tell_author(session: AsyncSession, proposal: Proposal) -> None:
+    """The author hears the answer; so does the cadre who filed it for them (代报), who, for a
+    visitor, is told in the visitor's stead."""
+    filed = await behalf.filed(session, "proposal", proposal.id or 0)
     author = await session.get(Person, proposal.author_id)
-    if author is None:
-        return
-    locale = locale_of(author)
-    text = tr(
-        locale,
-        "📮 Your proposal {code} “{title}”: {status}.",
-        code=votes.proposal_code(proposal),
-        title=hd.quote(proposal.title),
-        status=tr(locale, PROPOSAL_STATUS_NAMES[proposal.status]),
-    )
-    if proposal.answer:
-        text += "\n" + tr(locale, "Reason: {reason}", reason=hd.quote(proposal.answer))
-    outbox.enqueue(session, author.telegram_id, text)
+    if author is not None and (filed is None or not filed.stands_in):
+        locale = locale_of(author)
+        text = tr(
+            locale,
+            "📮 Your proposal {code} “{title}”: {status}.",
+            code=votes.proposal_code(proposal),
+            title=hd.quote(proposal.title),
+            status=tr(locale, PROPOSAL_STATUS_NAMES[proposal.status]),
+        )
+        outbox.enqueue(session, author.telegram_id, text + reason_line(proposal, locale))
+    if filed is not None:
+        locale = locale_of(filed.filer)
+        text = tr(
+            locale,
+            "📮 The proposal {code} “{title}” you sent for {who}: {status}.",
+            code=votes.proposal_code(proposal),
+            title=hd.quote(proposal.title),
+            who=hd.quote(filed.who),
+            status=tr(locale, PROPOSAL_STATUS_NAMES[proposal.status]),
+        )
+        outbox.enqueue(session, filed.filer.telegram_id, text + reason_line(proposal, locale))
+
+
+def reason_line(proposal: Proposal, locale: str | None) -> str:
+    if not proposal.answer:
+        return ""
+    return "\n" + tr(locale, "Reason: {reason}", reason=hd.quote(proposal.answer))
 
 
 @router.message(Command("proposals"), F.chat.type == "private")
@@ -1017,8 +1096,11 @@ async def list_new_proposals(
     locale = locale_of(person)
     for proposal in waiting[:10]:
         author = await session.get(Person, proposal.author_id)
+        filed = await behalf.filed(session, "proposal", proposal.id or 0)
         await message.answer(
-            proposal_text(proposal, locale, author=author.full_name if author else "?"),
+            proposal_text(
+                proposal, locale, author=author.full_name if author else "?", filed=filed
+            ),
             reply_markup=screen_keyboard(proposal, locale),  # type: ignore[arg-type]
         )
         queue_photo(session, proposal, message.chat.id, locale)
@@ -1096,6 +1178,9 @@ async def show_agenda(
             for p in mine:
                 status = _(PROPOSAL_STATUS_NAMES[p.status])
                 lines.append(f"• {votes.proposal_code(p)} {hd.quote(p.title)}: {status}")
+                filed = await behalf.filed(session, "proposal", p.id or 0)
+                if filed is not None:
+                    lines.append("  " + filed_note(filed))
                 lines += await answer_lines(session, p)
     markup = keyboard(*to_vote, home_row()) if message.chat.type == "private" else None
     await message.answer("\n".join(lines).strip(), reply_markup=markup)

@@ -260,7 +260,7 @@ async def merge_targets(session: AsyncSession, proposal: Proposal) -> list[Propo
     return list((await session.exec(query)).all())
 
 
-async def _add_follower(
+async def add_follower(
     session: AsyncSession, proposal_id: int, person_id: int, now: datetime
 ) -> bool:
     return await add_unique(
@@ -294,7 +294,7 @@ async def merge_proposal(
     )
     for person_id in [proposal.author_id, *await follower_ids(session, proposal_id)]:
         if person_id != into.author_id:
-            await _add_follower(session, into.id or 0, person_id, now)
+            await add_follower(session, into.id or 0, person_id, now)
     audit.record(
         session,
         "proposal.merge",
@@ -317,7 +317,7 @@ async def follow(
         raise NotAllowed(N_("Only residents of this village can follow its proposals."))
     if proposal.author_id == actor.person_id:
         raise AlreadyDone(N_("This is your own proposal: you hear of every change already."))
-    if not await _add_follower(session, proposal.id or 0, actor.person_id, now):
+    if not await add_follower(session, proposal.id or 0, actor.person_id, now):
         raise AlreadyDone(N_("You follow this proposal already."))
     audit.record(
         session,

@@ -170,6 +170,11 @@ def set_locale(person: Person, locale: str) -> None:
     person.locale = locale
 
 
+def set_keys_hidden(person: Person, hidden: bool) -> None:
+    """Remember that the person hid the keyboard under the text box (or asked for it back)."""
+    person.keys_hidden = hidden
+
+
 def clean_text(text: str | None, limit: int, *, lines: bool = False) -> str:
     """Normalise (see `normalise_text`) and cap the length of a text typed by a person."""
     return normalise_text(text, lines=lines)[:limit].strip()

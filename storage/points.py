@@ -28,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import audit, org, periods, transitions, voice
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
+from storage.models.behalf import OnBehalf
 from storage.models.org import Grid, Household, Membership, MembershipStatus, Person, Role, Village
 from storage.models.org import RoleAssignment as Assignment
 from storage.models.points import (
@@ -249,6 +250,21 @@ class ClaimView:
     item: PointItem
     person: Person
     household: Household
+    filer: Person | None = None  # the cadre who filed it for the person (代报), if one did
+
+    def may_decide(self, actor: Actor) -> bool:
+        claim = self.claim
+        filed_by = self.filer.id if self.filer else None
+        return Can.can_decide_claim(
+            actor, claim.village_id, claim.person_id, claim.household_id, filed_by
+        )
+
+
+def filed_by(person_id: int) -> Any:
+    """The claims this person filed for someone else (代报)."""
+    return select(OnBehalf.object_id).where(
+        OnBehalf.kind == "claim", OnBehalf.filed_by == person_id
+    )
 
 
 async def claim_view(session: AsyncSession, claim_id: int) -> ClaimView:
@@ -262,7 +278,14 @@ async def claim_view(session: AsyncSession, claim_id: int) -> ClaimView:
     row = (await session.exec(query)).first()
     if row is None:
         raise NotFound(N_("That claim no longer exists."))
-    return ClaimView(*row)
+    filer = (
+        await session.exec(
+            select(Person)
+            .join(OnBehalf, col(OnBehalf.filed_by) == col(Person.id))
+            .where(OnBehalf.kind == "claim", OnBehalf.object_id == claim_id)
+        )
+    ).first()
+    return ClaimView(*row, filer=filer)
 
 
 def cap_window(item: PointItem, moment: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -443,7 +466,10 @@ async def next_for_review(
     villages = actor.reviewer_villages()
     if not villages:
         raise NotAllowed(N_("Only members of the points group can review claims."))
-    query = pending_claims_query(villages).where(col(PointClaim.person_id) != actor.person_id)
+    query = pending_claims_query(villages).where(
+        col(PointClaim.person_id) != actor.person_id,
+        col(PointClaim.id).not_in(filed_by(actor.person_id)),
+    )
     if actor.is_approved_resident and actor.residence:
         query = query.where(col(PointClaim.household_id) != actor.residence.household_id)
     if skipped:
@@ -466,8 +492,10 @@ async def approve_claim(
 ) -> tuple[ClaimView, PointEntry]:
     view = await claim_view(session, claim_id)
     claim = view.claim
-    if not Can.can_decide_claim(actor, claim.village_id, claim.person_id, claim.household_id):
-        raise NotAllowed(N_("You cannot decide this claim: it is yours or your household's."))
+    if not view.may_decide(actor):
+        raise NotAllowed(
+            N_("You cannot decide this claim: it is yours or your household's, or you filed it.")
+        )
     await lock_person(session, claim.person_id)
     if claim.status != ClaimStatus.PENDING:
         raise AlreadyDone(N_("This claim has already been decided."))
@@ -518,8 +546,10 @@ async def reject_claim(
 ) -> ClaimView:
     view = await claim_view(session, claim_id)
     claim = view.claim
-    if not Can.can_decide_claim(actor, claim.village_id, claim.person_id, claim.household_id):
-        raise NotAllowed(N_("You cannot decide this claim: it is yours or your household's."))
+    if not view.may_decide(actor):
+        raise NotAllowed(
+            N_("You cannot decide this claim: it is yours or your household's, or you filed it.")
+        )
     reason = org.require_text(reason, REASON_MAX)
     await change_claim(
         session,

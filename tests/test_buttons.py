@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import behalf, org, points, reports, voice
+from storage import behalf, council, org, points, reports, voice
 from storage.errors import NotAllowed, RuleError
 from storage.models.org import Household, Membership, MembershipStatus, Person, Role
 from storage.permissions import home
 from storage.permissions.org import Actor, Residence, RoleHeld
-from tests.village_builder import report_village
+from tests.village_builder import report_plan, report_village
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -167,3 +167,83 @@ async def test_only_cadres_file_for_others_and_only_for_their_people(
     assert view.task.reporter_id == v.person("王网格员").id  # the cadre stands in for the visitor
     assert view.behalf is not None and view.behalf.visitor_name == "李大爷"
     assert view.filer is not None and view.filer.id == v.person("王网格员").id
+
+
+def test_a_reviewer_never_decides_a_claim_they_filed() -> None:
+    reviewer = Actor(7, 17, roles=frozenset({RoleHeld(Role.REVIEWER, 5)}))
+    assert points.Can.can_decide_claim(reviewer, 5, person_id=1, household_id=9)
+    assert not points.Can.can_decide_claim(reviewer, 5, person_id=1, household_id=9, filed_by=7)
+    assert points.Can.can_decide_claim(reviewer, 5, person_id=1, household_id=9, filed_by=8)
+
+
+async def test_proposals_are_sent_for_a_resident_or_a_visitor(session: AsyncSession) -> None:
+    v = await report_village(session, NOW)
+    worker_a = await org.load_actor(session, v.person("王网格员"))
+    worker_b = await org.load_actor(session, v.person("李网格员"))
+    neighbour = await org.load_actor(session, v.person("赵六"))
+    asked = {"title": "村里缺少健身器材", "body": "", "anonymous": False, "year": 2026, "now": NOW}
+    for cadre, refused in ((worker_b, NotAllowed), (neighbour, NotAllowed)):
+        with pytest.raises(refused):
+            await behalf.file_proposal_for(
+                session, cadre, for_person_id=v.person("张三").id, visitor=None, **asked
+            )
+    with pytest.raises(RuleError):  # for oneself: from one's own home
+        await behalf.file_proposal_for(
+            session, worker_a, for_person_id=v.person("王网格员").id, visitor=None, **asked
+        )
+    proposal = await behalf.file_proposal_for(
+        session, worker_a, for_person_id=v.person("张三").id, visitor=None, **asked
+    )
+    assert proposal.author_id == v.person("张三").id and proposal.village_id == v.village_id
+    assert await council.follower_ids(session, proposal.id or 0) == [v.person("王网格员").id]
+    filed = await behalf.filed(session, "proposal", proposal.id or 0)
+    assert filed is not None and not filed.stands_in
+    assert (filed.filer.full_name, filed.who) == ("王网格员", "张三")
+
+    for_visitor = await behalf.file_proposal_for(
+        session, worker_a, for_person_id=None, visitor=("李大爷", "5组 3号", "138"), **asked
+    )
+    assert for_visitor.author_id == v.person("王网格员").id  # the cadre stands in
+    assert for_visitor.number == proposal.number + 1
+    filed = await behalf.filed(session, "proposal", for_visitor.id or 0)
+    assert filed is not None and filed.stands_in
+    assert (filed.who, filed.visitor_details) == ("李大爷", "5组 3号, 138")
+    assert await behalf.filed(session, "claim", for_visitor.id or 0) is None  # kinds apart
+
+
+async def test_claims_are_filed_for_residents_only_and_reviewed_by_others(
+    session: AsyncSession,
+) -> None:
+    v = await report_plan(NOW).reviewer("王网格员").reviewer("孙委员").build(session)
+    tz = ZoneInfo("Asia/Shanghai")
+    worker = await org.load_actor(session, v.person("王网格员"))
+    other = await org.load_actor(session, v.person("孙委员"))
+    item = (await points.catalogue(session, v.village_id, claimable=True))[0]
+    claim_for = {"item_id": item.id or 0, "note": "帮孤寡老人打扫", "photo_file_id": None}
+    with pytest.raises(RuleError) as visitor:
+        behalf.check_visitor("claim")
+    assert "belong to a person" in visitor.value.message
+    behalf.check_visitor("report")
+    behalf.check_visitor("proposal")
+    with pytest.raises(RuleError):
+        await behalf.file_claim_for(
+            session, worker, for_person_id=None, now=NOW, tz=tz, **claim_for
+        )
+    claim = await behalf.file_claim_for(
+        session, worker, for_person_id=v.person("张三").id, now=NOW, tz=tz, **claim_for
+    )
+    assert claim.person_id == v.person("张三").id
+    assert claim.household_id == v.household("3组 12号").id and claim.points == item.points
+    view = await points.claim_view(session, claim.id or 0)
+    assert view.filer is not None and view.filer.id == v.person("王网格员").id
+
+    # the cadre who filed it is a reviewer, but never gets it nor decides it
+    assert await points.next_for_review(session, worker) is None
+    with pytest.raises(NotAllowed):
+        await points.approve_claim(session, worker, claim.id or 0, NOW, tz)
+    with pytest.raises(NotAllowed):
+        await points.reject_claim(session, worker, claim.id or 0, "不对", NOW)
+    waiting = await points.next_for_review(session, other)
+    assert waiting is not None and waiting.claim.id == claim.id
+    decided, entry = await points.approve_claim(session, other, claim.id or 0, NOW, tz)
+    assert decided.claim.status == "approved" and entry.person_id == v.person("张三").id

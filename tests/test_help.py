@@ -32,4 +32,5 @@ def test_help_is_grouped_by_role() -> None:
     assert "Residents" in resident_help and "/report" in resident_help
     assert "Village admins" not in resident_help and "/invite" not in resident_help
     assert "Grid workers" in worker_help and "/invite" in worker_help
+    assert "/behalf" in worker_help  # 代报: a report, a proposal or a claim for someone
     assert "/appoint" not in worker_help and "/claim" not in worker_help

@@ -289,7 +289,9 @@ async def test_a_cadre_files_for_a_visitor_and_closes_it(world: World) -> None:
     worker = world.person(v.person("王网格员").telegram_id, "Wang")
     home = await start(admin)
     assert "⚙ 管理" in home.buttons() and "🤝 代报" in home.buttons()
-    ask = await admin.tap(home, "🤝 代报", expect="代报")
+    what = await admin.tap(home, "🤝 代报", expect="代办哪件事")
+    assert what.buttons()[:3] == ["📣 报事", "📮 提建议", "⭐ 申报积分"]
+    ask = await admin.tap(what, "📣 报事", expect="代报")
     name = await admin.tap(ask, "不在系统里的人", expect="名字")
     assert name.message_id == ask.message_id
     await admin.say("李大爷", expect="哪一户")
@@ -333,7 +335,8 @@ async def test_a_worker_files_for_a_resident_who_hears_of_it(world: World) -> No
     v = await village(world, base)
     worker = world.person(v.person("王网格员").telegram_id, "Wang")
     resident = world.person(v.person("张三").telegram_id, "Zhang")
-    ask = await worker.say("/behalf", expect="代报")
+    what = await worker.say("/behalf", expect="代报")
+    ask = await worker.tap(what, "📣 报事", expect="姓名")
     found = await worker.say("张", expect="点选")
     kinds = await worker.tap(found, "张三 · 3组 12号", expect="张三")
     await worker.tap(kinds, "环境", expect="语音")

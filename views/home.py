@@ -64,6 +64,7 @@ LABELS = {
     "cancel": N_("Stop what you are doing"),
 }
 HIDE_KEYS = N_("⌨ Hide the buttons below")
+SHOW_KEYS = N_("⌨ Show the buttons below")
 TYPED = "typed:"  # the query id of a press made by typing a button's label
 
 
@@ -98,11 +99,22 @@ def home_text(profile: Profile | None) -> str:
     return "\n".join(lines)
 
 
-def home_keyboard(actor: Actor | None) -> InlineKeyboardMarkup:
-    """Two big buttons a row, in the order of use; the keyboard switch last."""
+def home_keyboard(actor: Actor | None, *, keys_shown: bool = True) -> InlineKeyboardMarkup:
+    """Two big buttons a row, in the order of use; last, the switch of the keyboard under the
+    text box (hide it, or show it again)."""
     found = [button(label(e), Home(go=e).pack()) for e in entries_of.home_entries(actor)]
     rows = [found[i : i + 2] for i in range(0, len(found), 2)]
-    return keyboard(*rows, [button(_(HIDE_KEYS), Home(go="hide").pack())])
+    switch = (
+        button(_(HIDE_KEYS), Home(go="hide").pack())
+        if keys_shown
+        else button(_(SHOW_KEYS), Home(go="show").pack())
+    )
+    return keyboard(*rows, [switch])
+
+
+def keys_shown(profile: Profile | None) -> bool:
+    """Whether the keyboard under the text box is sent: unless the person hid it."""
+    return profile is None or not profile.person.keys_hidden
 
 
 def admin_keyboard(actor: Actor | None) -> InlineKeyboardMarkup:

@@ -95,6 +95,8 @@ class Person(SQLModel, table=True):
     locale: str | None = Field(default=None, max_length=8)
     household_id: int | None = Field(default=None, foreign_key="household.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
+    # they hid the keyboard under the text box: it is not sent again until they ask for it
+    keys_hidden: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
 class Membership(SQLModel, table=True):

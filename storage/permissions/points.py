@@ -29,9 +29,20 @@ class PointsPermissions:
 
     @classmethod
     def can_decide_claim(
-        cls, actor: Actor, village_id: int, person_id: int, household_id: int
+        cls,
+        actor: Actor,
+        village_id: int,
+        person_id: int,
+        household_id: int,
+        filed_by: int | None = None,
     ) -> bool:
-        return cls.can_review(actor, village_id) and not cls.is_own(actor, person_id, household_id)
+        """A reviewer of the village, for a claim that is not theirs or their household's, nor
+        one they filed for someone (代报)."""
+        return (
+            cls.can_review(actor, village_id)
+            and not cls.is_own(actor, person_id, household_id)
+            and actor.person_id != filed_by
+        )
 
     @classmethod
     def can_award(cls, actor: Actor, village_id: int, household_id: int) -> bool:
