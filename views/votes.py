@@ -75,6 +75,15 @@ def rule_line(view: VoteView, locale: str | None) -> str:
         if view.vote.per_household
         else tr(locale, "one vote per person")
     )
+    if view.vote.stakeholders and view.proposal is not None:
+        return tr(
+            locale,
+            "Who may vote: the residents concerned by agenda item {code} (its proposer, the "
+            "residents who followed it before the vote began and the council's participants), "
+            "{rule}.",
+            code=proposal_code(view.proposal),
+            rule=who,
+        )
     if view.grids:
         return tr(
             locale,
@@ -183,6 +192,7 @@ def result_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
     lines += proposal_line(locale, view.proposal)
     lines += [
         tr(locale, "Closed at {deadline}.", deadline=local_time(vote.deadline, tz)),
+        *([rule_line(view, locale)] if view.grids or vote.stakeholders else []),
         *decide_line(view, locale),
         *tally_lines(view, locale),
         tr(
@@ -293,6 +303,27 @@ def reminder_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
         village=hd.quote(view.village.name),
         deadline=local_time(view.vote.deadline, tz),
     )
+
+
+def invitation_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
+    """To each person on the roll of a vote limited to its item's participants, privately."""
+    assert view.proposal is not None
+    return tr(
+        locale,
+        "🗳 The vote “{question}” on agenda item {code} has begun in {village}. Only the "
+        "residents concerned by the item may vote, and you are one of them. Press the button "
+        "below to vote here, or vote on the card in your village group; it closes at "
+        "{deadline}.",
+        question=hd.quote(view.vote.question),
+        code=proposal_code(view.proposal),
+        village=hd.quote(view.village.name),
+        deadline=local_time(view.vote.deadline, tz),
+    )
+
+
+def invitation_markup(view: VoteView, locale: str | None) -> dict[str, Any]:
+    data = VoteOpen(vote_id=view.vote.id or 0).pack()
+    return {"inline_keyboard": [[{"text": tr(locale, "🗳 Vote"), "callback_data": data}]]}
 
 
 class VoteOpen(CallbackData, prefix="vo"):
