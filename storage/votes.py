@@ -366,7 +366,8 @@ async def create_vote(
             ):
                 raise RuleError(
                     N_(
-                        "None of this item's participants can vote: none is an approved resident of the village."
+                        "None of this item's participants can vote: none is an approved "
+                        "resident of the village."
                     )
                 )
         await _move_proposal(session, proposal, ProposalStatus.VOTING, now=now)

@@ -23,9 +23,9 @@ from views.dates import moment_title
 from views.i18n import tr
 
 
-def local_time(moment: datetime, tz: ZoneInfo) -> str:
-    """12月1日 19:00 (views/dates.py)."""
-    return moment_title(moment, tz)
+def local_time(moment: datetime, tz: ZoneInfo, locale: str | None = None) -> str:
+    """12月1日 19:00 (views/dates.py), in `locale` (None: the language of the update)."""
+    return moment_title(moment, tz, locale)
 
 
 def percent(part: int, whole: int) -> str:
@@ -143,7 +143,7 @@ def card_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
     lines += [
         rule_line(view, locale),
         *decide_line(view, locale),
-        tr(locale, "Deadline: {deadline}", deadline=local_time(vote.deadline, tz)),
+        tr(locale, "Deadline: {deadline}", deadline=local_time(vote.deadline, tz, locale)),
         *quorum_line(view, locale),
         "",
         tr(
@@ -191,7 +191,7 @@ def result_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
     lines = [tr(locale, "🗳 <b>Result: {question}</b>", question=hd.quote(vote.question))]
     lines += proposal_line(locale, view.proposal)
     lines += [
-        tr(locale, "Closed at {deadline}.", deadline=local_time(vote.deadline, tz)),
+        tr(locale, "Closed at {deadline}.", deadline=local_time(vote.deadline, tz, locale)),
         *([rule_line(view, locale)] if view.grids or vote.stakeholders else []),
         *decide_line(view, locale),
         *tally_lines(view, locale),
@@ -301,7 +301,7 @@ def reminder_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
         "You have not voted yet: press a button on the card in your village group.",
         question=hd.quote(view.vote.question),
         village=hd.quote(view.village.name),
-        deadline=local_time(view.vote.deadline, tz),
+        deadline=local_time(view.vote.deadline, tz, locale),
     )
 
 
@@ -317,7 +317,7 @@ def invitation_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
         question=hd.quote(view.vote.question),
         code=proposal_code(view.proposal),
         village=hd.quote(view.village.name),
-        deadline=local_time(view.vote.deadline, tz),
+        deadline=local_time(view.vote.deadline, tz, locale),
     )
 
 
