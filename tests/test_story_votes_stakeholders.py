@@ -15,6 +15,7 @@ from storage.models.council import MemberCategory
 from tests.harness import World
 from tests.test_story_votes_to_projects import propose
 from tests.village_builder import VillagePlan
+from tests.zh_text import english_words, raw_values, status_values
 
 START = datetime(2032, 5, 10, 2, 0, tzinfo=UTC)  # the 10th, 10:00 in Shanghai
 NOTICE = datetime(2032, 5, 13, 2, 0, tzinfo=UTC)  # two days before the 15th's council
@@ -43,6 +44,8 @@ async def test_a_vote_for_the_residents_concerned_by_an_agenda_item(world: World
     fake.group(group, f"桥头村{v.base}群")
     saved = world.clock.now() - datetime.now(UTC)
     world.clock.travel_to(START)
+    await world.app.delivery.drain(5)  # what earlier tests left in the outbox goes first
+    since = len(fake.calls)
     try:
         # Alice's concern goes on the agenda.
         mark = fake.mark()
@@ -124,6 +127,19 @@ async def test_a_vote_for_the_residents_concerned_by_an_agenda_item(world: World
         text = result.text or ""
         assert "参与：2 / 3" in text and f"议题 {code} 的相关居民" in text
         assert "• 同意：1 票" in text and "• 不同意：1 票" in text
+
+        # Nothing the residents (all Chinese speakers) or the group were shown is English.
+        await fake.wait_idle(0.3)
+        chats = {p.id for p in (alice, bob, carol, dave, eve)} | {group}
+        values = status_values()
+        seen = fake.shown(chats, since=since)
+        assert len(seen) > 20 and any("相关居民" in shown for _method, shown in seen)
+        english = [
+            f"{method}: {shown!r}"
+            for method, shown in seen
+            if english_words(shown) or raw_values(shown, values)
+        ]
+        assert not english, "\n".join(english)
     finally:
         await fake.wait_idle(0.3)
         world.clock.travel_to(datetime.now(UTC) + saved)
