@@ -1008,9 +1008,10 @@ async def ask_decline_reason(
     await state.set_data({"proposal_id": proposal.id})
     await send_after_press(
         query,
-        _("Why is {code} declined? The reason is shown to its author.").format(
-            code=votes.proposal_code(proposal)
-        ),
+        _(
+            "Why is {code} declined? Its author is told the reason, and the village reads "
+            "it with the month's answers to proposals, without the author's name."
+        ).format(code=votes.proposal_code(proposal)),
         reply_markup=keyboard(cancel_row()),
     )
 
@@ -1162,7 +1163,11 @@ async def show_agenda(
             lines.append(_("<b>Your proposals</b>"))
             for p in mine:
                 status = _(PROPOSAL_STATUS_NAMES[p.status])
-                lines.append(f"• {votes.proposal_code(p)} {hd.quote(p.title)}: {status}")
+                lines.append(
+                    _("• {code} {title}: {status}").format(
+                        code=votes.proposal_code(p), title=hd.quote(p.title), status=status
+                    )
+                )
                 lines += await answer_lines(session, p)
     markup = keyboard(*to_vote, home_row()) if message.chat.type == "private" else None
     await message.answer("\n".join(lines).strip(), reply_markup=markup)
