@@ -1,9 +1,11 @@
-"""A vote for the people an agenda item concerns (利益相关方), end to end through the fake Bot
-API: a resident's proposal goes on the agenda, the council's notice lets a neighbour follow
-it, the admin puts it to a vote for "the residents concerned by this item", the card says who
-may vote, those on the roll are told privately and vote from there or from the group, an
-outsider and a neighbour who follows too late are refused, the reminder goes to the roll's
-non-voter only, and the result counts the roll."""
+"""Narrower electorates end to end through the fake Bot API.
+
+A vote for the people an agenda item concerns (利益相关方): a resident's proposal goes on the
+agenda, the council's notice lets a neighbour follow it, the admin puts it to a vote for "the
+residents concerned by this item", the card says who may vote, those on the roll are told
+privately and vote from there or from the group, an outsider and a neighbour who follows too
+late are refused, the reminder goes to the roll's non-voter only, and the result counts the
+roll. And a vote for one grid of two: the card names it, the other grid is refused."""
 
 from __future__ import annotations
 
@@ -143,3 +145,35 @@ async def test_a_vote_for_the_residents_concerned_by_an_agenda_item(world: World
     finally:
         await fake.wait_idle(0.3)
         world.clock.travel_to(datetime.now(UTC) + saved)
+
+
+async def test_a_vote_for_one_grid_of_the_village(world: World) -> None:
+    """投票范围 = some grids: the admin ticks 一网格; the card names it; a resident of 二网格 is
+    refused, and the count is the grid's."""
+    fake = world.fake
+    plan = VillagePlan("两格村{base}").grid("一网格", "二网格")
+    for i, (name, grid) in enumerate((("东一", "一网格"), ("东二", "一网格"), ("西一", "二网格"))):
+        plan.household(f"{i}号", grid=grid).resident(name, home=f"{i}号")
+    v = await plan.admin("书记", locale="en").group().build_in(world.app.sessions)
+    east, _east_two, west = (
+        world.person(v.person(n).telegram_id, n) for n in ("东一", "东二", "西一")
+    )
+    admin = world.person(v.person("书记").telegram_id, "书记")
+    fake.group(v.group_id, f"两格村{v.base}群")
+    await admin.say("/vote", expect="question")
+    options = await admin.say("一网格的水渠要不要清淤？", expect="Which options")
+    days = await admin.tap(options, "Agree / Disagree / Abstain", expect="How long")
+    review = await admin.tap(days, "1 days", expect="Post this vote")
+    who = await admin.tap(review, "Who may vote", expect="Tick the grids")
+    assert "residents concerned" not in " ".join(who.buttons())  # no agenda item: no roll
+    who = await admin.tap(who, "一网格", expect="Tick the grids")
+    assert "✓ 一网格" in who.buttons()
+    review = await admin.tap(who, "✔ Done", expect="Who may vote: 一网格")
+    mark = fake.mark()
+    await admin.tap(review, "Post", expect="posted in 1 groups")
+    card = await fake.wait_for_message(
+        v.group_id, lambda m: "水渠" in (m.text or "") and bool(m.buttons()), after=mark
+    )
+    assert "一网格已审核的居民" in (card.text or "") and "已投票：0 / 2" in (card.text or "")
+    assert "只限部分网格" in await west.tap_for_toast(card, "同意")
+    assert "同意" in await east.tap_for_toast(card, "同意")
