@@ -99,11 +99,11 @@ async def test_every_ballot_keeps_its_choice_as_a_pick(tmp_path: Path) -> None:
 
 
 async def test_existing_votes_stay_open_to_the_whole_village(tmp_path: Path) -> None:
-    """0014 adds the roll of a vote for an agenda item's participants: a vote made before it
+    """0015 adds the roll of a vote for an agenda item's participants: a vote made before it
     is for everyone it was for (stakeholders false), with an empty roll."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
     try:
-        await migrate(engine, "0013")
+        await migrate(engine, "0014")
         async with engine.begin() as connection:
             await connection.execute(
                 text("INSERT INTO village (name, created_at) VALUES ('村', :t)"), {"t": NOW}
