@@ -52,6 +52,8 @@ from views.votes import (
     answer_line,
     card_markup,
     card_text,
+    invitation_markup,
+    invitation_text,
     local_time,
     post_result,
 )
@@ -215,6 +217,7 @@ class NewVoteForm(TypedDict, total=False):
     picks: int
     majority: bool
     grid_ids: list[int]
+    stakeholders: bool  # only the agenda item's participants
 
 
 @router.message(Command("vote"), F.chat.type == "private")
@@ -293,7 +296,7 @@ async def pick_vote_item(
 async def receive_question(message: Message, state: FSMContext) -> None:
     """The question, typed."""
     question = org.require_text(message.text, votes.QUESTION_MAX)
-    await state.update_data(question=question, proposal_id=None)
+    await state.update_data(question=question, proposal_id=None, stakeholders=False)
     await ask_options(message, state)
 
 
@@ -401,27 +404,72 @@ async def toggle_vote_setting(
 
 @router.callback_query(NewVote.settings, FlowAction.filter(F.action == "grids"))
 @router.callback_query(NewVote.settings, Pick.filter(F.what == "vote_grid"))
+@router.callback_query(NewVote.settings, FlowAction.filter(F.action == "item_people"))
 async def choose_vote_grids(
     query: CallbackQuery,
     state: FSMContext,
     session: AsyncSession,
     callback_data: FlowAction | Pick,
 ) -> None:
-    """Who may vote: the whole village, or the grids ticked here (a press ticks or unticks)."""
+    """Who may vote: the whole village, the grids ticked here (a press ticks or unticks), or
+    for a vote on an agenda item only the item's participants (ticking one clears the other)."""
     form: NewVoteForm = await state.get_data()  # type: ignore[assignment]
     grids = await org.grids_of(session, form["village_id"])
     chosen = set(form.get("grid_ids", []))
+    item_people = bool(form.get("stakeholders"))
+    proposal_id = form.get("proposal_id")
     if isinstance(callback_data, Pick) and callback_data.value in {g.id for g in grids}:
         chosen ^= {callback_data.value}
-        await state.update_data(grid_ids=sorted(chosen))
+        item_people = False
+    elif isinstance(callback_data, FlowAction) and callback_data.action == "item_people":
+        item_people = not item_people and proposal_id is not None
+        chosen = set() if item_people else chosen
+    await state.update_data(grid_ids=sorted(chosen), stakeholders=item_people)
     await query.answer()
-    choices = [(g.id or 0, ("✓ " if g.id in chosen else "") + g.name) for g in grids]
-    markup = picker("vote_grid", choices, columns=2, extra=[flow_button(_("✔ Done"), "review")])
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            _("Who may vote? Tick the grids; none ticked is the whole village."),
-            reply_markup=markup,
+    rows: list[list[InlineKeyboardButton]] = []
+    if len(grids) > 1:
+        ticks = [
+            button(
+                ("✓ " if g.id in chosen else "") + g.name,
+                Pick(what="vote_grid", value=g.id or 0).pack(),
+            )
+            for g in grids
+        ]
+        rows += [ticks[i : i + 2] for i in range(0, len(ticks), 2)]
+    if proposal_id is not None:
+        count = await item_people_shown(session, proposal_id, form["village_id"])
+        label = _("The residents concerned by this item ({count})").format(count=count)
+        rows.append([flow_button(("✓ " if item_people else "") + label, "item_people")])
+        text = (
+            _(
+                "Who may vote? Tick the grids, or only the residents concerned by this agenda "
+                "item: its proposer, the residents who follow it and the council's "
+                "participants. Nothing ticked is the whole village."
+            )
+            if len(grids) > 1
+            else _(
+                "Who may vote? The whole village, or only the residents concerned by this "
+                "agenda item: its proposer, the residents who follow it and the council's "
+                "participants."
+            )
         )
+        text += "\n" + _(
+            "The list of those concerned is fixed when the vote is posted: who follows the "
+            "item later cannot vote."
+        )
+    else:
+        text = _("Who may vote? Tick the grids; none ticked is the whole village.")
+    markup = keyboard(*rows, [flow_button(_("✔ Done"), "review")], cancel_row())
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text, reply_markup=markup)
+
+
+async def item_people_shown(session: AsyncSession, proposal_id: int, village_id: int) -> str:
+    """How many of an item's participants could vote now: "3 people" or "2 households"."""
+    count = await votes.participants_count(session, proposal_id)
+    if await votes.per_household(session, village_id):
+        return _("{count} households").format(count=count)
+    return _("{count} people").format(count=count)
 
 
 @router.callback_query(NewVote.settings, FlowAction.filter(F.action == "review"))
@@ -452,6 +500,13 @@ async def show_vote_review(
     picks = form.get("picks", 1)
     grids = await org.grids_of(session, village.id or 0)
     chosen = [g.name for g in grids if g.id in form.get("grid_ids", [])]
+    proposal_id = form.get("proposal_id")
+    if form.get("stakeholders") and proposal_id is not None:
+        who = _("the residents concerned by this item ({count})").format(
+            count=await item_people_shown(session, proposal_id, village.id or 0)
+        )
+    else:
+        who = hd.quote("、".join(chosen)) if chosen else _("the whole village")
     text = _(
         "Post this vote in the groups of {village}?\n\n<b>{question}</b>\nOptions: {options}\n"
         "Deadline: {deadline}\nRule: {rule}\nSecret: {secret}\nQuorum: {quorum}"
@@ -469,7 +524,7 @@ async def show_vote_review(
         rule=_("options picked by more than half of the voters")
         if form.get("majority")
         else _("the {count} most picked").format(count=picks),
-        who=hd.quote("、".join(chosen)) if chosen else _("the whole village"),
+        who=who,
     )
     rows = [
         [flow_button(_("Secret on/off"), "secret"), flow_button(_("Quorum"), "quorum")],
@@ -478,7 +533,7 @@ async def show_vote_review(
             flow_button(_("How it is decided"), "decide"),
         ],
     ]
-    if len(grids) > 1:
+    if len(grids) > 1 or proposal_id is not None:
         rows.append([flow_button(_("Who may vote"), "grids")])
     markup = keyboard(*rows, [flow_button(_("✔ Post"), "confirm")], cancel_row())
     if isinstance(query.message, Message):
@@ -510,6 +565,7 @@ async def post_vote(
         max_picks=form.get("picks", 1),
         decide_rule=DecideRule.MAJORITY if form.get("majority") else DecideRule.TOP,
         grid_ids=form.get("grid_ids") or None,
+        stakeholders=bool(form.get("stakeholders")),
     )
     view = await votes.vote_view(session, vote.id or 0)
     locale = settings.bot_default_locale
@@ -517,15 +573,26 @@ async def post_vote(
         session, vote, card_text(view, locale, settings.tz), card_markup(view, locale), now=now
     )
     await state.clear()
-    await edit_after_press(
-        query,
-        _(
-            "The vote is posted in {count} groups. It closes by itself at {deadline}; "
-            "a day before, those who have not voted get a reminder, and the result is "
-            "posted in the groups."
-        ).format(count=len(cards), deadline=local_time(vote.deadline, settings.tz)),
-        toast=_("Posted."),
-    )
+    done = _(
+        "The vote is posted in {count} groups. It closes by itself at {deadline}; "
+        "a day before, those who have not voted get a reminder, and the result is "
+        "posted in the groups."
+    ).format(count=len(cards), deadline=local_time(vote.deadline, settings.tz))
+    if vote.stakeholders:
+        invited = await votes.non_voters(session, vote)  # everyone on the roll, as yet
+        for person in invited:
+            outbox.enqueue(
+                session,
+                person.telegram_id,
+                invitation_text(view, locale_of(person), settings.tz),
+                reply_markup=invitation_markup(view, locale_of(person)),
+                batch=f"vote_invite:v{vote.id}",
+            )
+        done += "\n" + _(
+            "Only the {count} residents concerned by the item may vote; each of them is "
+            "also told privately, with a button to vote."
+        ).format(count=len(invited))
+    await edit_after_press(query, done, toast=_("Posted."))
 
 
 # --- paper ballots ------------------------------------------------------------------------
@@ -996,9 +1063,10 @@ async def ask_decline_reason(
     await state.set_data({"proposal_id": proposal.id})
     await send_after_press(
         query,
-        _("Why is {code} declined? The reason is shown to its author.").format(
-            code=votes.proposal_code(proposal)
-        ),
+        _(
+            "Why is {code} declined? Its author is told the reason, and the village reads "
+            "it with the month's answers to proposals, without the author's name."
+        ).format(code=votes.proposal_code(proposal)),
         reply_markup=keyboard(cancel_row()),
     )
 
@@ -1177,7 +1245,11 @@ async def show_agenda(
             lines.append(_("<b>Your proposals</b>"))
             for p in mine:
                 status = _(PROPOSAL_STATUS_NAMES[p.status])
-                lines.append(f"• {votes.proposal_code(p)} {hd.quote(p.title)}: {status}")
+                lines.append(
+                    _("• {code} {title}: {status}").format(
+                        code=votes.proposal_code(p), title=hd.quote(p.title), status=status
+                    )
+                )
                 filed = await behalf.filed(session, "proposal", p.id or 0)
                 if filed is not None:
                     lines.append("  " + filed_note(filed))

@@ -5,6 +5,26 @@ when the village votes one per household. A press inserts it in a savepoint; whe
 exists already the press is a change of mind (same person) or refused (another member of the
 household). So concurrent presses count once. Closing is a conditional update (open -> closed,
 deadline passed), done once however often the job runs.
+
+Who may vote (the electorate): the village's approved residents; or those of some of its grids
+(`grid_ids`); or, for a vote on an agenda item, only the item's participants (利益相关方,
+`stakeholders`). The seed's council is "组织利益相关方平等交流、共同商量": the participants are
+notified ahead, "村'两委'成员、集体经济组织理事会成员、党员群众代表及其他相关人员". In linli's
+data that is, for one item (`item_participants`):
+
+* its proposal's author (who raised the concern),
+* the residents who follow it (`ProposalFollower`: who pressed 关注, and the authors and followers
+  of proposals merged into it), who asked to hear of every change because it concerns them,
+* the village's council participants (`CouncilMember`: 两委, 理事会, 党员代表, 群众代表), who
+  deliberate every item at the 阳光议事会.
+
+A proposal names no grid or household, so grids are not guessed from it (the grid narrowing
+is there for that). The roll is written when the vote is put (`VoteVoter`) and never grows:
+following the item during the vote would otherwise let anyone enrol. Whoever is on it votes
+while they are an approved resident of the village (an officer with no home there, as in a
+village-wide vote, does not); in a per-household vote the roll's households vote, one ballot
+each, cast by a person on the roll. Counts, reminders and the record of who voted follow the
+roll, as they follow the grids.
 """
 
 from __future__ import annotations
@@ -23,6 +43,7 @@ from storage.clock import aware
 from storage.db import add_unique, get_or_missing
 from storage.errors import N_, AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models.common import OutboxMessage
+from storage.models.council import CouncilMember, ProposalFollower
 from storage.models.org import Membership, MembershipStatus, Person, Village
 from storage.models.votes import (
     Ballot,
@@ -30,11 +51,13 @@ from storage.models.votes import (
     DecideRule,
     Proposal,
     ProposalStatus,
+    StakeholderKind,
     Vote,
     VoteCard,
     VoteOption,
     VoteSettings,
     VoteStatus,
+    VoteVoter,
 )
 from storage.permissions.org import Actor
 from storage.permissions.votes import VotePermissions
@@ -299,9 +322,12 @@ async def create_vote(
     max_picks: int = 1,
     decide_rule: DecideRule = DecideRule.TOP,
     grid_ids: list[int] | None = None,
+    stakeholders: bool = False,
 ) -> Vote:
     """A new open vote; `post_cards` then puts it into the village's groups. `max_picks`
-    over 1 makes it "pick up to N of M"; `grid_ids` narrows who may vote to those grids."""
+    over 1 makes it "pick up to N of M"; `grid_ids` narrows who may vote to those grids;
+    `stakeholders` (a vote on an agenda item) to the item's participants, whose roll is
+    written now."""
     if not VotePermissions.can_manage(actor, village_id):
         raise NotAllowed(N_("Only this village's admins can put a vote."))
     await org.get_village(session, village_id)
@@ -321,10 +347,29 @@ async def create_vote(
         raise NotFound(N_("That grid no longer exists."))
     if set(chosen) == village_grids:
         chosen = []  # every grid is the whole village
+    if stakeholders and proposal_id is None:
+        raise RuleError(N_("Only a vote on an agenda item can be limited to its participants."))
+    if stakeholders and chosen:
+        raise RuleError(N_("A vote is for some grids or for an item's participants, not both."))
+    roll: list[tuple[int, StakeholderKind]] = []
     if proposal_id is not None:
         proposal = await get_proposal(session, proposal_id)
         if proposal.village_id != village_id:
             raise NotFound(N_("That proposal no longer exists."))
+        if stakeholders:
+            roll = await item_participants(session, proposal)
+            if not await count_voters(
+                session,
+                village_id,
+                [person_id for person_id, _kind in roll],
+                per_household=await per_household(session, village_id),
+            ):
+                raise RuleError(
+                    N_(
+                        "None of this item's participants can vote: none is an approved "
+                        "resident of the village."
+                    )
+                )
         await _move_proposal(session, proposal, ProposalStatus.VOTING, now=now)
     vote = Vote(
         village_id=village_id,
@@ -339,6 +384,7 @@ async def create_vote(
         max_picks=max_picks,
         decide_rule=decide_rule,
         grid_ids=chosen,
+        stakeholders=stakeholders,
     )
     session.add(vote)
     await session.flush()
@@ -346,6 +392,7 @@ async def create_vote(
     session.add_all(
         VoteOption(vote_id=vote.id, position=n, label=label) for n, label in enumerate(labels)
     )
+    session.add_all(VoteVoter(vote_id=vote.id, person_id=p, kind=kind) for p, kind in roll)
     audit.record(
         session,
         "vote.create",
@@ -356,9 +403,56 @@ async def create_vote(
         secret=secret,
         max_picks=max_picks,
         grid_ids=chosen,
+        roll=len(roll) if stakeholders else None,
     )
     await session.flush()
     return vote
+
+
+async def item_participants(
+    session: AsyncSession, proposal: Proposal
+) -> list[tuple[int, StakeholderKind]]:
+    """An agenda item's participants (利益相关方), each once with why: its author, its
+    followers, the village's council participants (see the module's docstring)."""
+    followers = select(ProposalFollower.person_id).where(
+        ProposalFollower.proposal_id == proposal.id
+    )
+    council = select(CouncilMember.person_id).where(
+        CouncilMember.village_id == proposal.village_id
+    )
+    found: dict[int, StakeholderKind] = {proposal.author_id: StakeholderKind.AUTHOR}
+    for query, kind in (
+        (followers.order_by(col(ProposalFollower.id)), StakeholderKind.FOLLOWER),
+        (council.order_by(col(CouncilMember.id)), StakeholderKind.COUNCIL),
+    ):
+        for person_id in (await session.exec(query)).all():
+            found.setdefault(person_id, kind)
+    return list(found.items())
+
+
+async def count_voters(
+    session: AsyncSession, village_id: int, person_ids: list[int], *, per_household: bool
+) -> int:
+    """How many of these people (or their households) may vote in the village now: what the
+    create-vote review shows for an item's participants before the vote is put."""
+    where = [
+        col(Membership.village_id) == village_id,
+        col(Membership.status) == MembershipStatus.APPROVED,
+        col(Membership.person_id).in_(person_ids),
+    ]
+    return await _count(session, village_id, where, per_household=per_household)
+
+
+async def participants_count(session: AsyncSession, proposal_id: int) -> int:
+    """How many of an agenda item's participants (or households) could vote on it now."""
+    proposal = await get_proposal(session, proposal_id)
+    roll = await item_participants(session, proposal)
+    return await count_voters(
+        session,
+        proposal.village_id,
+        [person_id for person_id, _kind in roll],
+        per_household=await per_household(session, proposal.village_id),
+    )
 
 
 async def get_vote(session: AsyncSession, vote_id: int) -> Vote:
@@ -406,8 +500,21 @@ async def cast(
         raise NotFound(N_("This vote belongs to another village."))
     if vote.status != VoteStatus.OPEN or now >= vote.deadline:
         raise AlreadyDone(N_("This vote is closed."))
-    if actor is None or actor.residence is None or not VotePermissions.can_vote(actor, vote):
+    listed = actor is not None and await on_roll(session, vote, actor.person_id)
+    if (
+        actor is None
+        or actor.residence is None
+        or not VotePermissions.can_vote(actor, vote, listed=listed)
+    ):
         if actor is not None and VotePermissions.lives_in_village(actor, vote):
+            if vote.stakeholders:
+                raise NotAllowed(
+                    N_(
+                        "This vote is for the people concerned by its agenda item only: its "
+                        "proposer, the residents who followed it before the vote began and "
+                        "the council's participants."
+                    )
+                )
             raise NotAllowed(N_("This vote is for some grids of the village only."))
         village = await org.get_village(session, vote.village_id)
         raise NotAllowed(
@@ -526,14 +633,29 @@ async def voter_count(session: AsyncSession, vote_id: int) -> int:
     return (await session.exec(query)).one()
 
 
+async def on_roll(session: AsyncSession, vote: Vote, person_id: int) -> bool:
+    """Whether the person is on the roll of a vote limited to its item's participants (True
+    for every other vote: it has no roll)."""
+    if not vote.stakeholders:
+        return True
+    found = await session.exec(
+        select(VoteVoter.id).where(VoteVoter.vote_id == vote.id, VoteVoter.person_id == person_id)
+    )
+    return found.first() is not None
+
+
 def _electorate(vote: Vote) -> list[object]:
-    """The memberships that may vote: approved, in the vote's village (and grids)."""
+    """The memberships that may vote: approved, in the vote's village (and grids, or of the
+    people on its roll)."""
     where = [
         col(Membership.village_id) == vote.village_id,
         col(Membership.status) == MembershipStatus.APPROVED,
     ]
     if vote.grid_ids:
         where.append(col(Membership.grid_id).in_(vote.grid_ids))
+    if vote.stakeholders:
+        roll = select(VoteVoter.person_id).where(VoteVoter.vote_id == vote.id)
+        where.append(col(Membership.person_id).in_(roll))
     return where
 
 
@@ -542,10 +664,27 @@ async def _eligible(session: AsyncSession, vote: Vote) -> list[object]:
     per-household vote not tenants, unless the village lets tenants share the vote."""
     where = _electorate(vote)
     if vote.per_household:
-        village = await org.get_village(session, vote.village_id)
-        if not village.tenants_vote:
-            where.append(col(Membership.tenant).is_(False))
+        await _household_rule(session, vote.village_id, where)
     return where
+
+
+async def _household_rule(session: AsyncSession, village_id: int, where: list[object]) -> None:
+    """In a per-household vote tenants vote only if the village lets them share the vote."""
+    village = await org.get_village(session, village_id)
+    if not village.tenants_vote:
+        where.append(col(Membership.tenant).is_(False))
+
+
+async def _count(
+    session: AsyncSession, village_id: int, where: list[object], *, per_household: bool
+) -> int:
+    """The memberships `where` selects (or their households), under the household rule."""
+    where = list(where)
+    if per_household:
+        await _household_rule(session, village_id, where)
+    counted = func.count(func.distinct(Membership.household_id)) if per_household else func.count()
+    query = select(counted).select_from(Membership).where(*where)
+    return (await session.exec(query)).one()
 
 
 async def _check_household_voter(
@@ -575,13 +714,11 @@ async def _check_household_voter(
 
 
 async def eligible_count(session: AsyncSession, vote: Vote) -> int:
-    """Approved residents of the village (of its grids, when the vote names some), or their
-    households when one vote per household."""
-    counted = (
-        func.count(func.distinct(Membership.household_id)) if vote.per_household else func.count()
+    """Approved residents of the village (of its grids, or on its roll, when the vote is
+    narrowed), or their households when one vote per household."""
+    return await _count(
+        session, vote.village_id, _electorate(vote), per_household=vote.per_household
     )
-    query = select(counted).select_from(Membership).where(*await _eligible(session, vote))
-    return (await session.exec(query)).one()
 
 
 async def non_voters(session: AsyncSession, vote: Vote) -> list[Person]:

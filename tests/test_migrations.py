@@ -96,3 +96,30 @@ async def test_every_ballot_keeps_its_choice_as_a_pick(tmp_path: Path) -> None:
         await engine.dispose()
     assert [tuple(p) for p in picks] == [(1, 2), (2, 1)]
     assert vote[0] == 1 and vote[1] in ("[]", [])
+
+
+async def test_existing_votes_stay_open_to_the_whole_village(tmp_path: Path) -> None:
+    """0015 adds the roll of a vote for an agenda item's participants: a vote made before it
+    is for everyone it was for (stakeholders false), with an empty roll."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await migrate(engine, "0014")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("INSERT INTO village (name, created_at) VALUES ('村', :t)"), {"t": NOW}
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO vote (village_id, question, per_household, secret, deadline,"
+                    " status, created_at, result)"
+                    " VALUES (1, '修路吗？', 0, 0, :t, 'OPEN', :t, '{}')"
+                ),
+                {"t": NOW},
+            )
+        await migrate(engine)
+        async with engine.connect() as connection:
+            flag = (await connection.execute(text("SELECT stakeholders FROM vote"))).scalar_one()
+            roll = (await connection.execute(text("SELECT count(*) FROM vote_voter"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert flag in (0, False) and roll == 0

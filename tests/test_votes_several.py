@@ -251,3 +251,47 @@ async def test_how_many_may_be_picked_is_checked(sessions: SessionFactory) -> No
         await budget_vote(sessions, place, picks=8)
     with pytest.raises(RuleError):
         await budget_vote(sessions, place, picks=0)
+
+
+async def test_picks_change_until_the_deadline_and_not_after(sessions: SessionFactory) -> None:
+    """A pick-several ballot changes up to the last minute; at the deadline (before the close
+    job has run) a press is refused and the picks stay as they were; the result counts them."""
+    place = await make_place(sessions)
+    vote_id, o = await budget_vote(sessions, place, picks=2)
+    voter = place.residents[0]
+    await press(sessions, place, voter, vote_id, o[0])
+    await press(sessions, place, voter, vote_id, o[1])
+    last_minute = NOW + timedelta(days=3, minutes=-1)
+    taken = await press(sessions, place, voter, vote_id, o[1], at=last_minute)
+    assert not taken.picked
+    await press(sessions, place, voter, vote_id, o[5], at=last_minute)
+    deadline = NOW + timedelta(days=3)
+    for option in (o[0], o[6]):  # neither a take-back nor a new pick
+        with pytest.raises(AlreadyDone):
+            await press(sessions, place, voter, vote_id, option, at=deadline)
+    clock = Clock()
+    clock.travel_to(deadline + timedelta(minutes=1))
+    await runtime(sessions, clock).run("vote_close")
+    async with sessions() as session:
+        view = await votes.vote_view(session, vote_id)
+    assert view.counts == {o[0]: 1, o[5]: 1} and view.online_voters == 1
+
+
+async def test_paper_ballots_entered_twice_at_once_count_once(sessions: SessionFactory) -> None:
+    """Two admins' 确认 at the same moment: one entry is kept, the other is told it is done."""
+    place = await make_place(sessions)
+    vote_id, o = await budget_vote(sessions, place)
+    counts = dict.fromkeys(o, 1)
+
+    async def enter(voters: int) -> object:
+        async with unit_of_work(sessions) as session:
+            return await votes.enter_paper(
+                session, place.admin, vote_id, counts=counts, voters=voters, now=NOW
+            )
+
+    outcomes = await asyncio.gather(enter(5), enter(6), return_exceptions=True)
+    assert sum(isinstance(x, AlreadyDone) for x in outcomes) == 1, outcomes
+    async with sessions() as session:
+        vote = await votes.get_vote(session, vote_id)
+        entries = [e for e in await audit.entries(session) if e.action == "vote.paper"]
+    assert vote.paper_voters in (5, 6) and len(entries) == 1

@@ -23,9 +23,9 @@ from views.dates import moment_title
 from views.i18n import tr
 
 
-def local_time(moment: datetime, tz: ZoneInfo) -> str:
-    """12月1日 19:00 (views/dates.py)."""
-    return moment_title(moment, tz)
+def local_time(moment: datetime, tz: ZoneInfo, locale: str | None = None) -> str:
+    """12月1日 19:00 (views/dates.py), in `locale` (None: the language of the update)."""
+    return moment_title(moment, tz, locale)
 
 
 def percent(part: int, whole: int) -> str:
@@ -75,6 +75,15 @@ def rule_line(view: VoteView, locale: str | None) -> str:
         if view.vote.per_household
         else tr(locale, "one vote per person")
     )
+    if view.vote.stakeholders and view.proposal is not None:
+        return tr(
+            locale,
+            "Who may vote: the residents concerned by agenda item {code} (its proposer, the "
+            "residents who followed it before the vote began and the council's participants), "
+            "{rule}.",
+            code=proposal_code(view.proposal),
+            rule=who,
+        )
     if view.grids:
         return tr(
             locale,
@@ -134,7 +143,7 @@ def card_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
     lines += [
         rule_line(view, locale),
         *decide_line(view, locale),
-        tr(locale, "Deadline: {deadline}", deadline=local_time(vote.deadline, tz)),
+        tr(locale, "Deadline: {deadline}", deadline=local_time(vote.deadline, tz, locale)),
         *quorum_line(view, locale),
         "",
         tr(
@@ -182,7 +191,8 @@ def result_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
     lines = [tr(locale, "🗳 <b>Result: {question}</b>", question=hd.quote(vote.question))]
     lines += proposal_line(locale, view.proposal)
     lines += [
-        tr(locale, "Closed at {deadline}.", deadline=local_time(vote.deadline, tz)),
+        tr(locale, "Closed at {deadline}.", deadline=local_time(vote.deadline, tz, locale)),
+        *([rule_line(view, locale)] if view.grids or vote.stakeholders else []),
         *decide_line(view, locale),
         *tally_lines(view, locale),
         tr(
@@ -291,8 +301,29 @@ def reminder_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
         "You have not voted yet: press a button on the card in your village group.",
         question=hd.quote(view.vote.question),
         village=hd.quote(view.village.name),
-        deadline=local_time(view.vote.deadline, tz),
+        deadline=local_time(view.vote.deadline, tz, locale),
     )
+
+
+def invitation_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
+    """To each person on the roll of a vote limited to its item's participants, privately."""
+    assert view.proposal is not None
+    return tr(
+        locale,
+        "🗳 The vote “{question}” on agenda item {code} has begun in {village}. Only the "
+        "residents concerned by the item may vote, and you are one of them. Press the button "
+        "below to vote here, or vote on the card in your village group; it closes at "
+        "{deadline}.",
+        question=hd.quote(view.vote.question),
+        code=proposal_code(view.proposal),
+        village=hd.quote(view.village.name),
+        deadline=local_time(view.vote.deadline, tz, locale),
+    )
+
+
+def invitation_markup(view: VoteView, locale: str | None) -> dict[str, Any]:
+    data = VoteOpen(vote_id=view.vote.id or 0).pack()
+    return {"inline_keyboard": [[{"text": tr(locale, "🗳 Vote"), "callback_data": data}]]}
 
 
 class VoteOpen(CallbackData, prefix="vo"):

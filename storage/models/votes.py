@@ -5,6 +5,10 @@ A ballot is unique per vote and voter key (`p<person id>`, or `h<household id>` 
 votes one per household), so concurrent presses, also by two members of a household, count once.
 Its picks are rows of their own (`BallotPick`): one for a single-choice vote, up to the vote's
 `max_picks` for a "pick up to N of M" vote; the ballot row is what a press locks.
+
+Who may vote is the village's approved residents, or those of some grids (`Vote.grid_ids`), or,
+for a vote on an agenda item, only the item's participants (利益相关方, `Vote.stakeholders`):
+the roll `VoteVoter` written once when the vote is put (see storage.votes.item_participants).
 """
 
 from __future__ import annotations
@@ -57,6 +61,14 @@ class DecideRule(StrEnum):
 
     TOP = "top"
     MAJORITY = "majority"
+
+
+class StakeholderKind(StrEnum):
+    """Why a person is on an agenda item's roll (the first that applies, in this order)."""
+
+    AUTHOR = "author"  # sent the proposal
+    FOLLOWER = "follower"  # followed it (or sent or followed one merged into it)
+    COUNCIL = "council"  # a participant of the village's council (阳光议事会)
 
 
 class VoteSettings(SQLModel, table=True):
@@ -118,6 +130,7 @@ class Vote(SQLModel, table=True):
     max_picks: int = 1  # "pick up to N": approval voting when over 1
     decide_rule: DecideRule = Field(default=DecideRule.TOP, max_length=16)
     grid_ids: list = Field(default_factory=list, sa_type=JSON)  # empty: the whole village
+    stakeholders: bool = False  # only the agenda item's participants (VoteVoter) may vote
     paper_voters: int | None = None  # paper ballots, entered once by an admin
     paper_at: datetime | None = None
     paper_by: int | None = None  # a person id; no foreign key, so adding it copies no table
@@ -131,6 +144,19 @@ class VoteOption(SQLModel, table=True):
     position: int
     label: str = Field(max_length=40)
     paper_count: int | None = None  # paper ballots that picked it (see Vote.paper_at)
+
+
+class VoteVoter(SQLModel, table=True):
+    """One person on the roll of a vote limited to its agenda item's participants, written
+    when the vote is put: following the item later does not add anyone."""
+
+    __tablename__ = "vote_voter"
+    __table_args__ = (UniqueConstraint("vote_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    vote_id: int = Field(foreign_key="vote.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    kind: StakeholderKind = Field(max_length=16)
 
 
 class Ballot(SQLModel, table=True):

@@ -24,13 +24,14 @@ class VotePermissions:
         )
 
     @classmethod
-    def can_vote(cls, actor: Actor, vote: Vote) -> bool:
-        """Approved residents of the vote's village (of its grids, when it names some), while
-        it is open."""
+    def can_vote(cls, actor: Actor, vote: Vote, *, listed: bool = False) -> bool:
+        """Approved residents of the vote's village (of its grids, when it names some; on its
+        roll, `listed`, when it is for its agenda item's participants), while it is open."""
         return (
             vote.status == VoteStatus.OPEN
             and cls.lives_in_village(actor, vote)
             and (not vote.grid_ids or actor.residence.grid_id in vote.grid_ids)  # type: ignore[union-attr]
+            and (not vote.stakeholders or listed)
         )
 
     @staticmethod
