@@ -4,9 +4,9 @@ through the outbox, anonymous reporters never named.
 
 The period is the week per grid (`2026-W48/g7`), claimed before the post is queued, so a week
 is posted once however often the job runs. After downtime the weeks missed since the grid's
-last one are posted, oldest first, at most `CAP`; only weeks that ended after the post was
-turned on. A week with nothing to say, or a grid with no group bound, is claimed and stays
-quiet."""
+last one are posted, oldest first, at most `CAP` (what is still open only with the latest);
+only weeks that ended after the post was turned on. A week with nothing to say, or a grid
+with no group bound, is claimed and stays quiet."""
 
 from __future__ import annotations
 
@@ -38,13 +38,15 @@ async def run(ctx: JobContext) -> dict[str, Any]:
         weeks = periods.span("weekly", last.partition("/g")[0], newest) if last else [newest]
         since = aware(post.changed_at)
         weeks = [w for w in weeks if periods.iso_week_bounds(w, ctx.tz)[1] > since]
-        for week in weeks[-CAP:]:
+        due = weeks[-CAP:]
+        for week in due:
             period = f"{week}{suffix}"
             if not await ctx.claim(period):
                 continue
             start, end = periods.iso_week_bounds(week, ctx.tz)
+            # What is still open is told once, with the latest week (it is the same for all).
             progress = await neighbours.week_progress(
-                ctx.session, post.grid_id, start, end, ctx.now, ctx.tz
+                ctx.session, post.grid_id, start, end, ctx.now, ctx.tz, with_open=week == due[-1]
             )
             chats = await org.bound_chats(ctx.session, post.village_id, grid_id=post.grid_id)
             if chats and not progress.empty:

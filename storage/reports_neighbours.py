@@ -494,14 +494,15 @@ async def posts_on(session: AsyncSession) -> list[GridReportPost]:
 
 @dataclass
 class WeekProgress:
-    """A grid's week for its group: filed in the week, fixed in the week, and what is still
-    open (and late) when the post is made."""
+    """A grid's week for its group: filed in the week, fixed in the week, and (`open_shown`)
+    what is still open (and late) when the post is made."""
 
     village: Village
     grid: Grid
     new: list[NeighbourReport]
     fixed: list[NeighbourReport]
     still_open: list[NeighbourReport]
+    open_shown: bool = True
 
     @property
     def late(self) -> list[NeighbourReport]:
@@ -519,8 +520,11 @@ async def week_progress(
     end: datetime,
     now: datetime,
     tz: ZoneInfo,
+    *,
+    with_open: bool = True,
 ) -> WeekProgress:
-    """The reports of one grid for the week [start, end), as of `now`."""
+    """The reports of one grid for the week [start, end); with `with_open`, also those still
+    open at `now` (a catch-up tells them once, with the latest week)."""
     grid = await get_or_missing(session, Grid, grid_id, N_("That grid no longer exists."))
     village = await get_or_missing(
         session, Village, grid.village_id, N_("That village no longer exists.")
@@ -543,12 +547,19 @@ async def week_progress(
         )
     ).all()
     still_open = (
-        await session.exec(base.where(col(Task.status).in_(OPEN)).order_by(col(Task.created_at)))
-    ).all()
+        (
+            await session.exec(
+                base.where(col(Task.status).in_(OPEN)).order_by(col(Task.created_at))
+            )
+        ).all()
+        if with_open
+        else []
+    )
     return WeekProgress(
         village,
         grid,
         await _neighbour_reports(session, list(new), None, now, tz),
         await _neighbour_reports(session, list(fixed), None, now, tz),
         await _neighbour_reports(session, list(still_open), None, now, tz),
+        with_open,
     )

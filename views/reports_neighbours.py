@@ -271,18 +271,19 @@ def weekly_progress_text(progress: WeekProgress, week: str, locale: str | None, 
         locale,
         fixed=True,
     )
-    lines.append("")
-    lines += _post_lines(
-        tr(
+    if progress.open_shown:
+        lines.append("")
+        lines += _post_lines(
+            tr(
+                locale,
+                "Still open on {day}: {count}, of them late: {late}",
+                day=as_of,
+                count=len(progress.still_open),
+                late=len(progress.late),
+            ),
+            progress.still_open,
             locale,
-            "Still open on {day}: {count}, of them late: {late}",
-            day=as_of,
-            count=len(progress.still_open),
-            late=len(progress.late),
-        ),
-        progress.still_open,
-        locale,
-    )
+        )
     lines.append("")
     lines.append(
         tr(
