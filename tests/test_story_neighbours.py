@@ -6,7 +6,8 @@ grid, answered clearly); someone not yet approved is told what to do next; the g
 turns the weekly 报事进展 on from /tasks and the grid's group gets it, anonymous reporters
 unnamed. Filing, the wizard hints at a neighbour's open report that looks alike: 就是这个，
 关注它 ends the wizard with a confirmation and files nothing; an unrelated report goes
-straight on; 不是，继续报事 files; /gridstats counts the duplicate avoided."""
+straight on; 不是，继续报事 files (typed outside a flow too); /gridstats counts the
+duplicate avoided."""
 
 from __future__ import annotations
 
@@ -217,6 +218,16 @@ async def test_the_hint_when_filing_and_the_duplicates_avoided(world: World) -> 
     privacy = await zhou.tap(hint, "➡ 不是，继续报事", expect="显示")
     check = await zhou.tap(privacy, "显示我的名字", expect="请核对")
     await zhou.tap(check, "提交报事", expect="已提交")
+
+    # Typed outside a flow, the quick way: the kind, then the hint, then the check.
+    catch_breath(world, zhou)
+    offer = await zhou.say("桥头的路灯又不亮了", expect="报事")
+    kinds = await zhou.tap(offer, "📣 报事", expect="哪一类问题")
+    hint = await zhou.tap(kinds, "道路设施", expect="邻居已经报过")
+    assert lamp in (hint.text or "")
+    check = await zhou.tap(hint, "➡ 不是，继续报事", expect="请核对")
+    assert "桥头的路灯又不亮了" in (check.text or "")
+    await zhou.tap(check, "✖ 取消")
 
     async with world.app.sessions() as session:
         filed = (
