@@ -249,10 +249,10 @@ async def _followable(session: AsyncSession, actor: Actor, task_id: int) -> Task
     if task is None or task.kind != TaskKind.REPORT:
         raise NotFound(N_("That task no longer exists."))
     await session.refresh(task)
-    if not ReportPermissions.can_follow_in_grid(actor, task):
-        raise NotAllowed(N_("You can follow only the reports of your own grid."))
     if task.reporter_id == actor.person_id:
         raise AlreadyDone(N_("This is your own report: you hear of every change already."))
+    if not ReportPermissions.can_follow_in_grid(actor, task):
+        raise NotAllowed(N_("You can follow only the reports of your own grid."))
     if task.status not in OPEN:
         raise RuleError(
             N_("This report is no longer open: it is {status} now."),

@@ -22,9 +22,10 @@ from storage.clock import Clock
 from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, RuleError
 from storage.models.common import OutboxMessage
-from storage.models.org import MembershipStatus
+from storage.models.org import MembershipStatus, Role
 from storage.models.reports import FollowedInstead, Task, TaskFollower
-from storage.permissions.org import Actor
+from storage.permissions.org import Actor, Residence, RoleHeld
+from storage.permissions.reports import ReportPermissions
 from tests.village_builder import BuiltVillage, VillagePlan
 from views.i18n import PoI18n
 
@@ -81,6 +82,27 @@ def test_a_place_that_meets_weighs_in_and_a_voice_note_needs_kind_and_place() ->
     assert spoken >= neighbours.HINT_THRESHOLD
     assert neighbours.likeness(category_id=4, text="", place="村东桥头", task=task) == 0
     assert neighbours.likeness(category_id=3, text="", place="村西水渠", task=task) == 0
+
+
+def test_the_permissions_of_the_grids_list_and_the_weekly_post() -> None:
+    """Pure checks: following from the list or the hint keeps to the person's own grid; the
+    weekly post is for the village's admins and the grid's own workers."""
+    task = Task(village_id=1, grid_id=10, number="R-1", reporter_id=99)
+    home = Actor(1, 10, residence=Residence(1, 1, 10, 1, MembershipStatus.APPROVED))
+    next_grid = Actor(2, 20, residence=Residence(2, 1, 11, 2, MembershipStatus.APPROVED))
+    other_village = Actor(3, 30, residence=Residence(3, 2, 10, 3, MembershipStatus.APPROVED))
+    waiting = Actor(4, 40, residence=Residence(4, 1, 10, 1, MembershipStatus.PENDING))
+    assert ReportPermissions.can_follow_in_grid(home, task)
+    for someone in (next_grid, other_village, waiting):
+        assert not ReportPermissions.can_follow_in_grid(someone, task)
+    assert not ReportPermissions.can_see_grid_reports(waiting)
+    worker = Actor(5, 50, roles=frozenset({RoleHeld(Role.GRID_WORKER, 1, 10)}))
+    admin = Actor(6, 60, roles=frozenset({RoleHeld(Role.VILLAGE_ADMIN, 1)}))
+    assert ReportPermissions.can_set_weekly_post(worker, 1, 10)
+    assert not ReportPermissions.can_set_weekly_post(worker, 1, 11)
+    assert ReportPermissions.can_set_weekly_post(admin, 1, 11)
+    assert not ReportPermissions.can_set_weekly_post(admin, 2, 20)
+    assert not ReportPermissions.can_set_weekly_post(home, 1, 10)
 
 
 def plan() -> VillagePlan:
