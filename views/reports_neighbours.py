@@ -308,8 +308,12 @@ def post_choices_text(choices: list[PostChoice], locale: str | None) -> str:
     if not choices:
         lines.append(tr(locale, "You have no grid to set."))
     for choice in choices:
-        state = tr(locale, "on") if choice.enabled else tr(locale, "off")
-        line = f"{hd.quote(choice.village.name)} · {hd.quote(choice.grid.name)}: {state}"
+        names = {"village": hd.quote(choice.village.name), "grid": hd.quote(choice.grid.name)}
+        line = (
+            tr(locale, "{village} · {grid}: turned on", **names)
+            if choice.enabled
+            else tr(locale, "{village} · {grid}: turned off", **names)
+        )
         if not choice.groups:
             line += tr(locale, " (no group bound yet: nothing is posted until one is)")
         lines.append(line)
