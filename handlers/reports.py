@@ -16,6 +16,7 @@ from aiogram.utils.text_decorations import html_decoration as hd
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import org, reports, voice
+from storage import reports_neighbours as neighbours
 from storage.errors import N_
 from storage.models.org import Person
 from storage.permissions.org import Actor
@@ -49,6 +50,13 @@ from views.reports import (
     reporter_card,
     status_label,
 )
+from views.reports_neighbours import (
+    HintFollow,
+    followed_instead_text,
+    hint_keyboard,
+    hint_text,
+    neighbours_button,
+)
 
 router = Router(name="reports")
 GROUP_CHATS = {"group", "supergroup"}
@@ -59,6 +67,7 @@ class ReportFlow(StatesGroup):
     category = State()
     description = State()
     extras = State()
+    hints = State()  # neighbours' open reports that look alike
     privacy = State()
     confirm = State()
 
@@ -74,13 +83,14 @@ class ReportForm(TypedDict, total=False):
     anonymous: bool
     voice: list  # [file id, seconds, size, words] of a spoken description
     quick: bool  # typed outside a flow: straight from the kind to the check
+    hinted: bool  # the duplicate hint was shown (once a report)
 
 
 @router.message(Command("report"), F.chat.type == "private")
 async def start_report(
     message: Message, session: AsyncSession, actor: Actor, state: FSMContext
 ) -> None:
-    """Step 1: what kind of problem."""
+    """Step 1: what kind of problem (or first see what neighbours reported)."""
     if not ReportPermissions.can_report(actor) or actor.residence is None:
         await message.answer(
             _("Only residents who have joined a village can report problems. See /me.")
@@ -92,7 +102,11 @@ async def start_report(
     await state.set_data(ReportForm(photos=[], location="", latitude=None, longitude=None))
     await message.answer(
         _("Report a problem. What kind of problem is it?"),
-        reply_markup=picker("rcat", [(c.id or 0, category_name(c.code, c.name)) for c in found]),
+        reply_markup=picker(
+            "rcat",
+            [(c.id or 0, category_name(c.code, c.name)) for c in found],
+            extra=[neighbours_button(None)],
+        ),
     )
 
 
@@ -103,6 +117,8 @@ async def pick_category(
     session: AsyncSession,
     actor: Actor,
     state: FSMContext,
+    settings: Settings,
+    now: datetime,
 ) -> None:
     """Step 2: describe it."""
     village_id = actor.residence.village_id if actor.residence else 0
@@ -111,6 +127,8 @@ async def pick_category(
     await state.update_data(category_id=category.id, category=label)
     form: ReportForm = await state.get_data()  # type: ignore[assignment]
     if form.get("quick") and form.get("description"):
+        if await offer_hints(query, session, actor, state, settings, now):
+            return
         await state.set_state(ReportFlow.confirm)
         await edit_after_press(query, check_text(form), reply_markup=quick_keyboard())
         return
@@ -263,8 +281,84 @@ async def receive_place(message: Message, state: FSMContext) -> None:
 
 
 @router.callback_query(ReportFlow.extras, FlowAction.filter(F.action == "next"))
+async def check_neighbours(
+    query: CallbackQuery,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """Step 4: neighbours' open reports that look alike, if any; else on to the name."""
+    if await offer_hints(query, session, actor, state, settings, now):
+        return
+    await ask_privacy(query, state)
+
+
+async def offer_hints(
+    query: CallbackQuery,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+    settings: Settings,
+    now: datetime,
+) -> bool:
+    """Show up to three open reports of the grid that look like this one (once a report);
+    False when there are none."""
+    form: ReportForm = await state.get_data()  # type: ignore[assignment]
+    if form.get("hinted"):
+        return False
+    spoken = spoken_of(form)
+    hints = await neighbours.similar_open_reports(
+        session,
+        actor,
+        category_id=form.get("category_id"),
+        text=form.get("description") or (spoken.transcript if spoken else "") or "",
+        place=form.get("location", ""),
+        now=now,
+        tz=settings.tz,
+    )
+    if not hints:
+        return False
+    await state.update_data(hinted=True)
+    await state.set_state(ReportFlow.hints)
+    await edit_after_press(query, hint_text(hints, None), reply_markup=hint_keyboard(hints, None))
+    return True
+
+
+@router.callback_query(ReportFlow.hints, FlowAction.filter(F.action == "notsame"))
+async def carry_on(query: CallbackQuery, state: FSMContext) -> None:
+    """不是，继续报事: on to the next step (the check, when it was typed outside a flow)."""
+    form: ReportForm = await state.get_data()  # type: ignore[assignment]
+    if form.get("quick"):
+        await state.set_state(ReportFlow.confirm)
+        await edit_after_press(query, check_text(form), reply_markup=quick_keyboard())
+        return
+    await ask_privacy(query, state)
+
+
+@router.callback_query(ReportFlow.hints, HintFollow.filter())
+async def follow_instead(
+    query: CallbackQuery,
+    callback_data: HintFollow,
+    session: AsyncSession,
+    actor: Actor,
+    state: FSMContext,
+    now: datetime,
+) -> None:
+    """就是这个，关注它: follow the neighbour's report instead of filing; the wizard ends."""
+    view = await neighbours.follow_instead(session, actor, callback_data.task_id, now)
+    await state.clear()
+    await edit_after_press(
+        query,
+        followed_instead_text(view.task.number, view.grid.name, None),
+        toast=_("Thank you."),
+        reply_markup=keyboard(home_row()),
+    )
+
+
 async def ask_privacy(query: CallbackQuery, state: FSMContext) -> None:
-    """Step 4: may neighbours see who reported it?"""
+    """Step 5: may neighbours see who reported it?"""
     await state.set_state(ReportFlow.privacy)
     await edit_after_press(
         query,
@@ -284,7 +378,7 @@ async def ask_privacy(query: CallbackQuery, state: FSMContext) -> None:
 async def review_report(
     query: CallbackQuery, callback_data: FlowAction, state: FSMContext
 ) -> None:
-    """Step 5: check and send."""
+    """Step 6: check and send."""
     anonymous = callback_data.action == "anonymous"
     await state.update_data(anonymous=anonymous)
     form: ReportForm = await state.get_data()  # type: ignore[assignment]

@@ -281,7 +281,7 @@ async def send_grid_stats(
         lines.append(
             _(
                 "{n}. {grid}: received {received} · to accept {accept} · to resolve {resolve}"
-                " · overdue {overdue} · reopened {rate}"
+                " · overdue {overdue} · reopened {rate} · duplicates avoided {avoided}"
             ).format(
                 n=number,
                 grid=hd.quote(entry.grid.name),
@@ -290,6 +290,7 @@ async def send_grid_stats(
                 resolve=hours(entry.median_resolve_hours),
                 overdue=entry.overdue,
                 rate=rate,
+                avoided=entry.avoided,
             )
         )
     lines.append(_("Times are medians. The charts below show the same figures."))

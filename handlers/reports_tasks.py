@@ -23,6 +23,7 @@ from storage.permissions.reports import ReportPermissions
 from storage.reports import DUTY_NAMES, TaskView
 from storage.settings import Settings
 from views.dates import moment_title
+from views.home import Home
 from views.i18n import _, locale_of
 from views.keyboards import (
     FlowAction,
@@ -413,7 +414,8 @@ FILTER_NAMES = {
 
 def filter_keyboard() -> object:
     return keyboard(
-        [button(_(FILTER_NAMES[w]), TaskList(which=w).pack()) for w in reports.TASK_FILTERS]
+        [button(_(FILTER_NAMES[w]), TaskList(which=w).pack()) for w in reports.TASK_FILTERS],
+        [button(_("📰 Weekly report post to the group"), Home(go="gridpost").pack())],
     )
 
 

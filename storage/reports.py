@@ -43,6 +43,7 @@ from storage.models.reports import (
     WAITING,
     WORKING,
     Duty,
+    FollowedInstead,
     ReportCategory,
     ReportReward,
     ReportSettings,
@@ -1147,6 +1148,7 @@ class GridFigures:
     median_resolve_hours: float | None = None
     overdue: int = 0
     reopened: int = 0
+    avoided: int = 0  # residents who followed a neighbour's report instead of filing again
 
     @property
     def reopen_rate(self) -> float | None:
@@ -1162,7 +1164,8 @@ async def grid_figures(
     now: datetime,
 ) -> list[GridFigures]:
     """Per grid, for reports received in [start, end): count, median hours to accept and to
-    resolve, how many are overdue now, and how many were reopened."""
+    resolve, how many are overdue now, and how many were reopened; and the duplicates avoided
+    in [start, end) (a resident followed a neighbour's open report instead of filing it)."""
     if not ReportPermissions.can_see_stats(actor, village_id):
         raise NotAllowed(N_("Only this village's admins can see its figures."))
     figures = {g.id: GridFigures(g) for g in await grids_of(session, village_id)}
@@ -1189,6 +1192,18 @@ async def grid_figures(
             resolve.setdefault(task.grid_id, []).append(hours)
         entry.overdue += is_overdue(task, now)
         entry.reopened += task.reopen_count > 0
+    avoided = await session.exec(
+        select(FollowedInstead.grid_id, func.count())
+        .where(
+            FollowedInstead.village_id == village_id,
+            col(FollowedInstead.at) >= start,
+            col(FollowedInstead.at) < end,
+        )
+        .group_by(col(FollowedInstead.grid_id))
+    )
+    for grid_id, count in avoided.all():
+        if grid_id in figures:
+            figures[grid_id].avoided = int(count)
     for grid_id, entry in figures.items():
         if accept.get(grid_id):  # type: ignore[arg-type]
             entry.median_accept_hours = statistics.median(accept[grid_id])  # type: ignore[index]

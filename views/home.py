@@ -57,6 +57,8 @@ LABELS = {
     "projects": N_("Projects"),
     "newvillage": N_("New village"),
     "myreports": N_("My reports"),
+    "reports": N_("👀 See what neighbours reported"),
+    "gridpost": N_("Weekly report post"),
     "myclaims": N_("My claims"),
     "leaderboard": N_("Points ranking"),
     "follow": N_("Follow a report"),

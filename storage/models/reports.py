@@ -164,3 +164,30 @@ class ReportReward(SQLModel, table=True):
     item_code: str = Field(max_length=32)
     awarded_at: datetime = Field(default_factory=utcnow)
     ledger_ref: str | None = Field(default=None, max_length=64)  # the points ledger's entry
+
+
+class GridReportPost(SQLModel, table=True):
+    """A grid's weekly 报事进展 post to its bound group: off until someone turns it on."""
+
+    __tablename__ = "grid_report_post"
+
+    grid_id: int = Field(foreign_key="grid.id", primary_key=True)
+    village_id: int = Field(foreign_key="village.id", index=True)
+    enabled: bool = False
+    changed_at: datetime = Field(default_factory=utcnow)  # on since then, when enabled
+    changed_by: int | None = Field(default=None, foreign_key="person.id")
+
+
+class FollowedInstead(SQLModel, table=True):
+    """A resident about to file a report who followed a neighbour's open one instead (the
+    duplicate hint): one row a person and report, counted as a duplicate avoided."""
+
+    __tablename__ = "report_followed_instead"
+    __table_args__ = (UniqueConstraint("task_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    village_id: int = Field(foreign_key="village.id", index=True)
+    grid_id: int = Field(foreign_key="grid.id")
+    task_id: int = Field(foreign_key="task.id")
+    person_id: int = Field(foreign_key="person.id")
+    at: datetime = Field(default_factory=utcnow)

@@ -27,6 +27,7 @@ ADMIN_MENU = (
     "rewards",
     "pointsettings",
     "reportsettings",
+    "gridpost",
     "voterule",
     "pointsexport",
     "projects",
@@ -37,7 +38,7 @@ DISTRICT_MENU = ("newvillage", "appoint", "gridstats")
 QUICK_MAX = 4
 
 # Beside the home entries, the "/" menu lists these (every command keeps working).
-MENU_RESIDENT = ("myreports", "myclaims", "leaderboard", "follow")
+MENU_RESIDENT = ("myreports", "reports", "myclaims", "leaderboard", "follow")
 MENU_EVERYONE = ("start", "help", "language", "cancel")
 
 

@@ -46,6 +46,27 @@ class ReportPermissions:
             and task.reporter_id != actor.person_id
         )
 
+    @staticmethod
+    def can_see_grid_reports(actor: Actor) -> bool:
+        """看看邻居报的: an approved resident sees their own grid's reports."""
+        return actor.is_approved_resident
+
+    @classmethod
+    def can_follow_in_grid(cls, actor: Actor, task: Task) -> bool:
+        """From the grid's list or the duplicate hint: only a report of the person's own grid
+        (the list and the hint never show another grid's)."""
+        return (
+            cls.can_follow(actor, task)
+            and actor.residence is not None
+            and actor.residence.grid_id == task.grid_id
+        )
+
+    @classmethod
+    def can_set_weekly_post(cls, actor: Actor, village_id: int, grid_id: int) -> bool:
+        """A grid's weekly post to its group: the village's admins, or the grid's own workers
+        (those `org.grid_deciders` names for the grid when it has workers)."""
+        return cls.can_administer(actor, village_id) or grid_id in actor.worker_grids()
+
     @classmethod
     def can_create_duty(cls, actor: Actor, village_id: int, grid_ids: set[int] | None) -> bool:
         """Admins for any grids of their village; workers for their own grids only."""
