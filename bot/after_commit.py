@@ -77,13 +77,17 @@ class HeldCalls:
 
 
 async def _call(bot: Bot, method: TelegramMethod[Any]) -> bool:
-    for attempt in (1, 2):
+    """One held call. A 429 is waited out, again and again (under a burst the next try can
+    meet the limit too), while the waits add up to RETRY_AFTER_LIMIT at most."""
+    waited = 0
+    while True:
         try:
             await bot(method)
         except TelegramRetryAfter as exc:
-            if attempt == 2 or exc.retry_after > RETRY_AFTER_LIMIT:
+            if waited + exc.retry_after > RETRY_AFTER_LIMIT:
                 log.warning("%s not sent: %s", method.__api_method__, exc)
                 return False
+            waited += exc.retry_after
             await asyncio.sleep(exc.retry_after)
         except (AiogramError, OSError, TimeoutError) as exc:
             # aiogram's errors, an answer that is not Bot API JSON, the network
@@ -91,7 +95,6 @@ async def _call(bot: Bot, method: TelegramMethod[Any]) -> bool:
             return False
         else:
             return True
-    return False
 
 
 class HoldUntilCommit(BaseRequestMiddleware):

@@ -177,6 +177,20 @@ async def test_a_reply_answered_outside_the_bot_api_is_not_a_crash(world: World)
     assert APOLOGY not in (again.text or "")
 
 
+async def test_a_reply_refused_429_again_and_again_still_arrives(world: World) -> None:
+    """Under a burst the retry can meet the limit too: a reply waits 429s out while they add
+    up to 5 s (it was dropped at the second refusal)."""
+    fake = world.fake
+    someone = world.person(931_002, "Sun")
+    fake.fail_next("sendMessage", chat_id=someone.id, error_code=429, retry_after=1, times=3)
+    mark = fake.mark()
+    await someone.user.send("/help")
+    answer = await fake.wait_for_message(someone.id, after=mark, timeout=10)
+    refused = [c for c in fake.calls if c.chat_id == someone.id and c.status == 429]
+    assert len(refused) == 3
+    assert APOLOGY not in (answer.text or "")
+
+
 # --- bot.py at start: a wrong token, an unreachable server, an odd upstream -------------------
 
 
