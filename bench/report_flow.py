@@ -2,9 +2,10 @@
 
 Each of N residents files a report in six updates (/report, the category, the description,
 Next, Show my name, Send) and waits for each answer, all residents at once; the run ends when
-the grid worker has every push. Three bots get the same traffic from the same driver, each
-through its own fake Bot API server (sandbox/bot_api.py, same settings: every answer arrives
---rtt-ms later, default 60 ms, a round trip to Telegram):
+the grid worker has every push. Each describes a problem of their own (no two alike, so
+linli's duplicate hint, which looks at them all, shows none). Three bots get the same
+traffic from the same driver, each through its own fake Bot API server (sandbox/bot_api.py,
+same settings: every answer arrives --rtt-ms later, default 60 ms, a round trip to Telegram):
 
 - linli (create_app, the delivery loop: the push goes through the outbox);
 - the textbook peer (bench/textbook_peer.py): the same six updates written the way aiogram's
@@ -43,6 +44,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import sys
 import tempfile
 import time
@@ -160,11 +162,18 @@ async def say(api: FakeBotAPI, user: FakeUser, words: str) -> None:
     await api.wait_for_message(user.id, after=mark, timeout=30)
 
 
+def problem(n: int) -> str:
+    """A description of its own for resident n: eight characters drawn for n alone (the same
+    each run), so no two residents' words look alike."""
+    draw = random.Random(n)
+    return "".join(chr(0x4E00 + draw.randrange(20_000)) for _ in range(8))
+
+
 async def report(api: FakeBotAPI, user: FakeUser) -> None:
     """The six updates of one report, each waited for."""
     await say(api, user, "/report")
     await press_first(api, user, "pk:rcat:")
-    await say(api, user, f"路灯坏了 {user.id}")
+    await say(api, user, problem(user.id))
     await press_first(api, user, "fl:next")
     await press_first(api, user, "fl:named")
     await press_first(api, user, "fl:confirm")

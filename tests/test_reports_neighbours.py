@@ -105,9 +105,11 @@ def test_the_permissions_of_the_grids_list_and_the_weekly_post() -> None:
     assert not ReportPermissions.can_set_weekly_post(home, 1, 10)
 
 
-def plan() -> VillagePlan:
+def neighbours_plan(name: str, *, now: datetime, base: int | None = None) -> VillagePlan:
+    """Two grids; 一网格 has a worker, three approved residents in two households and one
+    pending, and a group; 二网格 one resident. The stories use it too."""
     return (
-        VillagePlan("邻里村{base}", now=NOW - timedelta(days=60))
+        VillagePlan(name, base=base, now=now)
         .grid("一网格", "二网格")
         .household("3组 12号", grid="一网格")
         .household("3组 8号", grid="一网格")
@@ -121,7 +123,12 @@ def plan() -> VillagePlan:
         .resident("钱七", home="5组 1号")
         .resident("孙八", home="3组 8号", status=MembershipStatus.PENDING)
         .group("一网格群", grid="一网格")
-        .group("二网格群", grid="二网格")
+    )
+
+
+def plan() -> VillagePlan:
+    return neighbours_plan("邻里村{base}", now=NOW - timedelta(days=60)).group(
+        "二网格群", grid="二网格"
     )
 
 

@@ -20,10 +20,10 @@ from bot.middlewares import ThrottlingMiddleware
 from sandbox.bot_api import SentMessage
 from storage import reports
 from storage.db import unit_of_work
-from storage.models.org import MembershipStatus
 from storage.models.reports import FollowedInstead, Task, TaskFollower
 from tests.harness import Talker, World
-from tests.village_builder import BuiltVillage, VillagePlan
+from tests.test_reports_neighbours import neighbours_plan
+from tests.village_builder import BuiltVillage
 
 _bases = itertools.count(0)
 
@@ -41,21 +41,8 @@ def catch_breath(world: World, *talkers: Talker) -> None:
 
 
 async def village(world: World) -> BuiltVillage:
-    plan = (
-        VillagePlan("邻居村{base}", base=4_700_000 + next(_bases) * 100, now=world.clock.now())
-        .grid("一网格", "二网格")
-        .household("3组 12号", grid="一网格")
-        .household("3组 8号", grid="一网格")
-        .household("5组 1号", grid="二网格")
-        .admin("村管理员")
-        .worker("王网格员", grid="一网格")
-        .worker("李网格员", grid="二网格")
-        .resident("张三", home="3组 12号")
-        .resident("赵六", home="3组 8号")
-        .resident("周九", home="3组 8号")
-        .resident("钱七", home="5组 1号")
-        .resident("孙八", home="3组 8号", status=MembershipStatus.PENDING)
-        .group("一网格群", grid="一网格")
+    plan = neighbours_plan(
+        "邻居村{base}", base=4_700_000 + next(_bases) * 100, now=world.clock.now()
     )
     async with unit_of_work(world.app.sessions) as session:
         v = await plan.build(session)
