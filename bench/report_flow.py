@@ -391,7 +391,7 @@ async def main(users: int, backend: str, redis_url: str | None = None) -> int:
     print(
         f"database: {backend}  residents: {users}  updates each: {STEPS}  "
         f"rtt: {SETUP['rtt_ms']:g} ms  conversations: {where}  gc: {SETUP['gc']}"
-        f"  flood limits: {'Telegrams' if SETUP['limits'] else 'none'}"
+        f"  flood limits: {'as Telegram' if SETUP['limits'] else 'none'}"
     )
     labels = {"linli": "linli", "peer": "textbook peer", "echo": "echo bot"}
     if SETUP["limits"]:
