@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 
 from storage import db
-from storage.db import for_update, in_turn, unit_of_work
+from storage.db import for_update, in_turn, unit_of_work, update_slot
 from storage.models.org import Village
 from tests.databases import fresh_database
 
@@ -100,3 +100,27 @@ async def test_each_write_transaction_records_how_long_it_held_the_lock(
         session.add(Village(name="丁村"))
         await session.commit()
     assert len(db.lock_holds) == 1 and 0 < db.lock_holds[0] < 1.0
+
+
+async def test_updates_waiting_their_turn_leave_connections_for_the_writer_in_turn(
+    sqlite_sessions,  # type: ignore[no-untyped-def]
+) -> None:
+    """Twelve updates wait for the turn, each holding its connection; the writer whose turn it
+    is (the delivery loop's) still gets a connection. With every connection of the pool held
+    by a waiting update it waited for the pool's 30 s timeout, and everyone behind it."""
+    wrote: list[str] = []
+
+    async def update(n: int) -> None:
+        async with update_slot(sqlite_sessions), for_update(sqlite_sessions)() as session:
+            await session.exec(select(Village))
+            session.add(Village(name=f"等{n}"))
+            await session.commit()  # waits here for the turn
+            wrote.append(f"等{n}")
+
+    async with in_turn(sqlite_sessions):
+        waiting = [asyncio.create_task(update(n)) for n in range(12)]
+        await asyncio.sleep(0.3)  # they have all read and wait for the turn
+        async with asyncio.timeout(5), unit_of_work(sqlite_sessions) as session:
+            session.add(Village(name="轮到的"))
+    await asyncio.wait_for(asyncio.gather(*waiting), 10)
+    assert len(wrote) == 12
