@@ -225,6 +225,14 @@ def fitted(compose: Callable[..., str], *lists: list[str]) -> str:
     return text[: TOAST_MAX - 1] + "…"
 
 
+def sentences(*parts: str) -> str:
+    """Sentences one after the other: a space after an English full stop, none after 。."""
+    text = ""
+    for part in filter(None, parts):
+        text += part if not text or text.endswith(("。", "！", "？", "）")) else " " + part
+    return text
+
+
 def labels_of(options: list[VoteOption]) -> list[str]:
     return [o.label for o in options]
 
@@ -247,20 +255,16 @@ def press_toast(result: Cast, locale: str | None = None) -> str:
             if result.confirmed
             else tr(locale, "Press the options you pick, then “✔ Confirm”.")
         )
-        return fitted(lambda: " ".join(p for p in (head, body, tail) if p))
+        return fitted(lambda: sentences(head, body, tail))
     tail = tr(locale, "When you are done, press “✔ Confirm”: only then is it counted.")
     if vote.secret:
         body = tr(locale, "Picked so far: {count} (kept secret).", count=count)
-        return fitted(lambda: " ".join(p for p in (head, body, tail) if p))
+        return fitted(lambda: sentences(head, body, tail))
     return fitted(
-        lambda listed: " ".join(
-            p
-            for p in (
-                head,
-                tr(locale, "Picked so far: {count}: {options}.", count=count, options=listed),
-                tail,
-            )
-            if p
+        lambda listed: sentences(
+            head,
+            tr(locale, "Picked so far: {count}: {options}.", count=count, options=listed),
+            tail,
         ),
         labels_of(result.picks),
     )
@@ -330,7 +334,9 @@ def my_picks_answer(
             options=listed,
         )
         if still_open:
-            text += " " + tr(locale, "They are counted. You can change them until the deadline.")
+            text = sentences(
+                text, tr(locale, "They are counted. You can change them until the deadline.")
+            )
         return text
 
     return fitted(mine, labels_of(counted))
