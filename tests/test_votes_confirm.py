@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from storage import audit, votes
+from storage import audit, org_changes, votes
 from storage.clock import Clock
-from storage.db import SessionFactory
+from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models.common import OutboxMessage
 from storage.models.votes import Ballot, BallotDraft, BallotPick, Vote, VoteOption
@@ -187,6 +187,41 @@ async def test_a_household_drafts_together_and_votes_once(sessions: SessionFacto
     await pick(sessions, place, voter, vote_id, [o[2]])  # the one who cast it may change it
     async with sessions() as session:
         assert await votes.tally(session, vote_id) == {o[0]: 1, o[1]: 1, o[2]: 1}
+
+
+async def test_merged_households_keep_the_ballot_that_counts_over_a_draft(
+    sessions: SessionFactory,
+) -> None:
+    """Two households that are one merge during a per-household vote: one had confirmed its
+    picks, the other (later) only pressed. The confirmed ballot is the household's; the draft
+    goes with its ballot, and no counted ballot was removed."""
+    place = await make_place(sessions, per_household=True)
+    vote_id, o = await budget_vote(sessions, place)
+    first, second = place.residents[2], place.residents[3]
+    await pick(sessions, place, first, vote_id, [o[0]])
+    await press(sessions, place, second, vote_id, o[1], at=NOW + timedelta(hours=1))
+    assert first.residence is not None and second.residence is not None
+    async with unit_of_work(sessions) as session:
+        merged = await org_changes.merge_households(
+            session,
+            place.admin,
+            second.residence.household_id,
+            first.residence.household_id,
+            NOW + timedelta(hours=2),
+        )
+    assert merged.ballots_removed == 0
+    async with sessions() as session:
+        ballots = (await session.exec(select(Ballot).where(Ballot.vote_id == vote_id))).all()
+        drafts = (
+            await session.exec(select(BallotDraft).where(BallotDraft.vote_id == vote_id))
+        ).all()
+        assert await votes.tally(session, vote_id) == {o[0]: 1}
+    assert [(b.person_id, b.voter_key) for b in ballots] == [
+        (first.person_id, f"h{second.residence.household_id}")
+    ]
+    assert [d.option_id for d in drafts] == [o[0]]
+    with pytest.raises(AlreadyDone):  # the household has voted, by the other member
+        await press(sessions, place, second, vote_id, o[2], at=NOW + timedelta(hours=3))
 
 
 async def test_a_confirmation_is_checked_on_arrival(sessions: SessionFactory) -> None:
