@@ -276,6 +276,12 @@ def test_the_answers_say_what_counts_and_fit_a_toast() -> None:
     secret = Vote(id=2, village_id=1, question="q", deadline=NOW, max_picks=3, secret=True)
     hidden = press_toast(Cast(secret, options[0], changed=False, picked=True, picks=options[:2]))
     assert "修水渠" not in hidden and "2" in hidden
+    for outcome in (Confirmation.CAST, Confirmation.UNCHANGED, Confirmation.EMPTY):
+        said = confirm_answer(Confirmed(secret, outcome, options[:2]), "zh")
+        assert "2 项" in said and not any(o.label in said for o in options), said
+    assert "已确认您选的 2 项，不公开" in confirm_answer(
+        Confirmed(secret, Confirmation.CHANGED, options[:2]), "zh"
+    )
 
     long = [
         VoteOption(id=n, vote_id=1, position=n, label=f"{n}号" + "很长的选项名称" * 5)

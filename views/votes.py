@@ -271,7 +271,10 @@ def press_toast(result: Cast, locale: str | None = None) -> str:
 
 
 def confirm_answer(result: Confirmed, locale: str | None = None) -> str:
-    """✔ Confirm: what counts now (an alert only the voter sees)."""
+    """✔ Confirm: what counts now (an alert only the voter sees; in a secret vote, how many,
+    not which: 🔍 says which)."""
+    if result.vote.secret and result.picks:
+        return secret_confirm_answer(result, locale)
     if result.outcome in (Confirmation.CAST, Confirmation.CHANGED):
         message = N_(
             "Confirmed: {options}. You can still change them until the deadline; after a "
@@ -287,6 +290,29 @@ def confirm_answer(result: Confirmed, locale: str | None = None) -> str:
     else:
         return tr(locale, NOTHING_PICKED)
     return fitted(lambda listed: tr(locale, message, options=listed), labels_of(result.picks))
+
+
+def secret_confirm_answer(result: Confirmed, locale: str | None) -> str:
+    count = len(result.picks)
+    if result.outcome in (Confirmation.CAST, Confirmation.CHANGED):
+        return tr(
+            locale,
+            "Confirmed: your {count} picks are counted, and they stay secret. You can still "
+            "change them until the deadline; after a change, press Confirm again.",
+            count=count,
+        )
+    if result.outcome == Confirmation.UNCHANGED:
+        return tr(
+            locale,
+            "Nothing changed: your {count} picks are already counted, and they stay secret.",
+            count=count,
+        )
+    return tr(
+        locale,
+        "Nothing is picked now, so nothing was changed. The {count} picks you confirmed "
+        "before still count.",
+        count=count,
+    )
 
 
 NOTHING_PICKED = N_(
