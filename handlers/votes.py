@@ -2,7 +2,8 @@
 (/proposals) and put votes in the village's groups (/vote); everyone sees /agenda.
 
 A vote card's buttons are pressed in the group; each press is checked in storage (the group's
-village, the deadline, the voter) and answered with a private toast.
+village, the deadline, the voter) and answered with a private toast. In a "pick up to N" vote
+the presses make the voter's draft and ✔ 确认 counts it (an alert says what counts now).
 """
 
 from __future__ import annotations
