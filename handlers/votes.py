@@ -2,7 +2,8 @@
 (/proposals) and put votes in the village's groups (/vote); everyone sees /agenda.
 
 A vote card's buttons are pressed in the group; each press is checked in storage (the group's
-village, the deadline, the voter) and answered with a private toast.
+village, the deadline, the voter) and answered with a private toast. In a "pick up to N" vote
+the presses make the voter's draft and ✔ 确认 counts it (an alert says what counts now).
 """
 
 from __future__ import annotations
@@ -46,16 +47,20 @@ from views.votes import (
     PROPOSAL_STATUS_NAMES,
     PaperVote,
     VoteCast,
+    VoteConfirm,
     VoteMine,
     VoteOpen,
     VoteRule,
     answer_line,
     card_markup,
     card_text,
+    confirm_answer,
     invitation_markup,
     invitation_text,
     local_time,
+    my_picks_answer,
     post_result,
+    press_toast,
 )
 
 router = Router(name="votes")
@@ -87,7 +92,7 @@ async def cast_vote(
         now=now,
     )
     if result.vote.max_picks > 1:
-        text = picks_toast(result)
+        text = press_toast(result)
     elif result.vote.secret:
         text = (
             _("Your vote is changed. It stays secret.")
@@ -103,38 +108,33 @@ async def cast_vote(
     await query.answer(text)
 
 
-def picks_toast(result: votes.Cast) -> str:
-    """A press on a pick-several card: what it did and how many are picked now."""
-    vote, count = result.vote, len(result.picks)
-    if not result.picked:
-        head = _("Taken back: {option}.").format(option=result.option.label)
-    elif vote.secret:
-        head = _("Picked. It stays secret.")
-    else:
-        head = _("Picked: {option}.").format(option=result.option.label)
-    return (
-        head
-        + " "
-        + _("You have picked {count} of at most {most}.").format(count=count, most=vote.max_picks)
+@router.callback_query(VoteConfirm.filter())
+async def confirm_picks(
+    query: CallbackQuery,
+    callback_data: VoteConfirm,
+    session: AsyncSession,
+    actor: Actor | None,
+    now: datetime,
+) -> None:
+    """✔ Confirm on a pick-several card: the draft is counted (checked in storage); the voter
+    is told what counts now in an alert only they see."""
+    chat_id = query.message.chat.id if query.message is not None else 0
+    result = await votes.confirm(
+        session, actor, vote_id=callback_data.vote_id, chat_id=chat_id, now=now
     )
+    await query.answer(confirm_answer(result), show_alert=True)
 
 
 @router.callback_query(VoteMine.filter())
 async def show_my_picks(
     query: CallbackQuery, callback_data: VoteMine, session: AsyncSession, actor: Actor | None
 ) -> None:
-    """✔ on a pick-several card: the presser's own picks, privately (an alert only they see)."""
+    """🔍 on a pick-several card: what the presser's ballot counts and what their draft holds,
+    privately (an alert only they see)."""
     vote = await votes.get_vote(session, callback_data.vote_id)
-    picks = await votes.picks_of(session, actor, vote.id or 0) if actor else []
-    if not picks:
-        text = _("You have not picked anything yet. Press the options you pick.")
-    else:
-        text = _("Your picks ({count} of at most {most}): {options}.").format(
-            count=len(picks), most=vote.max_picks, options="、".join(p.label for p in picks)
-        )
-        if vote.status == VoteStatus.OPEN:
-            text += " " + _("They are counted. You can change them until the deadline.")
-    await query.answer(text, show_alert=True)
+    counted = await votes.picks_of(session, actor, vote.id or 0) if actor else []
+    draft = await votes.draft_of(session, actor, vote.id or 0) if actor else []
+    await query.answer(my_picks_answer(vote, counted, draft), show_alert=True)
 
 
 # --- the village's rule --------------------------------------------------------------------

@@ -6,6 +6,12 @@ exists already the press is a change of mind (same person) or refused (another m
 household). So concurrent presses count once. Closing is a conditional update (open -> closed,
 deadline passed), done once however often the job runs.
 
+In a "pick up to N of M" vote a press changes the ballot's draft (`BallotDraft`: what the voter
+has pressed so far, starting from what they confirmed) and ✔ 确认 (`confirm`) makes the draft
+the ballot's picks; only picks count (the tally, the card, who voted, reminders, the close), so
+a ballot with a draft only is no vote. In a per-household vote the draft is the household's
+until a member confirms it; from then on only that member changes the household's ballot.
+
 Who may vote (the electorate): the village's approved residents; or those of some of its grids
 (`grid_ids`); or, for a vote on an agenda item, only the item's participants (利益相关方,
 `stakeholders`). The seed's council is "组织利益相关方平等交流、共同商量": the participants are
@@ -32,6 +38,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +54,7 @@ from storage.models.council import CouncilMember, ProposalFollower
 from storage.models.org import Membership, MembershipStatus, Person, Village
 from storage.models.votes import (
     Ballot,
+    BallotDraft,
     BallotPick,
     DecideRule,
     Proposal,
@@ -466,32 +474,40 @@ async def options_of(session: AsyncSession, vote_id: int) -> list[VoteOption]:
 
 @dataclass(frozen=True)
 class Cast:
-    """The outcome of a press: what the voter's ballot picks now."""
+    """The outcome of a press: what the voter's ballot picks now (in a pick-several vote, what
+    its draft holds, and `confirmed`: what it counts until the draft is confirmed)."""
 
     vote: Vote
     option: VoteOption
     changed: bool  # a change of mind (single choice) or a pick taken back or added to
     picked: bool  # the pressed option is picked now (False: the press took it back)
     picks: list[VoteOption]
+    confirmed: list[VoteOption] = field(default_factory=list)
 
 
-async def cast(
-    session: AsyncSession,
-    actor: Actor | None,
-    *,
-    vote_id: int,
-    option_id: int,
-    chat_id: int,
-    now: datetime,
-) -> Cast:
-    """Record a press on a vote card, after checking the card's group (unless pressed in the
-    voter's private chat), the deadline and the voter. One choice: the press is the voter's
-    choice (again: nothing changes). Up to N: the press picks the option, or takes it back if
-    picked; an N+1th pick is refused.
+class Confirmation(StrEnum):
+    """What ✔ 确认 did to a pick-several ballot."""
 
-    The unique (vote, voter key) ballot row makes concurrent first presses count once; later
-    presses lock it (PostgreSQL) or meet SQLite's one writer, so picks never exceed N.
-    """
+    CAST = "cast"  # the first confirmed picks: the voter has voted
+    CHANGED = "changed"  # the picks are the draft now
+    UNCHANGED = "unchanged"  # the draft is what is counted already
+    EMPTY = "empty"  # nothing is picked in the draft: nothing changed
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """The outcome of ✔ 确认: what the ballot counts now."""
+
+    vote: Vote
+    outcome: Confirmation
+    picks: list[VoteOption]
+
+
+async def _voting(
+    session: AsyncSession, actor: Actor | None, vote_id: int, chat_id: int, now: datetime
+) -> tuple[Vote, Actor]:
+    """The vote a press on its card is for, after checking the card's group (unless pressed in
+    the voter's private chat), the deadline and the voter."""
     vote = await get_vote(session, vote_id)
     # in the voter's own private chat (the card opened from /agenda) no group is involved
     private = actor is not None and chat_id == actor.telegram_id
@@ -520,45 +536,75 @@ async def cast(
         raise NotAllowed(
             N_("Only approved residents of {village} can vote here."), village=village.name
         )
-    option = await session.get(VoteOption, option_id)
-    if option is None or option.vote_id != vote_id:
-        raise NotFound(N_("That option is not part of this vote."))
-    household_id = actor.residence.household_id
+    return vote, actor
+
+
+async def _ballot(
+    session: AsyncSession, vote: Vote, actor: Actor, now: datetime, *, create: bool
+) -> Ballot | None:
+    """The voter's ballot (their household's in a per-household vote), locked: made at the
+    first press (`create`), else found (None if there is none). A household's ballot that
+    counts is changed only by the member who cast it; one that is a draft only is the
+    household's, and whoever presses now holds it."""
+    assert actor.residence is not None
     key = voter_key(vote, actor)
     if vote.per_household:
         await _check_household_voter(session, vote, actor, key)
-    ballot = Ballot(
-        vote_id=vote_id,
-        voter_key=key,
-        person_id=actor.person_id,
-        household_id=household_id,
-        cast_at=now,
-    )
-    if not await add_unique(session, ballot):  # this voter has a ballot: lock it
-        query = select(Ballot).where(Ballot.vote_id == vote_id, Ballot.voter_key == key)
-        ballot = (await session.exec(query.with_for_update())).one()
-        if ballot.person_id != actor.person_id:
-            raise AlreadyDone(N_("Someone of your household has already voted."))
-    picks = await _picks(session, ballot.id or 0)
-    picked_ids = [p.option_id for p in picks]
-    if vote.max_picks == 1:
-        if picked_ids == [option_id]:
-            raise AlreadyDone(N_("Your vote is already recorded. You can still change it."))
-        for pick in picks:
-            await session.delete(pick)
-        session.add(_pick(ballot, option_id, now))
-        picked, changed = True, bool(picks)
-    elif option_id in picked_ids:
-        await session.delete(next(p for p in picks if p.option_id == option_id))
-        picked, changed = False, True
-    elif len(picks) >= vote.max_picks:
-        raise RuleError(
-            N_("You can pick at most {count}. Press one of your picks again to take it back."),
-            count=vote.max_picks,
+    if create:
+        ballot = Ballot(
+            vote_id=vote.id or 0,
+            voter_key=key,
+            person_id=actor.person_id,
+            household_id=actor.residence.household_id,
+            cast_at=now,
         )
-    else:
-        session.add(_pick(ballot, option_id, now))
-        picked, changed = True, bool(picks)
+        if await add_unique(session, ballot):
+            return ballot
+    # this voter has a ballot: lock it (PostgreSQL; SQLite has one writer at a time)
+    query = select(Ballot).where(Ballot.vote_id == vote.id, Ballot.voter_key == key)
+    ballot = (await session.exec(query.with_for_update())).first()
+    if ballot is not None and ballot.person_id != actor.person_id:
+        if await _picks(session, ballot.id or 0):
+            raise AlreadyDone(N_("Someone of your household has already voted."))
+        ballot.person_id = actor.person_id
+        session.add(ballot)
+    return ballot
+
+
+async def cast(
+    session: AsyncSession,
+    actor: Actor | None,
+    *,
+    vote_id: int,
+    option_id: int,
+    chat_id: int,
+    now: datetime,
+) -> Cast:
+    """Record a press on a vote card, after checking the card's group (unless pressed in the
+    voter's private chat), the deadline and the voter. One choice: the press is the voter's
+    choice (again: nothing changes). Up to N: the press changes the ballot's draft, which
+    counts only once confirmed (`confirm`): it picks the option, or takes it back if picked;
+    an N+1th pick is refused.
+
+    The unique (vote, voter key) ballot row makes concurrent first presses count once; later
+    presses lock it (PostgreSQL) or meet SQLite's one writer, so a draft never holds more
+    than N.
+    """
+    vote, actor = await _voting(session, actor, vote_id, chat_id, now)
+    option = await session.get(VoteOption, option_id)
+    if option is None or option.vote_id != vote_id:
+        raise NotFound(N_("That option is not part of this vote."))
+    ballot = await _ballot(session, vote, actor, now, create=True)
+    assert ballot is not None
+    if vote.max_picks > 1:
+        return await _draft_press(session, vote, ballot, option, now)
+    picks = await _picks(session, ballot.id or 0)
+    if [p.option_id for p in picks] == [option_id]:
+        raise AlreadyDone(N_("Your vote is already recorded. You can still change it."))
+    for pick in picks:
+        await session.delete(pick)
+    session.add(_pick(ballot, option_id, now))
+    changed = bool(picks)
     if changed:
         ballot.changed_at = now
         session.add(ballot)
@@ -570,14 +616,93 @@ async def cast(
         village_id=vote.village_id,
         vote_id=vote_id,
     )
-    if vote.max_picks == 1:
-        now_picked = {option_id}
-    elif picked:
-        now_picked = {*picked_ids, option_id}
+    return Cast(vote, option, changed=changed, picked=True, picks=[option], confirmed=[option])
+
+
+async def _draft_press(
+    session: AsyncSession, vote: Vote, ballot: Ballot, option: VoteOption, now: datetime
+) -> Cast:
+    """A press on a pick-several card: the option goes into the ballot's (locked) draft, or
+    out of it if it is there; the picks that count stay as they are."""
+    drafts = await _drafts(session, ballot.id or 0)
+    drafted = [d.option_id for d in drafts]
+    if option.id in drafted:
+        await session.delete(next(d for d in drafts if d.option_id == option.id))
+        now_drafted = set(drafted) - {option.id}
+    elif len(drafts) >= vote.max_picks:
+        raise RuleError(
+            N_("You can pick at most {count}. Press one of your picks again to take it back."),
+            count=vote.max_picks,
+        )
     else:
-        now_picked = set(picked_ids) - {option_id}
-    options = [o for o in await options_of(session, vote_id) if o.id in now_picked]
-    return Cast(vote, option, changed=changed, picked=picked, picks=options)
+        session.add(
+            BallotDraft(
+                ballot_id=ballot.id or 0,
+                vote_id=vote.id or 0,
+                option_id=option.id or 0,
+                picked_at=now,
+            )
+        )
+        now_drafted = {*drafted, option.id}
+    await session.flush()
+    options = await options_of(session, vote.id or 0)
+    counted = {p.option_id for p in await _picks(session, ballot.id or 0)}
+    return Cast(
+        vote,
+        option,
+        changed=bool(drafts),
+        picked=option.id in now_drafted,
+        picks=[o for o in options if o.id in now_drafted],
+        confirmed=[o for o in options if o.id in counted],
+    )
+
+
+async def confirm(
+    session: AsyncSession, actor: Actor | None, *, vote_id: int, chat_id: int, now: datetime
+) -> Confirmed:
+    """✔ 确认 on a pick-several card: the ballot's picks become its draft, at once (the ballot
+    row locked as a press locks it), audited as a cast or a change. Checked as a press is
+    (the card's group, the deadline, the voter). An empty draft, or one that is what counts
+    already, changes nothing: until a new confirmation the confirmed picks stand."""
+    vote, actor = await _voting(session, actor, vote_id, chat_id, now)
+    if vote.max_picks == 1:
+        raise RuleError(N_("In this vote one press is the vote: there is nothing to confirm."))
+    ballot = await _ballot(session, vote, actor, now, create=False)
+    if ballot is None:
+        return Confirmed(vote, Confirmation.EMPTY, [])
+    options = await options_of(session, vote_id)
+    picks = await _picks(session, ballot.id or 0)
+    picked = {p.option_id for p in picks}
+    drafted = {d.option_id for d in await _drafts(session, ballot.id or 0)}
+    if not drafted or drafted == picked:
+        outcome = Confirmation.EMPTY if not drafted else Confirmation.UNCHANGED
+        return Confirmed(vote, outcome, [o for o in options if o.id in picked])
+    if len(drafted) > vote.max_picks:  # a press never lets it happen
+        raise RuleError(
+            N_("You can pick at most {count}. Press one of your picks again to take it back."),
+            count=vote.max_picks,
+        )
+    for pick in picks:
+        if pick.option_id not in drafted:
+            await session.delete(pick)
+    for option_id in sorted(drafted - picked):
+        session.add(_pick(ballot, option_id, now))
+    first = not picks
+    if first:
+        ballot.cast_at, ballot.changed_at = now, None
+    else:
+        ballot.changed_at = now
+    session.add(ballot)
+    await session.flush()
+    audit.record(
+        session,
+        "vote.cast" if first else "vote.change",
+        actor_id=actor.person_id,
+        village_id=vote.village_id,
+        vote_id=vote_id,
+    )
+    outcome = Confirmation.CAST if first else Confirmation.CHANGED
+    return Confirmed(vote, outcome, [o for o in options if o.id in drafted])
 
 
 def _pick(ballot: Ballot, option_id: int, now: datetime) -> BallotPick:
@@ -591,6 +716,11 @@ async def _picks(session: AsyncSession, ballot_id: int) -> list[BallotPick]:
     return list((await session.exec(query.order_by(col(BallotPick.id)))).all())
 
 
+async def _drafts(session: AsyncSession, ballot_id: int) -> list[BallotDraft]:
+    query = select(BallotDraft).where(BallotDraft.ballot_id == ballot_id)
+    return list((await session.exec(query.order_by(col(BallotDraft.id)))).all())
+
+
 def voter_key(vote: Vote, actor: Actor) -> str:
     """Whose ballot a press is: the person's, or their household's in a per-household vote."""
     assert actor.residence is not None
@@ -600,15 +730,27 @@ def voter_key(vote: Vote, actor: Actor) -> str:
 
 
 async def picks_of(session: AsyncSession, actor: Actor, vote_id: int) -> list[VoteOption]:
-    """What the actor's ballot (or their household's) picks now, for the ✔ button."""
+    """What the actor's ballot (or their household's) counts now (confirmed picks)."""
+    return await _options_in(session, actor, vote_id, BallotPick)
+
+
+async def draft_of(session: AsyncSession, actor: Actor, vote_id: int) -> list[VoteOption]:
+    """What the draft of the actor's ballot (or their household's) holds: what ✔ 确认 would
+    count."""
+    return await _options_in(session, actor, vote_id, BallotDraft)
+
+
+async def _options_in(
+    session: AsyncSession, actor: Actor, vote_id: int, table: type[BallotPick | BallotDraft]
+) -> list[VoteOption]:
     vote = await get_vote(session, vote_id)
     if actor.residence is None:
         return []
     key = voter_key(vote, actor)
     query = (
         select(VoteOption)
-        .join(BallotPick, col(BallotPick.option_id) == col(VoteOption.id))
-        .join(Ballot, col(Ballot.id) == col(BallotPick.ballot_id))
+        .join(table, col(table.option_id) == col(VoteOption.id))
+        .join(Ballot, col(Ballot.id) == col(table.ballot_id))
         .where(Ballot.vote_id == vote_id, Ballot.voter_key == key)
         .order_by(col(VoteOption.position))
     )
@@ -707,6 +849,7 @@ async def _check_household_voter(
             Ballot.vote_id == vote.id,
             Ballot.person_id == actor.person_id,
             Ballot.voter_key != key,
+            col(Ballot.id).in_(select(BallotPick.ballot_id)),
         )
     )
     if earlier.first() is not None:
@@ -1079,8 +1222,9 @@ async def follow_household_merge(
 ) -> int:
     """In every open per-household vote, the merged household's ballot becomes the kept one's.
     When both had voted, the later ballot is kept (the last choice made for the household,
-    by its cast or change time; the kept household's on a tie) and the other is removed.
-    Closed votes keep their record. Returns how many ballots were removed."""
+    by its cast or change time; the kept household's on a tie) and the other is removed; a
+    ballot that counts is kept over one that is a draft only (a draft follows its ballot).
+    Closed votes keep their record. Returns how many ballots that counted were removed."""
     open_votes = select(Vote.id).where(
         Vote.village_id == village_id,
         Vote.status == VoteStatus.OPEN,
@@ -1097,17 +1241,31 @@ async def follow_household_merge(
     by_vote: dict[int, list[Ballot]] = {}
     for ballot in ballots:
         by_vote.setdefault(ballot.vote_id, []).append(ballot)
+    counting = set(
+        (
+            await session.exec(
+                select(BallotPick.ballot_id).where(
+                    col(BallotPick.ballot_id).in_([b.id for b in ballots])
+                )
+            )
+        ).all()
+    )
     removed = 0
     for vote_id, pair in by_vote.items():
-        kept = max(
+        kept = max(  # a ballot that counts over a draft
             pair,
-            key=lambda b: (b.changed_at or b.cast_at, b.voter_key == f"h{keep_id}"),
+            key=lambda b: (
+                b.id in counting,
+                b.changed_at or b.cast_at,
+                b.voter_key == f"h{keep_id}",
+            ),
         )
         for other in pair:
             if other.id != kept.id:
-                await session.exec(delete(BallotPick).where(col(BallotPick.ballot_id) == other.id))  # type: ignore[call-overload]
+                for table in (BallotPick, BallotDraft):
+                    await session.exec(delete(table).where(col(table.ballot_id) == other.id))  # type: ignore[call-overload]
                 await session.exec(delete(Ballot).where(col(Ballot.id) == other.id))  # type: ignore[call-overload]
-                removed += 1
+                removed += other.id in counting
                 audit.record(
                     session,
                     "vote.merge_ballot",

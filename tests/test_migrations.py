@@ -123,3 +123,41 @@ async def test_existing_votes_stay_open_to_the_whole_village(tmp_path: Path) -> 
     finally:
         await engine.dispose()
     assert flag in (0, False) and roll == 0
+
+
+async def test_pick_several_ballots_start_their_draft_from_their_picks(tmp_path: Path) -> None:
+    """0017 adds the draft of a pick-several ballot: each ballot cast before it gets a draft
+    equal to its picks (so the next press starts from them); a one-choice vote gets none."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    rows = [
+        "INSERT INTO village (name, created_at) VALUES ('村', :t)",
+        "INSERT INTO person (telegram_id, full_name, created_at) VALUES (1, '甲', :t)",
+        "INSERT INTO vote (village_id, question, per_household, secret, deadline, status,"
+        " created_at, result, max_picks) VALUES (1, '选哪几个？', 0, 0, :t, 'OPEN', :t, '{}', 2)",
+        "INSERT INTO vote (village_id, question, per_household, secret, deadline, status,"
+        " created_at, result) VALUES (1, '修路吗？', 0, 0, :t, 'OPEN', :t, '{}')",
+        *(
+            f"INSERT INTO vote_option (vote_id, position, label) VALUES ({v}, {n}, '{label}')"
+            for v, n, label in ((1, 0, "甲"), (1, 1, "乙"), (1, 2, "丙"), (2, 0, "同意"))
+        ),
+        "INSERT INTO ballot (vote_id, voter_key, person_id, cast_at) VALUES (1, 'p1', 1, :t)",
+        "INSERT INTO ballot (vote_id, voter_key, person_id, cast_at) VALUES (2, 'p1', 1, :t)",
+        "INSERT INTO ballot_pick (ballot_id, vote_id, option_id, picked_at) VALUES (1, 1, 1, :t)",
+        "INSERT INTO ballot_pick (ballot_id, vote_id, option_id, picked_at) VALUES (1, 1, 3, :t)",
+        "INSERT INTO ballot_pick (ballot_id, vote_id, option_id, picked_at) VALUES (2, 2, 4, :t)",
+    ]
+    try:
+        await migrate(engine, "0016")
+        async with engine.begin() as connection:
+            for row in rows:
+                await connection.execute(text(row), {"t": NOW})
+        await migrate(engine)
+        async with engine.connect() as connection:
+            drafts = (
+                await connection.execute(
+                    text("SELECT ballot_id, vote_id, option_id FROM ballot_draft ORDER BY id")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(d) for d in drafts] == [(1, 1, 1), (1, 1, 3)]

@@ -218,8 +218,9 @@ async def test_a_secret_vote_shows_no_choice_anywhere(
 
 async def test_a_3_of_8_budget_vote_with_paper_ballots(world: World) -> None:
     """The year's 惠民项目: pick up to 3 of 8 on the card (a 4th refused, a pick taken back,
-    ✔ shows one's picks), 10 paper ballots entered once by the admin, and the result names
-    the three chosen, online and paper counted apart and together."""
+    🔍 shows one's picks), each voter's picks counted only once they press ✔ 确认, 10 paper
+    ballots entered once by the admin, and the result names the three chosen, online and
+    paper counted apart and together."""
     fake = world.fake
     cast = await setup_village(world, village_plan().admin("村会计", locale="en"))
     admin = world.person(cast.admin)
@@ -241,18 +242,39 @@ async def test_a_3_of_8_budget_vote_with_paper_ballots(world: World) -> None:
             cast.group_id, lambda m: "惠民项目" in (m.text or ""), after=mark
         )
         assert "8 项中最多选 3 项；得票最多的 3 项通过" in (card.text or "")
-        assert card.buttons()[-1] == "✔ 我的选择"
+        assert card.buttons()[-2:] == ["✔ 确认", "🔍 我的选择"]
+        assert "选好后点「✔ 确认」，确认后才计票" in (card.text or "")
 
         for project in ("修水渠", "装路灯", "修村道"):
-            assert "已选上" in await alice.tap_for_toast(card, project)
+            assert "选好后请点「✔ 确认」，确认后才计票" in await alice.tap_for_toast(card, project)
         assert "最多只能选 3 项" in await alice.tap_for_toast(card, "建广场")
         assert "已取消：修村道" in await alice.tap_for_toast(card, "修村道")
-        assert "已选上" in await alice.tap_for_toast(card, "建广场")
-        mine = await alice.tap_for_toast(card, "✔ 我的选择")
-        assert "修水渠、装路灯、建广场" in mine
+        assert "已选 3 项：修水渠、装路灯、建广场" in await alice.tap_for_toast(card, "建广场")
+        mine = await alice.tap_for_toast(card, "🔍 我的选择")
+        assert "还没有计票" in mine and "修水渠、装路灯、建广场" in mine
+        # Not confirmed yet: nothing counts, so the card has nothing new to show.
+        world.clock.advance(timedelta(seconds=7))
+        travelled += timedelta(seconds=7)
+        assert (await world.app.runtime.run("vote_cards")).get("edits", 0) == 0
+        confirmed = await alice.tap_for_toast(card, "✔ 确认")
+        assert confirmed == "已确认：修水渠、装路灯、建广场。截止前还可以改，改完请再点确认。"
+        assert "没有改动" in await alice.tap_for_toast(card, "✔ 确认")
+        assert "已计入" in await alice.tap_for_toast(card, "🔍 我的选择")
+        world.clock.advance(timedelta(seconds=7))
+        travelled += timedelta(seconds=7)
+        mark = fake.mark()
+        assert (await world.app.runtime.run("vote_cards")).get("edits", 0) == 1
+        edited = await fake.wait_for_message(
+            cast.group_id, lambda m: m.message_id == card.message_id, after=mark
+        )
+        assert "已投票：1 / 3" in (edited.text or "") and "建广场：1 票" in (edited.text or "")
         for project in ("建广场", "修桥"):
             await bob.tap_for_toast(card, project)
+        assert "已确认：建广场、修桥" in await bob.tap_for_toast(card, "✔ 确认")
         await carol.tap_for_toast(card, "修水渠")
+        assert "已确认：修水渠" in await carol.tap_for_toast(card, "✔ 确认")
+        # Carol presses one more but never confirms it: it is not counted.
+        assert "已选 2 项：修水渠、装监控" in await carol.tap_for_toast(card, "装监控")
 
         # Another admin (the village clerk) enters the paper ballots, once.
         votes_list = await clerk.say("/paper", expect="Which vote")
@@ -279,6 +301,7 @@ async def test_a_3_of_8_budget_vote_with_paper_ballots(world: World) -> None:
         # online: 修水渠 2, 装路灯 1, 建广场 2, 修桥 1; with paper: 4, 7, 1, 5, 0, 8, 0, 1
         assert "通过的选项：修桥、装路灯、建广场" in text, text
         assert "装路灯：7" in text and "网上 1，纸质 6" in text
+        assert "装监控：1 票" in text  # its paper ballot, not Carol's unconfirmed press
         assert "另有 10 人投票，合计 13 人" in text
     finally:
         world.clock.advance(-travelled)

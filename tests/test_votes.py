@@ -117,6 +117,41 @@ async def press(
         )
 
 
+async def confirm(
+    sessions: SessionFactory,
+    place: Place,
+    actor: Actor | None,
+    vote_id: int,
+    *,
+    at: datetime = NOW,
+    chat_id: int | None = None,
+) -> votes.Confirmed:
+    """✔ 确认 on a pick-several card: the draft becomes the ballot."""
+    async with unit_of_work(sessions) as session:
+        return await votes.confirm(
+            session,
+            actor,
+            vote_id=vote_id,
+            chat_id=place.group_id if chat_id is None else chat_id,
+            now=at,
+        )
+
+
+async def pick(
+    sessions: SessionFactory,
+    place: Place,
+    actor: Actor,
+    vote_id: int,
+    options: list[int],
+    *,
+    at: datetime = NOW,
+) -> votes.Confirmed:
+    """Press each option of a pick-several card, then ✔ 确认: how an online voter votes."""
+    for option in options:
+        await press(sessions, place, actor, vote_id, option, at=at)
+    return await confirm(sessions, place, actor, vote_id, at=at)
+
+
 def runtime(sessions: SessionFactory, clock: Clock) -> Runtime:
     PoI18n().activate()
     jobs = {job.name: job for job in (vote_jobs.CARDS, vote_jobs.REMINDER, vote_jobs.CLOSE)}

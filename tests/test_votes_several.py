@@ -14,8 +14,18 @@ from storage.clock import Clock
 from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, RuleError
 from storage.models.org import Grid, Household, Membership, MembershipStatus, Person
-from storage.models.votes import BallotPick, DecideRule
-from tests.test_votes import NOW, SHANGHAI, Place, make_place, open_vote, press, runtime
+from storage.models.votes import BallotDraft, BallotPick, DecideRule
+from tests.test_votes import (
+    NOW,
+    SHANGHAI,
+    Place,
+    confirm,
+    make_place,
+    open_vote,
+    pick,
+    press,
+    runtime,
+)
 from views.i18n import PoI18n
 from views.votes import card_markup, card_text, result_text
 
@@ -46,24 +56,38 @@ async def budget_vote(
 async def test_a_ballot_picks_up_to_n_and_a_second_press_takes_a_pick_back(
     sessions: SessionFactory,
 ) -> None:
+    """Presses make a draft (up to N; a second press takes a pick back); ✔ 确认 counts it, and
+    the next presses start from what was confirmed."""
     place = await make_place(sessions)
     vote_id, options = await budget_vote(sessions, place)
     voter = place.residents[2]
     for option in options[:3]:
         result = await press(sessions, place, voter, vote_id, option)
         assert result.picked
-    assert [o.id for o in result.picks] == options[:3]
+    assert [o.id for o in result.picks] == options[:3] and result.confirmed == []
     with pytest.raises(RuleError) as refused:
         await press(sessions, place, voter, vote_id, options[3])
     assert "{count}" in refused.value.message and refused.value.params["count"] == 3
+    async with sessions() as session:  # a draft is not a vote
+        assert await votes.tally(session, vote_id) == {}
+        assert await votes.voter_count(session, vote_id) == 0
+    confirmed = await confirm(sessions, place, voter, vote_id)
+    assert confirmed.outcome == votes.Confirmation.CAST
+    assert [o.id for o in confirmed.picks] == options[:3]
     taken_back = await press(sessions, place, voter, vote_id, options[1])
     assert not taken_back.picked and [o.id for o in taken_back.picks] == [options[0], options[2]]
+    assert [o.id for o in taken_back.confirmed] == options[:3]
     await press(sessions, place, voter, vote_id, options[3])
+    async with sessions() as session:  # not confirmed yet: the confirmed picks stand
+        assert await votes.tally(session, vote_id) == dict.fromkeys(options[:3], 1)
+    changed = await confirm(sessions, place, voter, vote_id)
+    assert changed.outcome == votes.Confirmation.CHANGED
     async with sessions() as session:
         assert await votes.tally(session, vote_id) == {options[0]: 1, options[2]: 1, options[3]: 1}
         assert await votes.voter_count(session, vote_id) == 1
         mine = await votes.picks_of(session, voter, vote_id)
-    assert [o.id for o in mine] == [options[0], options[2], options[3]]
+        draft = await votes.draft_of(session, voter, vote_id)
+    assert [o.id for o in mine] == [options[0], options[2], options[3]] == [o.id for o in draft]
 
 
 async def test_rapid_presses_never_pick_more_than_n(sessions: SessionFactory) -> None:
@@ -78,6 +102,13 @@ async def test_rapid_presses_never_pick_more_than_n(sessions: SessionFactory) ->
     refused = [o for o in outcomes if isinstance(o, RuleError)]
     assert len(kept) == 3 and len(refused) == 5, outcomes
     async with sessions() as session:
+        drafts = (
+            await session.exec(select(BallotDraft).where(BallotDraft.vote_id == vote_id))
+        ).all()
+        rows = (await session.exec(select(BallotPick).where(BallotPick.vote_id == vote_id))).all()
+    assert len(drafts) == 3 and rows == []  # nothing counts before ✔ 确认
+    await confirm(sessions, place, voter, vote_id)
+    async with sessions() as session:
         rows = (await session.exec(select(BallotPick).where(BallotPick.vote_id == vote_id))).all()
     assert len(rows) == 3
 
@@ -89,9 +120,11 @@ async def test_one_ballot_per_household_holds_for_several_choices(
     vote_id, options = await budget_vote(sessions, place)
     husband, wife = place.residents[0], place.residents[1]
     await press(sessions, place, husband, vote_id, options[0])
-    await press(sessions, place, husband, vote_id, options[1])
+    await pick(sessions, place, husband, vote_id, [options[1]])
     with pytest.raises(AlreadyDone):
         await press(sessions, place, wife, vote_id, options[2])
+    with pytest.raises(AlreadyDone):
+        await confirm(sessions, place, wife, vote_id)
     async with sessions() as session:
         assert await votes.voter_count(session, vote_id) == 1
         assert sum((await votes.tally(session, vote_id)).values()) == 2
@@ -125,7 +158,9 @@ async def test_a_vote_for_some_grids_refuses_the_others_and_counts_only_them(
     with pytest.raises(NotAllowed) as refused:
         await press(sessions, place, outsider, vote_id, options[0])
     assert "some grids" in refused.value.message
-    await press(sessions, place, place.residents[0], vote_id, options[0])
+    with pytest.raises(NotAllowed):
+        await confirm(sessions, place, outsider, vote_id)
+    await pick(sessions, place, place.residents[0], vote_id, [options[0]])
     async with sessions() as session:
         vote = await votes.get_vote(session, vote_id)
         assert await votes.eligible_count(session, vote) == len(place.residents)
@@ -143,8 +178,7 @@ async def test_paper_ballots_go_in_once_by_an_admin_and_count_in_the_result(
     vote_id, o = await budget_vote(sessions, place)
     online = {0: [o[0], o[1], o[2]], 1: [o[0], o[3]], 2: [o[0], o[1]], 3: [o[4]]}
     for index, picks in online.items():
-        for option in picks:
-            await press(sessions, place, place.residents[index], vote_id, option)
+        await pick(sessions, place, place.residents[index], vote_id, picks)
     paper = dict.fromkeys(o, 0)
     paper.update({o[3]: 9, o[1]: 2, o[2]: 1, o[0]: 1})
     async with unit_of_work(sessions) as session:
@@ -217,16 +251,16 @@ async def test_a_secret_vote_with_several_choices_shows_nothing_before_the_close
 ) -> None:
     place = await make_place(sessions)
     vote_id, o = await budget_vote(sessions, place, secret=True)
-    await press(sessions, place, place.residents[0], vote_id, o[0])
-    await press(sessions, place, place.residents[0], vote_id, o[5])
+    await pick(sessions, place, place.residents[0], vote_id, [o[0], o[5]])
     async with sessions() as session:
         view = await votes.vote_view(session, vote_id)
+    assert view.voters == 1
     PoI18n().activate()
     text = card_text(view, "zh", SHANGHAI)
     assert "投票后公布" in text or "截止后" in text
     assert "修桥：" not in text and "修水渠：" not in text
     markup = card_markup(view, "zh")
-    assert markup["inline_keyboard"][-1][0]["text"] == "✔ 我的选择"
+    assert [b["text"] for b in markup["inline_keyboard"][-1]] == ["✔ 确认", "🔍 我的选择"]
 
 
 async def test_the_majority_rule_chooses_what_more_than_half_picked(
@@ -234,11 +268,8 @@ async def test_the_majority_rule_chooses_what_more_than_half_picked(
 ) -> None:
     place = await make_place(sessions)
     vote_id, o = await budget_vote(sessions, place, picks=2, rule=DecideRule.MAJORITY)
-    for index in range(3):
-        await press(sessions, place, place.residents[index], vote_id, o[6])
-    await press(sessions, place, place.residents[0], vote_id, o[7])
-    await press(sessions, place, place.residents[1], vote_id, o[7])
-    await press(sessions, place, place.residents[3], vote_id, o[2])
+    for index, picks in {0: [o[6], o[7]], 1: [o[6], o[7]], 2: [o[6]], 3: [o[2]]}.items():
+        await pick(sessions, place, place.residents[index], vote_id, picks)
     async with sessions() as session:
         view = await votes.vote_view(session, vote_id)
     # 4 voters: 建图书室 3 (75%), 装监控 2 (50%, not more than half), 修村道 1
@@ -258,17 +289,19 @@ async def test_picks_change_until_the_deadline_and_not_after(sessions: SessionFa
     job has run) a press is refused and the picks stay as they were; the result counts them."""
     place = await make_place(sessions)
     vote_id, o = await budget_vote(sessions, place, picks=2)
-    voter = place.residents[0]
-    await press(sessions, place, voter, vote_id, o[0])
-    await press(sessions, place, voter, vote_id, o[1])
+    voter, late = place.residents[0], place.residents[2]
+    await pick(sessions, place, voter, vote_id, [o[0], o[1]])
     last_minute = NOW + timedelta(days=3, minutes=-1)
     taken = await press(sessions, place, voter, vote_id, o[1], at=last_minute)
     assert not taken.picked
-    await press(sessions, place, voter, vote_id, o[5], at=last_minute)
+    await pick(sessions, place, voter, vote_id, [o[5]], at=last_minute)
+    await press(sessions, place, late, vote_id, o[3], at=last_minute)  # never confirmed
     deadline = NOW + timedelta(days=3)
     for option in (o[0], o[6]):  # neither a take-back nor a new pick
         with pytest.raises(AlreadyDone):
             await press(sessions, place, voter, vote_id, option, at=deadline)
+    with pytest.raises(AlreadyDone):  # nor a confirmation
+        await confirm(sessions, place, late, vote_id, at=deadline)
     clock = Clock()
     clock.travel_to(deadline + timedelta(minutes=1))
     await runtime(sessions, clock).run("vote_close")

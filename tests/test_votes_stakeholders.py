@@ -119,6 +119,19 @@ async def press(
         )
 
 
+async def confirm(sessions: SessionFactory, item: Item, name: str, vote_id: int) -> object:
+    """✔ 确认 on a pick-several card: the draft becomes the ballot."""
+    async with unit_of_work(sessions) as session:
+        actor = await item.v.load_actor(session, name)
+        return await votes.confirm(
+            session,
+            actor,
+            vote_id=vote_id,
+            chat_id=item.v.group_id,
+            now=NOW + timedelta(minutes=6),
+        )
+
+
 def test_only_those_on_the_roll_may_vote_in_a_stakeholders_vote() -> None:
     """The pure check: on the roll (`listed`) and an approved resident, while open."""
     vote = Vote(village_id=1, question="q", deadline=NOW, stakeholders=True)
@@ -256,12 +269,19 @@ async def test_one_ballot_per_household_among_the_participants(
     )
     await press(sessions, item, "提议人", vote_id, o[0])
     await press(sessions, item, "提议人", vote_id, o[1])
+    await confirm(sessions, item, "提议人", vote_id)
     with pytest.raises(AlreadyDone) as household:
         await press(sessions, item, "同户人", vote_id, o[2])
     assert "household" in household.value.message
+    with pytest.raises(AlreadyDone):
+        await confirm(sessions, item, "同户人", vote_id)
     with pytest.raises(NotAllowed):
         await press(sessions, item, "旁人", vote_id, o[2])
+    with pytest.raises(NotAllowed):
+        await confirm(sessions, item, "旁人", vote_id)
     await press(sessions, item, "代表", vote_id, o[1])
+    await press(sessions, item, "关注人", vote_id, o[3])  # a draft only: not a vote
+    await confirm(sessions, item, "代表", vote_id)
     async with sessions() as session:
         vote = await votes.get_vote(session, vote_id)
         # households 1号 (the author and the mate), 2号 (the follower), 3号 (the council's)

@@ -7,6 +7,7 @@ card shows only how many have voted; nobody's choice is ever written anywhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,8 +18,22 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import outbox, votes
 from storage.errors import N_
-from storage.models.votes import DecideRule, Proposal, ProposalStatus
-from storage.votes import VoteView, proposal_code
+from storage.models.votes import (
+    DecideRule,
+    Proposal,
+    ProposalStatus,
+    Vote,
+    VoteOption,
+    VoteStatus,
+)
+from storage.votes import (
+    OPTION_MAX,
+    Cast,
+    Confirmation,
+    Confirmed,
+    VoteView,
+    proposal_code,
+)
 from views.dates import moment_title
 from views.i18n import tr
 
@@ -160,8 +175,9 @@ def card_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
     if vote.max_picks > 1:
         press = tr(
             locale,
-            "Press the options you pick; press one again to take it back. "
-            "✔ shows your picks. You can change them until the deadline.",
+            "Press the options you pick (press one again to take it back), then press "
+            "✔ Confirm: only confirmed picks are counted. You can change them until the "
+            "deadline.",
         )
     else:
         press = tr(locale, "Press a button to vote. You can change your vote until the deadline.")
@@ -180,9 +196,176 @@ def card_markup(view: VoteView, locale: str | None = None) -> dict[str, Any]:
     ]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     if view.vote.max_picks > 1:
+        confirm = VoteConfirm(vote_id=view.vote.id).pack()
         mine = VoteMine(vote_id=view.vote.id).pack()
-        rows.append([{"text": tr(locale, "✔ My picks"), "callback_data": mine}])
+        rows.append(
+            [
+                {"text": tr(locale, "✔ Confirm"), "callback_data": confirm},
+                {"text": tr(locale, "🔍 My picks"), "callback_data": mine},
+            ]
+        )
     return {"inline_keyboard": rows}
+
+
+TOAST_MAX = 200  # Telegram's limit for the answer to a press
+
+
+def fitted(compose: Callable[..., str], *lists: list[str]) -> str:
+    """`compose(*listed)`, each list of labels joined by 、, within TOAST_MAX: the labels are cut
+    shorter until it fits."""
+    text = ""
+    for room in (OPTION_MAX, 12, 6, 3):
+        listed = [
+            "、".join(label if len(label) <= room else label[:room] + "…" for label in labels)
+            for labels in lists
+        ]
+        text = compose(*listed)
+        if len(text) <= TOAST_MAX:
+            return text
+    return text[: TOAST_MAX - 1] + "…"
+
+
+def sentences(*parts: str) -> str:
+    """Sentences one after the other: a space after an English full stop, none after 。."""
+    text = ""
+    for part in filter(None, parts):
+        text += part if not text or text.endswith(("。", "！", "？", "）")) else " " + part
+    return text
+
+
+def labels_of(options: list[VoteOption]) -> list[str]:
+    return [o.label for o in options]
+
+
+def press_toast(result: Cast, locale: str | None = None) -> str:
+    """A press on a pick-several card: what the draft holds now, and that it counts only after
+    ✔ Confirm (in a secret vote, how many, not which)."""
+    vote, count = result.vote, len(result.picks)
+    head = ""
+    if not result.picked:
+        head = (
+            tr(locale, "Taken back.")
+            if vote.secret
+            else tr(locale, "Taken back: {option}.", option=result.option.label)
+        )
+    if count == 0:
+        body = tr(locale, "Nothing is picked now.")
+        tail = (
+            tr(locale, "What you confirmed before still counts.")
+            if result.confirmed
+            else tr(locale, "Press the options you pick, then “✔ Confirm”.")
+        )
+        return fitted(lambda: sentences(head, body, tail))
+    tail = tr(locale, "When you are done, press “✔ Confirm”: only then is it counted.")
+    if vote.secret:
+        body = tr(locale, "Picked so far: {count} (kept secret).", count=count)
+        return fitted(lambda: sentences(head, body, tail))
+    return fitted(
+        lambda listed: sentences(
+            head,
+            tr(locale, "Picked so far: {count}: {options}.", count=count, options=listed),
+            tail,
+        ),
+        labels_of(result.picks),
+    )
+
+
+def confirm_answer(result: Confirmed, locale: str | None = None) -> str:
+    """✔ Confirm: what counts now (an alert only the voter sees; in a secret vote, how many,
+    not which: 🔍 says which)."""
+    if result.vote.secret and result.picks:
+        return secret_confirm_answer(result, locale)
+    if result.outcome in (Confirmation.CAST, Confirmation.CHANGED):
+        message = N_(
+            "Confirmed: {options}. You can still change them until the deadline; after a "
+            "change, press Confirm again."
+        )
+    elif result.outcome == Confirmation.UNCHANGED:
+        message = N_("Nothing changed: your picks are already counted: {options}.")
+    elif result.picks:
+        message = N_(
+            "Nothing is picked now, so nothing was changed. What you confirmed before still "
+            "counts: {options}."
+        )
+    else:
+        return tr(locale, NOTHING_PICKED)
+    return fitted(lambda listed: tr(locale, message, options=listed), labels_of(result.picks))
+
+
+def secret_confirm_answer(result: Confirmed, locale: str | None) -> str:
+    count = len(result.picks)
+    if result.outcome in (Confirmation.CAST, Confirmation.CHANGED):
+        return tr(
+            locale,
+            "Confirmed: your {count} picks are counted, and they stay secret. You can still "
+            "change them until the deadline; after a change, press Confirm again.",
+            count=count,
+        )
+    if result.outcome == Confirmation.UNCHANGED:
+        return tr(
+            locale,
+            "Nothing changed: your {count} picks are already counted, and they stay secret.",
+            count=count,
+        )
+    return tr(
+        locale,
+        "Nothing is picked now, so nothing was changed. The {count} picks you confirmed "
+        "before still count.",
+        count=count,
+    )
+
+
+NOTHING_PICKED = N_(
+    "You have not picked anything yet. Press the options you pick, then “✔ Confirm”."
+)
+
+
+def my_picks_answer(
+    vote: Vote, counted: list[VoteOption], draft: list[VoteOption], locale: str | None = None
+) -> str:
+    """🔍 My picks: what counts, and what is picked but not confirmed yet (an alert)."""
+    still_open = vote.status == VoteStatus.OPEN
+    if not counted:
+        if not still_open:
+            return tr(locale, "You did not vote in this vote.")
+        if not draft:
+            return tr(locale, NOTHING_PICKED)
+        return fitted(
+            lambda listed: tr(
+                locale,
+                "Not counted yet: you picked {options}. Press “✔ Confirm” to count them.",
+                options=listed,
+            ),
+            labels_of(draft),
+        )
+    if still_open and draft != counted:
+        return fitted(
+            lambda counted_listed, draft_listed: tr(
+                locale,
+                "Counted: {counted}. Picked but not confirmed yet: {draft}. Press “✔ Confirm” "
+                "to count these instead.",
+                counted=counted_listed,
+                draft=draft_listed or tr(locale, "nothing"),
+            ),
+            labels_of(counted),
+            labels_of(draft),
+        )
+
+    def mine(listed: str) -> str:
+        text = tr(
+            locale,
+            "Your picks ({count} of at most {most}): {options}.",
+            count=len(counted),
+            most=vote.max_picks,
+            options=listed,
+        )
+        if still_open:
+            text = sentences(
+                text, tr(locale, "They are counted. You can change them until the deadline.")
+            )
+        return text
+
+    return fitted(mine, labels_of(counted))
 
 
 def result_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
@@ -295,6 +478,16 @@ async def post_result(
 
 
 def reminder_text(view: VoteView, locale: str | None, tz: ZoneInfo) -> str:
+    if view.vote.max_picks > 1:
+        return tr(
+            locale,
+            "🗳 Reminder: the vote “{question}” in {village} closes at {deadline}. You have not "
+            "voted yet: on the card in your village group, press the options you pick, then "
+            "“✔ Confirm” (picks count only once confirmed).",
+            question=hd.quote(view.vote.question),
+            village=hd.quote(view.village.name),
+            deadline=local_time(view.vote.deadline, tz, locale),
+        )
     return tr(
         locale,
         "🗳 Reminder: the vote “{question}” in {village} closes at {deadline}. "
@@ -339,8 +532,15 @@ class VoteCast(CallbackData, prefix="vt"):
     option_id: int
 
 
+class VoteConfirm(CallbackData, prefix="vk"):
+    """✔ Confirm on a pick-several card: the presser's draft becomes their ballot (checked
+    again in storage.votes.confirm)."""
+
+    vote_id: int
+
+
 class VoteMine(CallbackData, prefix="vm"):
-    """✔ on a pick-several card: the presser's own picks, told privately."""
+    """🔍 on a pick-several card: the presser's own picks (and draft), told privately."""
 
     vote_id: int
 

@@ -4,7 +4,9 @@ group chats, and the ballots.
 A ballot is unique per vote and voter key (`p<person id>`, or `h<household id>` when the village
 votes one per household), so concurrent presses, also by two members of a household, count once.
 Its picks are rows of their own (`BallotPick`): one for a single-choice vote, up to the vote's
-`max_picks` for a "pick up to N of M" vote; the ballot row is what a press locks.
+`max_picks` for a "pick up to N of M" vote; the ballot row is what a press locks. In a
+pick-several vote a press changes the ballot's draft (`BallotDraft`), and only ✔ 确认 turns the
+draft into its picks: a ballot without picks (a draft only) is not a vote.
 
 Who may vote is the village's approved residents, or those of some grids (`Vote.grid_ids`), or,
 for a vote on an agenda item, only the item's participants (利益相关方, `Vote.stakeholders`):
@@ -185,6 +187,21 @@ class BallotPick(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ballot_id: int = Field(foreign_key="ballot.id")
     vote_id: int = Field(foreign_key="vote.id")
+    option_id: int = Field(foreign_key="vote_option.id")
+    picked_at: datetime = Field(default_factory=utcnow)
+
+
+class BallotDraft(SQLModel, table=True):
+    """One option a pick-several ballot's draft holds: what the voter has pressed so far. ✔ 确认
+    makes the ballot's picks the draft; the draft stays, so the next press starts from the
+    confirmed picks. A draft is never counted."""
+
+    __tablename__ = "ballot_draft"
+    __table_args__ = (UniqueConstraint("ballot_id", "option_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ballot_id: int = Field(foreign_key="ballot.id")
+    vote_id: int = Field(foreign_key="vote.id", index=True)
     option_id: int = Field(foreign_key="vote_option.id")
     picked_at: datetime = Field(default_factory=utcnow)
 
