@@ -14,6 +14,7 @@ from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, NotFound, RuleError
 from storage.models.org import Membership, MembershipStatus, Person, Role, WorkerKind
 from storage.permissions.org import Actor, OrgPermissions, RoleHeld
+from storage.text import label_key
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
@@ -269,6 +270,10 @@ def test_invisible_text_is_no_text(typed: str) -> None:
 def test_text_is_normalised_before_it_is_checked_and_stored() -> None:
     assert org.require_text("\u202e12号", 32) == "12号"  # no bidi override reaches a screen
     assert org.require_text("Ｗａｎｇ\u200b　 Ｌｉ", 32) == "Wang Li"  # NFKC, one space
+    # Chinese punctuation stays as typed (NFKC alone gave "纠纷,已请村调解员!"), digits fold
+    typed = "纠纷，已请村调解员！３组？（东）"
+    assert org.require_text(typed, 64) == "纠纷，已请村调解员！3组？（东）"
+    assert label_key("3组（东）12号") == label_key("3组(东) 12号") == label_key("３组(东)１２号")
     assert org.require_text("👨\u200d👩\u200d👧 家", 32) == "👨\u200d👩\u200d👧 家"  # one emoji
     with pytest.raises(RuleError):  # the limit counts what is kept
         org.require_text("号" * 33, 32)
