@@ -29,7 +29,7 @@ from storage.models.org import Membership, MembershipStatus, Person, Role
 from storage.models.points import ClaimStatus, EntryKind, PointEntry, PointItem, RewardStatus
 from storage.permissions.org import Actor, Residence, RoleHeld
 from storage.permissions.points import PointsPermissions as Can
-from tests.village_builder import VillagePlan
+from tests.village_builder import VillagePlan, outbox_rows
 from views import pictures
 from views import points as points_views
 from views.i18n import PoI18n
@@ -489,12 +489,6 @@ async def test_catalogue_admin(sessions: SessionFactory) -> None:
 def runtime(sessions: SessionFactory) -> Runtime:
     jobs = {j.name: j for j in (cycle.WEEKLY, cycle.MONTHLY, cycle.QUARTERLY, cycle.YEARLY)}
     return Runtime(sessions, Clock(), TZ, jobs=jobs)
-
-
-async def outbox_rows(sessions: SessionFactory, chat_id: int) -> list[OutboxMessage]:
-    async with sessions() as session:
-        query = select(OutboxMessage).where(OutboxMessage.chat_id == chat_id)
-        return list((await session.exec(query.order_by(col(OutboxMessage.id)))).all())
 
 
 async def test_jobs_post_once_per_period_also_after_downtime(sessions: SessionFactory) -> None:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import col, select
-
 from schedules import votes as vote_jobs
 from schedules.runtime import Runtime
 from storage import council, votes
 from storage.clock import Clock
 from storage.db import SessionFactory, unit_of_work
-from storage.models.common import OutboxMessage
 from tests.test_votes import SHANGHAI, make_place
+from tests.village_builder import outbox_texts
 from views.i18n import PoI18n
 
 NOVEMBER = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)
@@ -22,18 +20,6 @@ NOVEMBER = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)
 def answers_runtime(sessions: SessionFactory) -> Runtime:
     PoI18n().activate()
     return Runtime(sessions, Clock(), SHANGHAI, jobs={vote_jobs.ANSWERS: vote_jobs.ANSWERS_JOB})
-
-
-async def posts(sessions: SessionFactory, chat_id: int) -> list[str]:
-    async with sessions() as session:
-        rows = (
-            await session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.chat_id == chat_id)
-                .order_by(col(OutboxMessage.id))
-            )
-        ).all()
-    return [str(row.payload.get("text", "")) for row in rows]
 
 
 async def test_last_months_answers_are_posted_once_without_their_authors(
@@ -78,7 +64,7 @@ async def test_last_months_answers_are_posted_once_without_their_authors(
     assert list(first.values()) == [4]
     again = await runtime.run(vote_jobs.ANSWERS, at=datetime(2026, 12, 1, 5, 0, tzinfo=UTC))
     assert again == {}
-    [post] = await posts(sessions, place.group_id)
+    [post] = await outbox_texts(sessions, place.group_id)
     assert "书记信箱回复（2026年11月）" in post
     assert "村口路灯坏了 —— 已列入议题" in post
     assert "村口的灯不亮 —— 已合并到" in post and "P-2026-0001" in post
@@ -109,5 +95,5 @@ async def test_last_months_answers_are_posted_once_without_their_authors(
         )
     caught_up = await runtime.run(vote_jobs.ANSWERS, at=datetime(2027, 2, 1, 3, 0, tzinfo=UTC))
     assert sorted(caught_up.values()) == [1]  # December had none and stays quiet
-    texts = await posts(sessions, place.group_id)
+    texts = await outbox_texts(sessions, place.group_id)
     assert len(texts) == 2 and "2027年1月" in texts[1] and "修水渠" in texts[1]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import select
 
 from schedules import reports_progress
 from schedules.runtime import Runtime
@@ -21,12 +21,11 @@ from storage import reports_neighbours as neighbours
 from storage.clock import Clock
 from storage.db import SessionFactory, unit_of_work
 from storage.errors import AlreadyDone, NotAllowed, RuleError
-from storage.models.common import OutboxMessage
 from storage.models.org import MembershipStatus, Role
 from storage.models.reports import FollowedInstead, Task, TaskFollower
 from storage.permissions.org import Actor, Residence, RoleHeld
 from storage.permissions.reports import ReportPermissions
-from tests.village_builder import BuiltVillage, VillagePlan
+from tests.village_builder import BuiltVillage, VillagePlan, outbox_texts
 from views.i18n import PoI18n
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -368,18 +367,6 @@ def progress_runtime(sessions: SessionFactory) -> Runtime:
     return Runtime(sessions, Clock(), SHANGHAI, jobs={reports_progress.NAME: reports_progress.JOB})
 
 
-async def posts(sessions: SessionFactory, chat_id: int) -> list[str]:
-    async with sessions() as session:
-        rows = (
-            await session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.chat_id == chat_id)
-                .order_by(col(OutboxMessage.id))
-            )
-        ).all()
-    return [str(row.payload.get("text", "")) for row in rows]
-
-
 async def test_the_weekly_post_is_off_by_default_then_posted_once_a_week(
     sessions: SessionFactory,
 ) -> None:
@@ -404,7 +391,7 @@ async def test_the_weekly_post_is_off_by_default_then_posted_once_a_week(
     monday = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai
 
     assert await runtime.run(reports_progress.NAME, at=monday) == {}  # off by default
-    assert await posts(sessions, group_a) == []
+    assert await outbox_texts(sessions, group_a) == []
 
     async with unit_of_work(sessions) as session:
         await neighbours.set_weekly_post(
@@ -413,13 +400,13 @@ async def test_the_weekly_post_is_off_by_default_then_posted_once_a_week(
     period = f"2026-W47/g{v.grid('一网格').id}"
     assert await runtime.run(reports_progress.NAME, at=monday) == {period: 1}
     assert await runtime.run(reports_progress.NAME, at=monday + timedelta(hours=2)) == {}
-    [post] = await posts(sessions, group_a)
+    [post] = await outbox_texts(sessions, group_a)
     assert "一网格报事进展（第47周（11月16日—11月22日））" in post
     assert "本周新报 2 件" in post and "村东桥头路灯不亮了" in post and "张三" in post
     assert "本周修好 1 件" in post and "井盖丢了" in post
     assert "截至11月23日还在办的 3 件，其中超时 1 件" in post and "⚠" in post
     assert "周九" not in post  # anonymous: never named
-    assert await posts(sessions, group_b) == []  # the other grid did not turn it on
+    assert await outbox_texts(sessions, group_b) == []  # the other grid did not turn it on
     del late
 
     # Down from the 23rd to 15 December: weeks 48 to 50 are caught up, none twice; what is
@@ -430,7 +417,7 @@ async def test_the_weekly_post_is_off_by_default_then_posted_once_a_week(
     assert sorted(caught_up) == [period.replace("W47", "W48"), period.replace("W47", "W50")]
     async with sessions() as session:
         assert await job_runs.ran(session, reports_progress.NAME, period.replace("W47", "W49"))
-    texts = await posts(sessions, group_a)
+    texts = await outbox_texts(sessions, group_a)
     assert len(texts) == 3
     assert "第48周" in texts[1] and "篮球架歪了" in texts[1] and "还在办" not in texts[1]
     assert "第50周" in texts[2] and "截至12月15日还在办的 4 件，其中超时 4 件" in texts[2]

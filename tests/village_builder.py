@@ -29,10 +29,12 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import org
 from storage.db import SessionFactory, unit_of_work
+from storage.models.common import OutboxMessage
 from storage.models.org import (
     BoundChat,
     Grid,
@@ -345,3 +347,15 @@ async def lone_person(session: AsyncSession, telegram_id: int, name: str) -> Per
     session.add(found)
     await session.flush()
     return found
+
+
+async def outbox_rows(sessions: SessionFactory, chat_id: int) -> list[OutboxMessage]:
+    """What the outbox holds for a chat, oldest first."""
+    async with sessions() as session:
+        query = select(OutboxMessage).where(OutboxMessage.chat_id == chat_id)
+        return list((await session.exec(query.order_by(col(OutboxMessage.id)))).all())
+
+
+async def outbox_texts(sessions: SessionFactory, chat_id: int) -> list[str]:
+    """The texts of what the outbox holds for a chat, oldest first."""
+    return [str(row.payload.get("text", "")) for row in await outbox_rows(sessions, chat_id)]
