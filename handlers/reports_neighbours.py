@@ -35,6 +35,12 @@ from views.reports_neighbours import (
 router = Router(name="neighbours")
 
 
+def not_a_resident(actor: Actor | None) -> str:
+    """Why someone cannot see the grid's reports, and what they can do next."""
+    refusal = _("Only residents who have joined a village can see its reports.")
+    return refusal + "\n" + next_step(actor)
+
+
 @router.message(Command("reports"), F.chat.type == "private", StateFilter("*"))
 async def list_grid_reports(
     message: Message,
@@ -48,12 +54,7 @@ async def list_grid_reports(
     """The open and recently fixed reports of the resident's grid."""
     await state.clear()
     if actor is None or not ReportPermissions.can_see_grid_reports(actor):
-        await message.answer(
-            _("Only residents who have joined a village can see its reports.")
-            + "\n"
-            + next_step(actor),
-            reply_markup=keyboard(home_row()),
-        )
+        await message.answer(not_a_resident(actor), reply_markup=keyboard(home_row()))
         return
     result = await neighbours.grid_reports(session, actor, now, settings.tz)
     locale = locale_of(person)
@@ -76,12 +77,7 @@ async def page_grid_reports(
     """A page of the list (from the report wizard's first step too: it leaves the wizard)."""
     await state.clear()
     if actor is None or not ReportPermissions.can_see_grid_reports(actor):
-        await query.answer(
-            _("Only residents who have joined a village can see its reports.")
-            + "\n"
-            + next_step(actor),
-            show_alert=True,
-        )
+        await query.answer(not_a_resident(actor), show_alert=True)
         return
     result = await neighbours.grid_reports(session, actor, now, settings.tz, callback_data.page)
     locale = locale_of(person)
@@ -105,12 +101,7 @@ async def follow_from_list(
     """关注: checked again (still the person's grid, still open, not followed yet); the list
     shows it followed."""
     if actor is None:
-        await query.answer(
-            _("Only residents who have joined a village can see its reports.")
-            + "\n"
-            + next_step(actor),
-            show_alert=True,
-        )
+        await query.answer(not_a_resident(actor), show_alert=True)
         return
     view = await neighbours.follow_from_list(session, actor, callback_data.task_id, now)
     result = await neighbours.grid_reports(session, actor, now, settings.tz, callback_data.page)
