@@ -26,7 +26,7 @@ from redis.asyncio.lock import Lock
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import LockNotOwnedError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import String, cast, delete
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -371,6 +371,8 @@ class RedisIsolation(BaseEventIsolation):
                 await renewing
             try:
                 await lock.release()
+            except LockNotOwnedError:  # Redis answered: the lock expired while it was cut
+                log.info("per-person lock %s had expired before its release", lock.name)
             except (RedisError, OSError) as exc:  # it expires by itself within the TTL
                 self._lost(exc)
 
@@ -379,6 +381,8 @@ class RedisIsolation(BaseEventIsolation):
             await asyncio.sleep(self.ttl / 3)
             try:
                 await lock.reacquire()
+            except LockNotOwnedError:  # Redis answered: the lock expired while it was cut
+                return
             except (RedisError, OSError) as exc:
                 self._lost(exc)
                 return

@@ -22,7 +22,7 @@ from aiogram.types import Chat, Message, Update, User
 from redis.asyncio import Redis
 
 from bot.app import create_app, start_background
-from bot.fsm import LOCK_TTL, create_isolation
+from bot.fsm import LOCK_TTL, RedisIsolation, create_isolation
 from bot.middlewares import ThrottlingMiddleware
 from sandbox.bot_api import FakeBotAPI
 from storage.settings import Settings, SettingsError, load_settings
@@ -266,6 +266,24 @@ async def test_a_lock_held_longer_than_its_ttl_is_renewed(redis_port: int) -> No
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_lock_that_expired_is_not_taken_for_a_lost_redis(
+    redis_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis answers, but the lock is gone (it expired while Redis was cut): its release is no
+    second "Redis lost" (the cut's one line was followed by this one, under load)."""
+    key = StorageKey(bot_id=1, chat_id=44, user_id=44)
+    isolation = create_isolation(f"redis://127.0.0.1:{redis_port}/0")
+    assert isinstance(isolation, RedisIsolation)
+    caplog.set_level(logging.WARNING)
+    try:
+        async with isolation.lock(key):
+            await isolation.redis.delete(isolation.key_builder.build(key, "lock"))
+    finally:
+        await isolation.close()
+    assert not [r for r in caplog.records if "Redis lost" in r.getMessage()]
+    assert isolation.lost is False
 
 
 async def test_a_cut_of_redis_heals_by_itself_and_is_logged_once(
