@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import shutil
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -327,6 +329,14 @@ async def test_a_cut_of_redis_heals_by_itself_and_is_logged_once(
             with contextlib.suppress(asyncio.CancelledError):
                 await polling
             await app.close()
+        # A connection whose socket the cut closed can be dropped unclosed by redis-py; its
+        # ResourceWarning is collected here, not in whichever test runs when it is collected
+        # (it failed test_schedules once). Only such warnings, about the cut proxy, pass.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gc.collect()
+        others = [w for w in caught if str(proxy.port) not in str(w.message)]
+        assert not others, [str(w.message) for w in others]
     messages = [r.getMessage() for r in caplog.records]
     for loss in ("profile sync lost Redis", "per-person locks: Redis lost"):
         assert len([m for m in messages if loss in m]) == 1, messages
