@@ -202,7 +202,7 @@ async def test_the_votes_sheets_name_no_choice_and_the_record_no_choice_either(
         ["序号", "表决事项", "选项", "票数", "得票率"],
         min_widths={2: 20},
     )
-    assert [r[1] for r in options].count("修路吗?") == 2  # once per vote, not once per option
+    assert [r[1] for r in options].count("修路吗？") == 2  # once per vote, not once per option
     assert [r[3] for r in options[:3]] == [1, 1, 0]
     assert [r[3] for r in options[3:]] == ["截止后公布"] * 3  # secret: tallied after the close
     public_cells = [c for sheet in book.worksheets for c in cells(sheet)]

@@ -278,7 +278,7 @@ async def test_a_3_of_8_budget_vote_with_paper_ballots(world: World) -> None:
 
         # Another admin (the village clerk) enters the paper ballots, once.
         votes_list = await clerk.say("/paper", expect="Which vote")
-        await clerk.tap(votes_list, "明年的惠民项目选哪几个?", expect="修水渠")
+        await clerk.tap(votes_list, "明年的惠民项目选哪几个？", expect="修水渠")
         paper = {"修水渠": 2, "装路灯": 6, "修村道": 1, "建广场": 3, "买垃圾桶": 0, "修桥": 7}
         paper |= {"建图书室": 0, "装监控": 1}
         for project in projects[:-1]:

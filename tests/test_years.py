@@ -352,7 +352,7 @@ async def test_a_household_splits_and_is_renamed(sessions: SessionFactory) -> No
         with pytest.raises(RuleError, match="merge"):
             await org.rename_household(session, admin, home, "3组12号之一", NOW)
         renamed = await org.rename_household(session, admin, home, "3组 12号（张家）", NOW)
-        assert renamed.label == "3组 12号(张家)"  # normalised as typed labels are
+        assert renamed.label == "3组 12号（张家）"  # Chinese brackets stay as typed
 
 
 async def test_a_person_who_left_is_not_told_nor_counted(sessions: SessionFactory) -> None:
