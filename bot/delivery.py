@@ -16,6 +16,7 @@ import contextlib
 import logging
 import math
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -235,7 +236,12 @@ class Delivery:
         self.last_pass_at: datetime | None = None  # the clock's time of the last good pass
         self._beat_at: float | None = None  # the loop's time of the last heartbeat recorded
 
-    def wake(self) -> None:
+    def wake(self, chats: Collection[int] = ()) -> None:
+        """Look at the outbox now; with `chats`, the chats new rows were written for. A row for
+        a chat whose send is in flight needs no look now: that send's end brings a pass, which
+        finds it (a pass for nothing was a transaction a push, under a burst to one worker)."""
+        if chats and all(chat_id in self._tasks for chat_id in chats):
+            return
         self._wake.set()
 
     def stop(self) -> None:

@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.after_commit import HeldCalls
 from bot.menus import CommandMenus
-from storage import updates
+from storage import outbox, updates
 from storage.clock import Clock
 from storage.db import (
     SessionFactory,
@@ -167,7 +167,10 @@ class DatabaseMiddleware(BaseMiddleware):
     """
 
     def __init__(
-        self, sessions: SessionFactory, clock: Clock, on_outbox: Callable[[], None] | None = None
+        self,
+        sessions: SessionFactory,
+        clock: Clock,
+        on_outbox: Callable[[set[int]], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.first_attempt = for_update(sessions)
@@ -200,8 +203,9 @@ class DatabaseMiddleware(BaseMiddleware):
                     log.info("update %s was handled before: skipped", update_id)
                     return None
                 raise
-            if session.info.pop("outbox_touched", False) and self.on_outbox:
-                self.on_outbox()
+            chats = session.info.pop(outbox.OUTBOX_CHATS, None)
+            if chats and self.on_outbox:
+                self.on_outbox(chats)
             await held.send()
             return result
         raise AssertionError("unreachable")  # pragma: no cover
@@ -302,7 +306,7 @@ def setup_middlewares(
     i18n: I18n,
     isolation: BaseEventIsolation,
     profiles: Profiles,
-    on_outbox: Callable[[], None] | None = None,
+    on_outbox: Callable[[set[int]], None] | None = None,
     redis: Redis | None = None,
 ) -> None:
     """The dispatcher must be built with `disable_fsm=True`: its FSM middleware is placed here,

@@ -24,6 +24,11 @@ MAX_BACKOFF = timedelta(minutes=10)
 TEXT_METHODS = frozenset({"sendMessage", "editMessageText"})
 
 
+# session.info: the chats this transaction wrote outbox rows for (the delivery loop is woken
+# for them once it commits).
+OUTBOX_CHATS = "outbox_chats"
+
+
 def enqueue(
     session: AsyncSession,
     chat_id: int,
@@ -42,7 +47,7 @@ def enqueue(
         payload["reply_markup"] = reply_markup
     message = OutboxMessage(chat_id=chat_id, method=method, payload=payload, batch=batch)
     session.add(message)
-    session.info["outbox_touched"] = True
+    session.info.setdefault(OUTBOX_CHATS, set()).add(chat_id)
     return message
 
 

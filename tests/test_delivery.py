@@ -17,6 +17,7 @@ import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from sqlalchemy import event
 from sqlmodel import col, select
 
 from bot.delivery import Delivery, Limits, Pace
@@ -237,6 +238,39 @@ async def test_wake_sends_new_rows_at_once(fake, sessions, start) -> None:
     delivery.wake()
     message = await fake.wait_for_message(alice, timeout=2)
     assert message.text == "hello"
+
+
+async def test_rows_for_a_chat_in_flight_wait_for_its_send_without_a_pass(
+    fake, sessions, start
+) -> None:
+    """A worker gets a push while the one before is on its way: no pass (a transaction) is
+    spent looking at the outbox, the end of that send brings the next, and all arrive in
+    order."""
+    worker = fake.user(1002, "Worker").id
+    fake.rtt_ms = 300  # each send takes 0.3 s
+    delivery = start(limits=Limits(private_interval=0), poll_interval=30)
+    begins: list[int] = []
+
+    def began(*_: object) -> None:
+        begins.append(1)
+
+    engine = sessions.kw["bind"].sync_engine
+    event.listen(engine, "begin", began)
+    try:
+        await enqueue(sessions, (worker, "push 0"))
+        delivery.wake({worker})
+        await fake.wait_for_call("sendMessage", lambda c: c.chat_id == worker)
+        await asyncio.sleep(0.1)  # the pass that started it has ended (and its heartbeat)
+        before = len(begins)
+        for n in range(1, 6):  # while push 0 is on its way
+            await enqueue(sessions, (worker, f"push {n}"))  # one transaction each
+            delivery.wake({worker})
+        assert len(begins) - before == 5  # the five enqueues: no pass of the loop among them
+        assert await delivery.drain(10)
+    finally:
+        event.remove(engine, "begin", began)
+        fake.rtt_ms = 0
+    assert texts(fake, worker) == [f"push {n}" for n in range(6)]
 
 
 async def test_retry_after_is_obeyed(fake, sessions, start) -> None:
