@@ -67,7 +67,7 @@ from bot.app import create_app, start_background  # noqa: E402
 from bot.delivery import Limits  # noqa: E402
 from bot.gc_tuning import GcPauses  # noqa: E402
 from sandbox.bot_api import FakeBotAPI, FakeUser  # noqa: E402
-from storage.db import unit_of_work  # noqa: E402
+from storage.db import lock_holds, unit_of_work  # noqa: E402
 from storage.models.org import (
     Grid,
     Household,
@@ -224,6 +224,7 @@ async def timed(
 
     if counting is not None:
         counting.on = True
+        holds = len(lock_holds)
     with pauses:
         started, cpu = time.monotonic(), time.process_time()
         await asyncio.gather(*(one(u) for u in people))
@@ -238,6 +239,7 @@ async def timed(
     PER_REPORT[f"{name} calls"] = (bot_calls(api) - calls) / users
     if counting is not None:
         counting.on = False
+        PER_REPORT[f"{name} writes"] = (len(lock_holds) - holds) / users  # SQLite only
         PER_REPORT[f"{name} statements"] = counting.statements / users
         PER_REPORT[f"{name} transactions"] = counting.transactions / users
     PUSHED[name] = len(api.sent(WORKER_ID)) - warm_pushes
@@ -405,6 +407,7 @@ async def main(users: int, backend: str, redis_url: str | None = None) -> int:
     versus_peer = RATE["linli"] / RATE["peer"]
     versus_echo = RATE["linli"] / RATE["echo"]
     transactions = PER_REPORT["linli transactions"]
+    writes = PER_REPORT["linli writes"]
     print(
         f"linli / peer: {versus_peer:.2f} (target >= {TARGET_PEER}: "
         f"{'met' if versus_peer >= TARGET_PEER else 'NOT met'})   linli / echo: {versus_echo:.2f}"
@@ -412,8 +415,9 @@ async def main(users: int, backend: str, redis_url: str | None = None) -> int:
     print(
         f"per report ({STEPS} updates): linli {PER_REPORT['linli calls']:.1f} Bot API calls,"
         f" {transactions:.1f} transactions (target <= {TARGET_TRANSACTIONS}: "
-        f"{'met' if transactions <= TARGET_TRANSACTIONS else 'NOT met'}),"
-        f" {PER_REPORT['linli statements']:.1f} SQL statements; peer"
+        f"{'met' if transactions <= TARGET_TRANSACTIONS else 'NOT met'}"
+        + (f"; {writes:.1f} of them took SQLite's write lock" if backend == "sqlite" else "")
+        + f"), {PER_REPORT['linli statements']:.1f} SQL statements; peer"
         f" {PER_REPORT['peer calls']:.1f} calls, {PER_REPORT['peer transactions']:.1f}"
         f" transactions, {PER_REPORT['peer statements']:.1f} statements; echo"
         f" {PER_REPORT['echo calls']:.1f} calls"
