@@ -194,6 +194,18 @@ async def filed(session: AsyncSession, kind: str, object_id: int) -> Filed | Non
     return Filed(record, filer, for_person)
 
 
+async def filer_for(
+    session: AsyncSession, cadre: Actor, for_person_id: int | None, visitor: Visitor | None
+) -> Actor:
+    """Who a cadre's filing is in the name of: the resident (checked again), or for a
+    visitor the cadre standing in."""
+    if for_person_id is not None:
+        return await resident_for(session, cadre, for_person_id)
+    if visitor is not None:
+        return await stand_in(session, cadre)
+    raise NotFound(N_("Please say whom this is for."))
+
+
 async def file_report_for(
     session: AsyncSession,
     cadre: Actor,
@@ -207,12 +219,7 @@ async def file_report_for(
 ) -> reports.TaskView:
     """A report filed by a cadre for a resident (`for_person_id`) or a visitor (name,
     household, phone), marked with who filed it."""
-    if for_person_id is not None:
-        reporter = await resident_for(session, cadre, for_person_id)
-    elif visitor is not None:
-        reporter = await stand_in(session, cadre)
-    else:
-        raise NotFound(N_("Please say whom this is for."))
+    reporter = await filer_for(session, cadre, for_person_id, visitor)
     view = await reports.file_report(
         session,
         reporter,
@@ -252,12 +259,7 @@ async def file_proposal_for(
 ) -> Proposal:
     """A proposal (书记信箱) filed by a cadre for a resident, who is its author (the cadre
     follows it), or for a visitor, for whom the cadre stands in as its author."""
-    if for_person_id is not None:
-        author = await resident_for(session, cadre, for_person_id)
-    elif visitor is not None:
-        author = await stand_in(session, cadre)
-    else:
-        raise NotFound(N_("Please say whom this is for."))
+    author = await filer_for(session, cadre, for_person_id, visitor)
     proposal = await votes.submit_proposal(
         session,
         author,
