@@ -235,3 +235,27 @@ async def test_the_hint_when_filing_and_the_duplicates_avoided(world: World) -> 
     lines = (figures.text or "").split("\n")
     assert any("一网格" in line and "避免重复报事 1 件" in line for line in lines), lines
     assert any("二网格" in line and "避免重复报事 0 件" in line for line in lines), lines
+
+
+async def test_a_long_list_is_paged_with_buttons(world: World) -> None:
+    """Seven open reports: five on the first page, two on the next (较早 ▶, then ◀ 较新); a
+    forged page past the end shows the last one."""
+    v = await village(world)
+    numbers = [
+        await file(world, v, "张三", f"第{n}处台阶松动了，老人走路不方便") for n in range(1, 8)
+    ]
+    zhao = world.person(v.person("赵六").telegram_id, "Zhao")
+    first = await zhao.say("/reports", expect="第 1 页，共 2 页")
+    newest_five, oldest_two = numbers[:1:-1], numbers[1::-1]
+    assert all(n in (first.text or "") for n in newest_five)
+    assert not any(n in (first.text or "") for n in oldest_two)
+    assert "◀ 较新" not in first.buttons()
+    second = await zhao.tap(first, "较早 ▶", expect="第 2 页，共 2 页")
+    assert all(n in (second.text or "") for n in oldest_two)
+    assert "较早 ▶" not in second.buttons()
+    back = await zhao.tap(second, "◀ 较新", expect="第 1 页，共 2 页")
+    assert newest_five[0] in (back.text or "")
+    mark = world.fake.mark()
+    await zhao.user.press(back, data="nb:99")  # forged: no such page
+    beyond = await zhao.next_message(after=mark, expect="第 2 页，共 2 页")
+    assert all(n in (beyond.text or "") for n in oldest_two)
