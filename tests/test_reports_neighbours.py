@@ -8,6 +8,7 @@ anonymous reporters never named)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -149,7 +150,7 @@ async def actor(sessions: SessionFactory, v: BuiltVillage, name: str) -> Actor:
         return await v.load_actor(session, name)
 
 
-async def file(
+async def file_view(
     sessions: SessionFactory,
     v: BuiltVillage,
     who: str,
@@ -159,13 +160,14 @@ async def file(
     place: str = "",
     anonymous: bool = False,
     now: datetime = NOW,
-) -> int:
+) -> reports.TaskView:
+    """`who` files a report of the kind `kind` (its code); the stories use it too."""
     async with unit_of_work(sessions) as session:
         reporter = await v.load_actor(session, who)
         category = next(
             c for c in await reports.categories(session, v.village_id) if c.code == kind
         )
-        view = await reports.file_report(
+        return await reports.file_report(
             session,
             reporter,
             category_id=category.id or 0,
@@ -174,7 +176,12 @@ async def file(
             anonymous=anonymous,
             now=now,
         )
-        return view.id
+
+
+async def file(
+    sessions: SessionFactory, v: BuiltVillage, who: str, description: str, **options: Any
+) -> int:
+    return (await file_view(sessions, v, who, description, **options)).id
 
 
 async def kind_id(sessions: SessionFactory, v: BuiltVillage, code: str) -> int:

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from sqlmodel import select
 
 from bot.middlewares import ThrottlingMiddleware
 from sandbox.bot_api import SentMessage
-from storage import reports
 from storage.db import unit_of_work
 from storage.models.reports import FollowedInstead, Task, TaskFollower
 from tests.harness import Talker, World
-from tests.test_reports_neighbours import neighbours_plan
+from tests.test_reports_neighbours import file_view, neighbours_plan
 from tests.village_builder import BuiltVillage
 
 _bases = itertools.count(0)
@@ -50,31 +50,10 @@ async def village(world: World) -> BuiltVillage:
     return v
 
 
-async def file(
-    world: World,
-    v: BuiltVillage,
-    who: str,
-    text: str,
-    *,
-    kind: str = "roads",
-    place: str = "",
-    anonymous: bool = False,
-) -> str:
-    async with unit_of_work(world.app.sessions) as session:
-        reporter = await v.load_actor(session, who)
-        category = next(
-            c for c in await reports.categories(session, v.village_id) if c.code == kind
-        )
-        view = await reports.file_report(
-            session,
-            reporter,
-            category_id=category.id or 0,
-            description=text,
-            location=place,
-            anonymous=anonymous,
-            now=world.clock.now(),
-        )
-        return view.task.number
+async def file(world: World, v: BuiltVillage, who: str, text: str, **options: Any) -> str:
+    """`who` files a report now (by the world's clock); its number."""
+    view = await file_view(world.app.sessions, v, who, text, now=world.clock.now(), **options)
+    return view.task.number
 
 
 async def home(talker: Talker) -> SentMessage:
