@@ -340,9 +340,10 @@ class Delivery:
         """Record the outcomes of the sends that finished, and claim and start sends for the
         chats that may have one now, in one transaction; the moment another one may go.
 
-        On SQLite a pass with no outcome to record reads without the write lock, and if it
-        then claims a row and meets another writer, it is run again at once, in turn; a pass
-        with outcomes takes its turn at once (storage.db)."""
+        On SQLite a pass with no outcome to record reads without the write lock and takes its
+        turn at its first write (a claim); if that still meets a writer (another process, past
+        the busy timeout) it is run again at once, in turn. A pass with outcomes takes its turn
+        at once (storage.db)."""
         outcomes, self._outcomes = self._outcomes, []
         self._passing = True
         try:

@@ -295,7 +295,7 @@ class DatabaseStorage(BaseStorage):
 # Seconds a per-person lock lives in Redis unless its holder renews it (every third of it).
 # A holder that lost Redis (or died) cannot renew, so the person waits this long at most;
 # an update takes well under a second, and its effects stay right without the lock anyway
-# (the update ledger, write conflicts run again): the lock only keeps one person's quick
+# (the update ledger, the rules' conditional writes): the lock only keeps one person's quick
 # taps in order. Short enough that nobody notices a stranded lock, long enough that a
 # renewal missed in a blip of Redis does not let it go.
 LOCK_TTL = 5.0

@@ -42,7 +42,8 @@ from storage.profiles import Profile, Profiles
 from storage.updates import AlreadyHandled
 
 log = logging.getLogger("linli.updates")
-# An update whose writes met another writer's is run again; past this, it fails (apology).
+# An update whose write still met another writer (on SQLite: another process past the busy
+# timeout) is run again, in turn; past this, it fails (apology).
 MAX_ATTEMPTS = 5
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -161,9 +162,10 @@ class DatabaseMiddleware(BaseMiddleware):
     made once the transaction has committed; after a rollback they are dropped and the error
     goes on to the errors handler, which apologises. An update that changed something records
     its id in the same transaction (storage.updates): delivered again, it changes nothing and
-    says nothing. On SQLite an update whose writes meet another writer's is rolled back and
-    run again in turn (storage.db). When the transaction wrote to the outbox, the delivery
-    loop is woken.
+    says nothing. On SQLite an update's first write waits its turn in this process
+    (storage.db); one that still meets a writer (another process, past SQLite's busy timeout)
+    is rolled back and run again in turn. When the transaction wrote to the outbox, the
+    delivery loop is woken for those chats.
     """
 
     def __init__(
