@@ -700,27 +700,23 @@ async def leave_village(session: AsyncSession, person: Person, now: datetime) ->
     membership = await current_membership(session, person.id)
     if membership is None:
         raise NotFound(N_("You have not joined a village."))
-    await _end_membership(session, membership, LeftReason.LEFT, person.id, now)
-    person.household_id = None
-    session.add(person)
-    audit.record(
-        session,
-        "membership.leave",
-        actor_id=person.id,
-        village_id=membership.village_id,
-        target_person_id=person.id,
-        when=now,
-        grid_id=membership.grid_id,
-        household_id=membership.household_id,
+    await _end_membership(
+        session, membership, person, LeftReason.LEFT, person.id, now, "membership.leave"
     )
-    await session.flush()
-    await session.refresh(membership)
     return membership
 
 
 async def _end_membership(
-    session: AsyncSession, membership: Membership, reason: LeftReason, by: int, now: datetime
+    session: AsyncSession,
+    membership: Membership,
+    person: Person,
+    reason: LeftReason,
+    by: int,
+    now: datetime,
+    action: str,
 ) -> None:
+    """The membership ends (once): the person has no household any more, and it is audited
+    as `action`; their history stays."""
     await transitions.move_once(
         session,
         Membership,
@@ -732,6 +728,20 @@ async def _end_membership(
         left_reason=reason.value,
         left_by=by,
     )
+    person.household_id = None
+    session.add(person)
+    audit.record(
+        session,
+        action,
+        actor_id=by,
+        village_id=membership.village_id,
+        target_person_id=person.id,
+        when=now,
+        grid_id=membership.grid_id,
+        household_id=membership.household_id,
+    )
+    await session.flush()
+    await session.refresh(membership)
 
 
 async def residents_of(
@@ -775,21 +785,9 @@ async def mark_departed(
         raise RuleError(N_("Please choose moved away or deceased."))
     view = await approved_membership(session, actor, membership_id)
     m = view.membership
-    await _end_membership(session, m, reason, actor.person_id, now)
-    view.person.household_id = None
-    session.add(view.person)
-    audit.record(
-        session,
-        f"membership.{reason.value}",
-        actor_id=actor.person_id,
-        village_id=m.village_id,
-        target_person_id=m.person_id,
-        when=now,
-        grid_id=m.grid_id,
-        household_id=m.household_id,
+    await _end_membership(
+        session, m, view.person, reason, actor.person_id, now, f"membership.{reason.value}"
     )
-    await session.flush()
-    await session.refresh(m)
     return view
 
 
