@@ -145,9 +145,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
-_LAZY = (
-    "LAZY"  # an update's transaction: reads before any BEGIN, BEGIN IMMEDIATE at the first write
-)
+# An update's transaction: its reads before any BEGIN, BEGIN IMMEDIATE at its first write.
+_LAZY = "LAZY"
 _GATE_HELD = "gate_held"
 
 
