@@ -107,6 +107,19 @@ class GridReports:
     fixed_count: int
 
 
+async def _categories_of(session: AsyncSession, tasks: list[Task]) -> dict[int, ReportCategory]:
+    """The categories of these reports: the villages' current ones from memory
+    (reports.categories), a removed one read from the database."""
+    found: dict[int, ReportCategory] = {}
+    for village_id in {t.village_id for t in tasks}:
+        found.update((c.id, c) for c in await reports.categories(session, village_id) if c.id)
+    missing = {t.category_id for t in tasks if t.category_id and t.category_id not in found}
+    if missing:
+        query = select(ReportCategory).where(col(ReportCategory.id).in_(missing))
+        found.update((c.id, c) for c in (await session.exec(query)).all() if c.id)
+    return found
+
+
 def days_between(start: datetime, end: datetime, tz: ZoneInfo) -> int:
     """Calendar days from `start` to `end` in the zone `tz`: 0 the same day, 1 the next."""
     first, last = aware(start), aware(end)
@@ -158,31 +171,32 @@ async def shown_names(session: AsyncSession, tasks: list[Task]) -> dict[int, str
 
 
 async def _neighbour_reports(
-    session: AsyncSession, tasks: list[Task], person_id: int | None, now: datetime, tz: ZoneInfo
+    session: AsyncSession,
+    tasks: list[Task],
+    person_id: int | None,
+    now: datetime,
+    tz: ZoneInfo,
+    followed: set[int] | None = None,
 ) -> list[NeighbourReport]:
+    """The reports as neighbours see them; `followed`: the ids among them `person_id`
+    follows, when the caller has read them already."""
+    if not tasks:
+        return []
     names = await shown_names(session, tasks)
-    followed: set[int] = set()
-    if person_id is not None and tasks:
-        followed = set(
-            (
-                await session.exec(
-                    select(TaskFollower.task_id).where(
-                        TaskFollower.person_id == person_id,
-                        col(TaskFollower.task_id).in_([t.id for t in tasks]),
+    if followed is None:
+        followed = set()
+        if person_id is not None:
+            followed = set(
+                (
+                    await session.exec(
+                        select(TaskFollower.task_id).where(
+                            TaskFollower.person_id == person_id,
+                            col(TaskFollower.task_id).in_([t.id for t in tasks]),
+                        )
                     )
-                )
-            ).all()
-        )
-    categories = {
-        c.id: c
-        for c in (
-            await session.exec(
-                select(ReportCategory).where(
-                    col(ReportCategory.id).in_({t.category_id for t in tasks if t.category_id})
-                )
+                ).all()
             )
-        ).all()
-    }
+    categories = await _categories_of(session, tasks)
     found = []
     for task in tasks:
         fixed = task.status in FIXED and task.resolved_at is not None
@@ -353,7 +367,8 @@ async def similar_open_reports(
     best = sorted(((s, t) for s, t in scored if s >= HINT_THRESHOLD), key=lambda pair: -pair[0])[
         :HINTS_MAX
     ]
-    return await _neighbour_reports(session, [t for _s, t in best], actor.person_id, now, tz)
+    shown = [t for _s, t in best]
+    return await _neighbour_reports(session, shown, actor.person_id, now, tz, followed=set())
 
 
 async def follow_instead(
