@@ -118,7 +118,11 @@ async def test_a_proposal_for_a_visitor_is_answered_to_the_cadre(world: World) -
             await session.exec(select(Proposal).where(Proposal.village_id == v.village_id))
         ).one()
         record = (
-            await session.exec(select(OnBehalf).where(OnBehalf.object_id == proposal.id))
+            await session.exec(
+                select(OnBehalf).where(
+                    OnBehalf.kind == "proposal", OnBehalf.object_id == proposal.id
+                )
+            )
         ).one()
     assert proposal.author_id == v.person("村管理员").id and proposal.anonymous
     assert (record.kind, record.visitor_name, record.for_person_id) == ("proposal", "李大爷", None)
