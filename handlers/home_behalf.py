@@ -290,7 +290,7 @@ async def receive_behalf_description(message: Message, state: FSMContext) -> Non
         )
         await state.update_data(
             description="",
-            voice=[spoken.file_id, spoken.duration, spoken.file_size, spoken.transcript],
+            voice=voice.as_kept(spoken),
         )
         described = _("🎤 Voice note ({length})").format(length=voice.length(spoken.duration))
     else:
@@ -323,8 +323,7 @@ async def submit_behalf(
 ) -> None:
     """File it, push it to the grid's workers, tell the resident (if in the bot)."""
     form: BehalfForm = await state.get_data()  # type: ignore[assignment]
-    kept = form.get("voice")
-    spoken = voice.Voice(kept[0], kept[1], kept[2], kept[3]) if kept else None
+    spoken = voice.from_kept(form.get("voice"))
     view = await behalf.file_report_for(
         session,
         actor,

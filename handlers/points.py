@@ -179,9 +179,7 @@ async def receive_claim_voice(
     sound = message.voice
     assert sound is not None
     spoken = await voice.transcribe(voice.check(sound.file_id, sound.duration, sound.file_size))
-    await state.update_data(
-        note="", voice=[spoken.file_id, spoken.duration, spoken.file_size, spoken.transcript]
-    )
+    await state.update_data(note="", voice=voice.as_kept(spoken))
     await review_claim(message, session, state, locale)
 
 
@@ -236,7 +234,7 @@ async def submit_claim(
     """Save the claim (pending) and say what happens next. Filed by a cadre for a resident
     (代报), the claim is the resident's, and they are told of it."""
     form: ClaimForm = await state.get_data()  # type: ignore[assignment]
-    spoken = voice.Voice(*form["voice"]) if form.get("voice") else None
+    spoken = voice.from_kept(form.get("voice"))
     if not form.get("who"):
         claim = await points.make_claim(
             session,

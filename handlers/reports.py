@@ -167,7 +167,7 @@ async def receive_spoken_description(message: Message, state: FSMContext) -> Non
     spoken = await voice.transcribe(voice.check(sound.file_id, sound.duration, sound.file_size))
     await state.update_data(
         description="",
-        voice=[spoken.file_id, spoken.duration, spoken.file_size, spoken.transcript],
+        voice=voice.as_kept(spoken),
     )
     await state.set_state(ReportFlow.extras)
     await message.answer(
@@ -181,16 +181,9 @@ async def receive_spoken_description(message: Message, state: FSMContext) -> Non
     )
 
 
-def spoken_of(form: ReportForm) -> voice.Voice | None:
-    kept = form.get("voice")
-    if not kept:
-        return None
-    return voice.Voice(file_id=kept[0], duration=kept[1], file_size=kept[2], transcript=kept[3])
-
-
 def described(form: ReportForm) -> str:
     """The description as the check shows it: the words, or the voice note's length."""
-    spoken = spoken_of(form)
+    spoken = voice.from_kept(form.get("voice"))
     if spoken is None:
         return hd.quote(form.get("description", ""))
     text = _("🎤 Voice note ({length})").format(length=voice.length(spoken.duration))
@@ -308,7 +301,7 @@ async def offer_hints(
     form: ReportForm = await state.get_data()  # type: ignore[assignment]
     if form.get("hinted"):
         return False
-    spoken = spoken_of(form)
+    spoken = voice.from_kept(form.get("voice"))
     hints = await neighbours.similar_open_reports(
         session,
         actor,
@@ -416,7 +409,7 @@ async def submit_report(
         longitude=form.get("longitude"),
         anonymous=form.get("anonymous", False),
         photos=[(p[0], p[1]) for p in form.get("photos", [])],
-        spoken=spoken_of(form),
+        spoken=voice.from_kept(form.get("voice")),
         now=now,
     )
     await state.clear()

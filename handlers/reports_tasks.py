@@ -177,9 +177,7 @@ async def receive_spoken_resolution(message: Message, state: FSMContext) -> None
     sound = message.voice
     assert sound is not None
     spoken = await voice.transcribe(voice.check(sound.file_id, sound.duration, sound.file_size))
-    await state.update_data(
-        note="", voice=[spoken.file_id, spoken.duration, spoken.file_size, spoken.transcript]
-    )
+    await state.update_data(note="", voice=voice.as_kept(spoken))
     await state.set_state(TaskNote.resolve_photo)
     await message.answer(
         _("🎤 Voice note kept ({length}).").format(length=voice.length(spoken.duration))
@@ -199,8 +197,7 @@ async def finish_resolution(
     photo: tuple[str, int | None] | None,
 ) -> None:
     form: TaskNoteForm = await state.get_data()  # type: ignore[assignment]
-    kept = form.get("voice")
-    spoken = voice.Voice(kept[0], kept[1], kept[2], kept[3]) if kept else None
+    spoken = voice.from_kept(form.get("voice"))
     view = await reports.resolve(
         session, actor, form["task_id"], form["note"], now, photo=photo, spoken=spoken
     )

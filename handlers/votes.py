@@ -818,7 +818,7 @@ async def receive_proposal_voice(message: Message, state: FSMContext) -> None:
     await state.update_data(
         title=title,
         body=spoken.transcript or said,
-        voice=[spoken.file_id, spoken.duration, spoken.file_size, spoken.transcript],
+        voice=voice.as_kept(spoken),
     )
     await review_proposal(message, state)
 
@@ -909,10 +909,9 @@ async def send_proposal(
             now=now,
             photo_file_id=form.get("photo"),
         )
-    kept = form.get("voice")
+    spoken = voice.from_kept(form.get("voice"))
     notes = []
-    if kept:
-        spoken = voice.Voice(kept[0], kept[1], kept[2], kept[3])
+    if spoken is not None:
         notes.append(voice.keep(session, VoiceOf.PROPOSAL, proposal.id or 0, spoken, person.id))
     filed = await behalf.filed(session, "proposal", proposal.id or 0)
     for admin in await org.village_admins(session, proposal.village_id):

@@ -6,8 +6,9 @@ optional hook, off by default: `set_transcriber` installs a function; nothing is
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import astuple, dataclass
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -39,6 +40,16 @@ class Voice:
     duration: int
     file_size: int | None = None
     transcript: str = ""
+
+
+def as_kept(spoken: Voice) -> list[Any]:
+    """A voice note as a conversation keeps it until the flow files it (plain JSON)."""
+    return list(astuple(spoken))
+
+
+def from_kept(kept: Sequence[Any] | None) -> Voice | None:
+    """The voice note a conversation kept (`as_kept`), if any."""
+    return Voice(*kept) if kept else None
 
 
 def check(file_id: str, duration: int | None, file_size: int | None) -> Voice:
