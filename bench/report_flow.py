@@ -96,6 +96,7 @@ PER_REPORT: dict[str, float] = {}  # Bot API calls, SQL statements and transacti
 UNIT: dict[str, float] = {}  # CPU ms of one Bot API call, of one short transaction
 ANSWERED: dict[str, float] = {}  # seconds until the last resident had the last answer
 ELAPSED: dict[str, float] = {}  # seconds until the worker had the last push, too
+FIRST_PUSH: dict[str, float] = {}  # seconds until the first push of the timed run was sent
 PAUSES: dict[str, GcPauses] = {}  # garbage-collection pauses of each bot's timed run
 STALLED: dict[str, int] = {}  # residents whose report never got its answers (limits)
 PUSHED: dict[str, int] = {}  # pushes the worker got in the timed run
@@ -219,6 +220,7 @@ async def timed(
     refused = api.violations
     people = [api.user(FIRST_RESIDENT + n, f"R{n}") for n in range(users)]
     calls = bot_calls(api)
+    mark = len(api.calls)
     pauses = PAUSES[name] = GcPauses()
 
     if counting is not None:
@@ -234,6 +236,8 @@ async def timed(
         CPU[name] = (time.process_time() - cpu) / (users * STEPS) * 1000
     RATE[name] = users * STEPS / elapsed
     ELAPSED[name] = elapsed
+    sent = [c.at for c in api.calls[mark:] if c.chat_id == WORKER_ID and c.method != "getUpdates"]
+    FIRST_PUSH[name] = min(sent, default=started) - started
     REFUSED[name] = api.violations - refused if SETUP["limits"] else 0
     PER_REPORT[f"{name} calls"] = (bot_calls(api) - calls) / users
     if counting is not None:
@@ -422,6 +426,7 @@ async def main(users: int, backend: str, redis_url: str | None = None) -> int:
         f" {PER_REPORT['echo calls']:.1f} calls"
     )
     explain()
+    in_order_bound(users)
     for name, label in labels.items():
         print(f"{label}: {PAUSES[name].summary()}")
     met = versus_peer >= TARGET_PEER and transactions <= TARGET_TRANSACTIONS
@@ -454,6 +459,22 @@ def explain() -> None:
         f"floor: {floor:.2f} ms CPU per update for linli's calls and transactions alone, so"
         f" linli / echo in CPU could be at most {CPU['echo'] / floor:.2f}; the rest"
         f" ({max(CPU['linli'] - floor, 0):.2f} ms) is the statements' own work and the bot's"
+    )
+
+
+def in_order_bound(users: int) -> None:
+    """The earliest linli's last push could arrive if the worker's pushes go one at a time, in
+    order, each waiting its round trip; and the best linli / peer that would allow."""
+    rtt = SETUP["rtt_ms"] / 1000
+    first = FIRST_PUSH["linli"]
+    earliest = first + users * rtt
+    best = users * STEPS / max(ANSWERED["linli"], earliest) / RATE["peer"]
+    print(
+        f"the worker's {users} pushes one at a time, in order: the first sent at {first:.2f} s,"
+        f" then {users} round trips of {rtt * 1000:g} ms, so the last arrives at {earliest:.2f} s"
+        f" at the earliest (linli's: {ELAPSED['linli']:.2f} s); a bot that keeps a chat's"
+        f" messages in order reaches linli / peer {best:.2f} at most in this run (the peer sends"
+        f" all {users} at once; Telegram allows about one a second into a private chat)"
     )
 
 

@@ -1,10 +1,15 @@
 """The delivery loop: sends the outbox at Telegram's pace and records each outcome.
 
 Rows are taken oldest first. A chat gets one message at a time and never a later one before an
-earlier due one; different chats are sent to concurrently, within the overall pace. Every outcome
-is its own short transaction. A row claimed but never finished (a crash mid-send) becomes due
-again when its lease runs out, so delivery is at least once. On `stop()` the sends in flight get
-a few seconds to finish and record their outcome; the claims left after that are given back.
+earlier due one; different chats are sent to concurrently, within the overall pace. A pass is one
+short transaction: it records the outcomes of the sends that finished and claims what may go now.
+When a chat has several due rows and its pace lets them go one after another (a group's burst,
+or no pace at all), one claim takes a train of them, sent in order, and their outcomes are
+recorded together when the train ends: a pass a train, not a pass a message. A row claimed but
+never finished (a crash mid-send) becomes due again when its lease runs out, so delivery is at
+least once (a crash mid-train may send again the rows of that train already sent). On `stop()`
+the send in flight gets a few seconds to finish and record its outcome; the claims left after
+that are given back.
 """
 
 from __future__ import annotations
@@ -139,6 +144,19 @@ class Pace:
             at = max(at, self._private[chat_id] + limits.private_interval)
         return at
 
+    def room(self, chat_id: int, most: int) -> int:
+        """How many more sends to `chat_id` may go now one after another, at most `most`: a
+        private chat's interval allows one; a group's window and the overall second allow
+        what is left of them (sends in flight count as made)."""
+        limits = self.limits
+        room = min(most, limits.per_second - len(self._recent) - self._in_flight_total)
+        if chat_id < 0:
+            sent = len(self._groups.get(chat_id, ()))
+            room = min(room, limits.per_group_per_minute - sent - self._in_flight.get(chat_id, 0))
+        elif limits.private_interval > 0:
+            room = min(room, 0 if self._in_flight.get(chat_id) else 1)
+        return max(0, room)
+
     def start(self, chat_id: int) -> None:
         """A send to `chat_id` begins; it counts against the limits until `record`/`release`."""
         self._in_flight[chat_id] = self._in_flight.get(chat_id, 0) + 1
@@ -210,6 +228,7 @@ class Delivery:
         limits: Limits | None = None,
         poll_interval: float = 1.0,
         concurrency: int = 8,
+        train: int = 10,
         scan_limit: int = 500,
         stop_grace: float = 5.0,
     ) -> None:
@@ -220,15 +239,17 @@ class Delivery:
         self.clock = clock
         self.pace = Pace(limits)
         self.poll_interval = poll_interval
-        self.concurrency = concurrency
+        self.concurrency = concurrency  # chats sent to at once
+        self.train = train  # rows of one chat a claim may take, sent one after another
         self.scan_limit = scan_limit
         self.stop_grace = stop_grace  # seconds the sends in flight get after stop()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._stopping = False
-        self._tasks: dict[int, asyncio.Task[None]] = {}  # chat_id -> its send in flight
+        self._tasks: dict[int, asyncio.Task[None]] = {}  # chat_id -> its train in flight
         self._claimed: set[int] = set()  # rows claimed whose outcome is not recorded yet
         self._outcomes: list[Outcome] = []  # sends done, to be recorded by the next pass
+        self._give_back: list[int] = []  # claimed rows a train left unsent, for the next pass
         self._passing = False  # a pass is recording outcomes or claiming rows right now
         # chat_id -> when its earlier row, put back for a retry, becomes due again; later rows
         # of that chat wait until then so that they cannot overtake it.
@@ -305,6 +326,7 @@ class Delivery:
                 self._claimed.difference_update(o.row_id for o in outcomes)
             except Exception:
                 log.exception("could not record the outcome of %d send(s)", len(outcomes))
+        self._give_back.clear()  # still claimed: given back with the rest below
         if not self._claimed:
             return
         try:
@@ -324,7 +346,8 @@ class Delivery:
         self.wake()
         while True:
             self._progress.clear()
-            if not self._tasks and not self._outcomes and not self._passing:
+            idle = not (self._tasks or self._outcomes or self._give_back or self._passing)
+            if idle:
                 horizon = self.clock.now() + (timedelta(days=36500) if everything else timedelta())
                 async with self.readers() as session:
                     if not await outbox.due(session, horizon, limit=1):
@@ -337,93 +360,115 @@ class Delivery:
                     await self._progress.wait()
 
     async def _pass(self) -> float | None:
-        """Record the outcomes of the sends that finished, and claim and start sends for the
-        chats that may have one now, in one transaction; the moment another one may go.
+        """Record the outcomes of the sends that finished, give back what trains left unsent,
+        and claim and start trains for the chats that may have one now, in one transaction;
+        the moment another one may go.
 
-        On SQLite a pass with no outcome to record reads without the write lock and takes its
+        On SQLite a pass with nothing to record reads without the write lock and takes its
         turn at its first write (a claim); if that still meets a writer (another process, past
         the busy timeout) it is run again at once, in turn. A pass with outcomes takes its turn
         at once (storage.db)."""
         outcomes, self._outcomes = self._outcomes, []
+        give_back, self._give_back = self._give_back, []
         self._passing = True
         try:
-            if outcomes:  # it writes for sure: it takes its turn at once
-                taken, next_at = await self._claim_and_record_in_turn(outcomes)
+            if outcomes or give_back:  # it writes for sure: it takes its turn at once
+                trains, next_at = await self._claim_and_record_in_turn(outcomes, give_back)
             else:
                 try:
-                    taken, next_at = await self._claim_and_record(self.writers, outcomes)
+                    trains, next_at = await self._claim_and_record(self.writers, [], [])
                 except Exception as error:
                     if not is_write_conflict(error):
                         raise
-                    taken, next_at = await self._claim_and_record_in_turn(outcomes)
+                    trains, next_at = await self._claim_and_record_in_turn([], [])
         except BaseException:
             self._outcomes[:0] = outcomes  # recorded by the next pass
+            self._give_back[:0] = give_back
             raise
         finally:
             self._passing = False
-        if outcomes:
+        if outcomes or give_back:
             self._claimed.difference_update(o.row_id for o in outcomes)
+            self._claimed.difference_update(give_back)
             self._progress.set()
-        for row in taken:
-            assert row.id is not None
-            self._claimed.add(row.id)
-            self._tasks[row.chat_id] = asyncio.create_task(self._deliver(row))
+        for train in trains:
+            self._claimed.update(row.id or 0 for row in train)
+            self._tasks[train[0].chat_id] = asyncio.create_task(self._deliver(train))
         return next_at
 
     async def _claim_and_record_in_turn(
-        self, outcomes: list[Outcome]
-    ) -> tuple[list[OutboxMessage], float | None]:
+        self, outcomes: list[Outcome], give_back: list[int]
+    ) -> tuple[list[list[OutboxMessage]], float | None]:
         async with in_turn(self.sessions):
-            return await self._claim_and_record(self.sessions, outcomes)
+            return await self._claim_and_record(self.sessions, outcomes, give_back)
 
     async def _claim_and_record(
-        self, sessions: SessionFactory, outcomes: list[Outcome]
-    ) -> tuple[list[OutboxMessage], float | None]:
-        """One transaction: record `outcomes`, then claim what may be sent now."""
-        chats: dict[int, int] = {}  # the candidates' row ids and chats, read while valid
-        taken: set[int] = set()
+        self, sessions: SessionFactory, outcomes: list[Outcome], give_back: list[int]
+    ) -> tuple[list[list[OutboxMessage]], float | None]:
+        """One transaction: record `outcomes`, give back `give_back`, then claim the trains
+        that may go now. A train is cut before its first row another sender took (the rows
+        after it are given back in the same transaction: they must not overtake it)."""
+        trains: list[list[OutboxMessage]] = []
+        kept: list[list[OutboxMessage]] = []
         try:
             async with unit_of_work(sessions) as session:
                 await self._record(session, outcomes)
                 wall = self.clock.now()
+                await outbox.release(session, give_back, wall)
                 rows = await outbox.due(session, wall, limit=self.scan_limit)
-                candidates, next_at = self._candidates(rows)
-                chats = {row.id or 0: row.chat_id for row in candidates}
-                claimed = await outbox.claim_due(session, list(chats), wall)
-            taken = claimed  # committed
-        finally:
-            for row_id, chat_id in chats.items():
-                if row_id not in taken:  # another sender has it, or this pass failed
-                    self.pace.release(chat_id)
-        return [row for row in candidates if row.id in taken], next_at
+                trains, next_at = self._candidates(rows)
+                ids = [row.id or 0 for train in trains for row in train]
+                claimed = await outbox.claim_due(session, ids, wall)
+                cut = [_cut(train, claimed) for train in trains]
+                behind_a_gap = [row.id or 0 for _, rest in cut for row in rest]
+                await outbox.release(session, behind_a_gap, wall)
+                candidates = [train for train, _ in cut if train]
+            kept = candidates  # committed
+        finally:  # the pace of every row that will not be sent after all
+            kept_length = {train[0].chat_id: len(train) for train in kept}
+            for train in trains:
+                for _ in train[kept_length.get(train[0].chat_id, 0) :]:
+                    self.pace.release(train[0].chat_id)
+        return kept, next_at
 
-    def _candidates(self, rows: list[OutboxMessage]) -> tuple[list[OutboxMessage], float | None]:
-        """The rows to send now: per chat the oldest due one, if the chat is idle and its pace
-        allows; and the moment the next one may go."""
+    def _candidates(
+        self, rows: list[OutboxMessage]
+    ) -> tuple[list[list[OutboxMessage]], float | None]:
+        """The trains to send now: per chat that is idle and whose pace allows, its oldest due
+        rows, as many as the pace lets go one after another (at most `train`); and the moment
+        the next one may go."""
         now = asyncio.get_running_loop().time()
         wall = self.clock.now()
         self._retry_due = {c: t for c, t in self._retry_due.items() if t > wall}
         # a chat whose last send is not recorded yet waits: it may have to be tried again first
         seen: set[int] = {outcome.chat_id for outcome in self._outcomes}
-        chosen: list[OutboxMessage] = []
+        trains: dict[int, list[OutboxMessage]] = {}
+        room: dict[int, int] = {}  # chat_id -> how long its train may grow
         next_at: float | None = None
         for row in rows:
             chat_id = row.chat_id
-            # Only the oldest due row of a chat is a candidate, and only if the chat is idle.
+            train = trains.get(chat_id)
+            if train is not None:  # a later row of a chat with a train: it joins if there is room
+                if len(train) < room[chat_id] and self.pace.room(chat_id, 1):
+                    self.pace.start(chat_id)
+                    train.append(row)
+                continue
+            # Only a chat's oldest due row may start a train, and only if the chat is idle.
             if chat_id in seen or chat_id in self._tasks or chat_id in self._retry_due:
                 seen.add(chat_id)
                 continue
             seen.add(chat_id)
-            if len(self._tasks) + len(chosen) >= self.concurrency:
-                break  # a finishing send wakes the loop
+            if len(self._tasks) + len(trains) >= self.concurrency:
+                continue  # a finishing train wakes the loop; the trains taken may still grow
             ready = self.pace.ready_at(chat_id, now)
             if ready > now:
                 if ready != math.inf:
                     next_at = ready if next_at is None else min(next_at, ready)
                 continue
+            room[chat_id] = max(1, self.pace.room(chat_id, self.train))  # ready: one at least
             self.pace.start(chat_id)  # counts against the limits from now on
-            chosen.append(row)
-        return chosen, next_at
+            trains[chat_id] = [row]
+        return list(trains.values()), next_at
 
     async def _record(self, session: AsyncSession, outcomes: list[Outcome]) -> None:
         now = self.clock.now()
@@ -441,21 +486,44 @@ class Delivery:
                 if status == OutboxStatus.PENDING and next_at is not None:
                     self._retry_due[outcome.chat_id] = next_at
 
-    async def _deliver(self, row: OutboxMessage) -> None:
-        """Send one claimed row; its outcome is recorded by the next pass."""
-        chat_id = row.chat_id
-        outcome: Outcome | None = None
+    async def _deliver(self, train: list[OutboxMessage]) -> None:
+        """Send one chat's claimed rows in order; their outcomes are recorded by the pass the
+        train's end brings. A row to be tried again ends the train (the rows after it are given
+        back: they must not overtake it), and so does `stop()` (after the send in flight)."""
+        chat_id = train[0].chat_id
+        loop = asyncio.get_running_loop()
+        ended = 0  # rows of the train whose send ended, with an outcome or not
+        give_back = True
         try:
-            outcome = await self._attempt(row)
-        except Exception:
-            self._claimed.discard(row.id or 0)  # its lease decides when it is tried again
-            log.exception(
-                "delivery of outbox row %s (%s to chat %s) failed", row.id, row.method, chat_id
-            )
-        finally:  # also when cancelled by a stop: then the claim is given back
-            if outcome is not None:
+            for row in train:
+                if ended and self._stopping:
+                    break
+                try:
+                    outcome = await self._attempt(row)
+                except Exception:
+                    # Its lease decides when it is tried again; the rows after it keep theirs,
+                    # so that they become due after it.
+                    self._claimed.difference_update(r.id or 0 for r in train[ended:])
+                    give_back = False
+                    log.exception(
+                        "delivery of outbox row %s (%s to chat %s) failed",
+                        row.id,
+                        row.method,
+                        chat_id,
+                    )
+                    break
+                finally:  # also when cancelled by a stop: then the claims are given back
+                    ended += 1
+                    self.pace.record(chat_id, loop.time())
                 self._outcomes.append(outcome)
-            self.pace.record(chat_id, asyncio.get_running_loop().time())
+                if outcome.status == OutboxStatus.PENDING:  # to be tried again
+                    break
+        finally:
+            unsent = train[ended:]
+            for _ in unsent:
+                self.pace.release(chat_id)
+            if give_back and not self._stopping:  # on a stop, all claims left are given back
+                self._give_back.extend(row.id or 0 for row in unsent)
             del self._tasks[chat_id]
             self._wake.set()
             self._progress.set()
@@ -548,6 +616,16 @@ class Delivery:
         text = row.payload["fallback_text"]
         method = aiogram.methods.SendMessage(chat_id=row.chat_id, text=text, **params)
         return await self.bot(method)
+
+
+def _cut(
+    train: list[OutboxMessage], claimed: set[int]
+) -> tuple[list[OutboxMessage], list[OutboxMessage]]:
+    """`train` up to its first row not in `claimed`, and the claimed rows after that."""
+    for index, row in enumerate(train):
+        if row.id not in claimed:
+            return train[:index], [later for later in train[index + 1 :] if later.id in claimed]
+    return train, []
 
 
 def build_method(row: OutboxMessage) -> TelegramMethod[Any]:

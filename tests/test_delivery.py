@@ -106,6 +106,26 @@ def test_hold_after_retry_after() -> None:
     assert pace.ready_at(-5, 0.0) == 3.0
 
 
+def test_room_for_a_train_is_what_the_pace_lets_go_one_after_another() -> None:
+    pace = Pace()
+    assert pace.room(7, 10) == 1  # a private chat: one a second
+    assert Pace(Limits(private_interval=0)).room(7, 10) == 10  # no pace: the train's length
+    group = -1001
+    for second in range(17):
+        pace.record(group, float(second))
+    assert pace.room(group, 10) == 3  # 20 a minute, 17 sent
+    pace.start(group)
+    assert pace.room(group, 10) == 2  # one of them is on its way
+    busy = Pace(Limits(private_interval=0))
+    for chat in range(1, 29):
+        busy.record(chat, 0.0)
+    busy.ready_at(99, 0.5)  # (prunes the second's window)
+    assert busy.room(99, 10) == 2  # 30 a second overall, 28 sent in this one
+    busy.start(99)
+    busy.start(99)
+    assert busy.room(99, 10) == 0  # the second is full: a train stops growing
+
+
 def test_greedy_sender_never_exceeds_default_limits() -> None:
     """Simulate a sender that always sends as soon as Pace allows, with random answer delays,
     and check every window against Telegram's numbers."""
@@ -271,6 +291,72 @@ async def test_rows_for_a_chat_in_flight_wait_for_its_send_without_a_pass(
         event.remove(engine, "begin", began)
         fake.rtt_ms = 0
     assert texts(fake, worker) == [f"push {n}" for n in range(6)]
+
+
+async def test_a_chats_due_rows_go_as_trains_one_claim_each(
+    fake, sessions, start, monkeypatch
+) -> None:
+    """With no pace to wait for, one claim takes up to `train` rows of a chat, sent in order
+    one at a time, their outcomes recorded together: a pass a train, not a pass a message."""
+    worker = fake.user(1002, "Worker").id
+    claims: list[int] = []
+    claim_due = outbox.claim_due
+
+    async def counted(session: Any, ids: Any, now: Any) -> set[int]:
+        if ids:
+            claims.append(len(ids))
+        return await claim_due(session, ids, now)
+
+    monkeypatch.setattr(outbox, "claim_due", counted)
+    await enqueue(sessions, *[(worker, f"push {n}") for n in range(12)])
+    delivery = start(limits=Limits(private_interval=0), train=5)
+    assert await delivery.drain(10)
+    assert texts(fake, worker) == [f"push {n}" for n in range(12)]
+    assert claims == [5, 5, 2]
+    stored = await rows(sessions)
+    assert {(r.status, r.attempts) for r in stored} == {(OutboxStatus.SENT, 1)}
+    sends = calls_to(fake, worker)  # never two in flight to the chat
+    assert all(a.at <= b.at for a, b in zip(sends, sends[1:], strict=False))
+
+
+async def test_a_retry_in_a_train_gives_back_the_rows_after_it(
+    fake, sessions, start, clock
+) -> None:
+    """The first row of a train is put back for a retry: the rows behind it are given back at
+    once (their attempt not counted) and wait for it; all arrive in order after the backoff."""
+    alice = fake.user(1001, "Alice").id
+    fake.fail_next("sendMessage", chat_id=alice, error_code=500)
+    await enqueue(sessions, *[(alice, f"m{n}") for n in range(4)])
+    delivery = start(limits=Limits(private_interval=0), train=4)
+    await fake.wait_for_call("sendMessage", lambda call: call.status == 500)
+    await asyncio.sleep(0.3)  # time for a send that should not happen before the backoff
+    assert texts(fake, alice) == []
+    first, *behind = await rows(sessions)
+    assert first.status == OutboxStatus.PENDING and first.attempts == 1 and first.last_error
+    assert [(r.status, r.attempts) for r in behind] == [(OutboxStatus.PENDING, 0)] * 3
+    assert all(r.next_attempt_at is not None and r.next_attempt_at <= clock.now() for r in behind)
+    clock.advance(timedelta(seconds=3))  # past the 2 s backoff
+    assert await delivery.drain(5, everything=True)
+    assert texts(fake, alice) == [f"m{n}" for n in range(4)]
+
+
+async def test_a_stop_mid_train_sends_no_more_and_gives_the_rest_back(
+    fake, sessions, bot, clock
+) -> None:
+    alice = fake.user(1001, "Alice").id
+    await enqueue(sessions, *[(alice, f"m{n}") for n in range(3)])
+    fake.set_latency("sendMessage", 0.3)
+    delivery = Delivery(bot, sessions, clock, limits=Limits(private_interval=0), stop_grace=2)
+    task = asyncio.create_task(delivery.run())
+    await fake.wait_for_call("sendMessage")
+    delivery.stop()  # while the train's first send is in flight
+    await asyncio.wait_for(task, 5)
+    fake.set_latency("sendMessage", 0)
+    first, *rest = await rows(sessions)
+    assert (first.status, first.attempts, texts(fake, alice)) == (OutboxStatus.SENT, 1, ["m0"])
+    assert [(r.status, r.attempts) for r in rest] == [(OutboxStatus.PENDING, 0)] * 2
+    async with sessions() as session:  # due again at once, not after their lease
+        assert [r.id for r in await outbox.due(session, clock.now())] == [r.id for r in rest]
 
 
 async def test_retry_after_is_obeyed(fake, sessions, start) -> None:
