@@ -464,17 +464,21 @@ def explain() -> None:
 
 def in_order_bound(users: int) -> None:
     """The earliest linli's last push could arrive if the worker's pushes go one at a time, in
-    order, each waiting its round trip; and the best linli / peer that would allow."""
+    order, each waiting its round trip; and the best linli / peer that would allow, also for a
+    bot as quick as the peer to its first push."""
     rtt = SETUP["rtt_ms"] / 1000
-    first = FIRST_PUSH["linli"]
+    first, peer_first = FIRST_PUSH["linli"], FIRST_PUSH["peer"]
     earliest = first + users * rtt
     best = users * STEPS / max(ANSWERED["linli"], earliest) / RATE["peer"]
+    best_quick = users * STEPS / max(ANSWERED["peer"], peer_first + users * rtt) / RATE["peer"]
     print(
         f"the worker's {users} pushes one at a time, in order: the first sent at {first:.2f} s,"
         f" then {users} round trips of {rtt * 1000:g} ms, so the last arrives at {earliest:.2f} s"
         f" at the earliest (linli's: {ELAPSED['linli']:.2f} s); a bot that keeps a chat's"
-        f" messages in order reaches linli / peer {best:.2f} at most in this run (the peer sends"
-        f" all {users} at once; Telegram allows about one a second into a private chat)"
+        f" messages in order reaches linli / peer {best:.2f} at most in this run, and"
+        f" {best_quick:.2f} if it were as quick as the peer to its first push ({peer_first:.2f}"
+        f" s). The peer sends all {users} at once; Telegram allows about one a second into a"
+        f" private chat"
     )
 
 
