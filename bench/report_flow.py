@@ -20,7 +20,10 @@ while has. Prints updates/s of each, the CPU time of this process per update, li
 per report: Bot API calls, transactions (target for linli <= 4) and SQL statements.
 
 Then where linli's time goes: what one Bot API call and one short transaction cost on their
-own (CPU, measured here), and the best ratio to echo those alone would allow.
+own (CPU, measured here), and the best ratio to echo those alone would allow; and the in-order
+bound: linli sends one chat's messages one at a time (so that they arrive in order), so the
+worker's pushes cannot all have arrived before the first one's send plus one round trip a push,
+and it prints the best linli / peer that allows.
 
 The outbox is paced without Telegram's 1 message/s per chat here, so the figure is the bot's
 own work, not the pace Telegram imposes. With --telegram-limits the fake servers enforce
