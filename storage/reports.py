@@ -442,26 +442,38 @@ async def file_report(
     photos: list[tuple[str, int | None]] | None = None,
     grid_id: int | None = None,
     spoken: voice.Voice | None = None,
+    reporter: Person | None = None,
 ) -> TaskView:
     """A resident files a report; it becomes a task of their grid (or of a bound grid group).
-    With `spoken`, the description is a voice note (and `description` may be its words)."""
+    With `spoken`, the description is a voice note (and `description` may be its words).
+    `reporter` is the actor's own row when the caller has it (the update's person), else it
+    is read."""
     if not ReportPermissions.can_report(actor) or actor.residence is None:
         raise NotAllowed(N_("Only residents who have joined a village can report problems."))
     village_id = actor.residence.village_id
-    if grid_id is None:
-        grid_id = actor.residence.grid_id
-    elif (await get_grid(session, grid_id)).village_id != village_id:
-        raise NotFound(N_("That grid no longer exists."))
     category = await get_category(session, village_id, category_id)
     photos = photos or []
     for index, (_file_id, size) in enumerate(photos):
         check_photo(size, index)
     # What the card shows is read before the first write: on SQLite the write lock is then
-    # held for the writes alone (storage.db).
-    village = await session.get(Village, village_id)
-    grid = await session.get(Grid, grid_id)
-    reporter = await session.get(Person, actor.person_id)
-    assert village is not None and grid is not None
+    # held for the writes alone (storage.db). The village and the grid in one statement: the
+    # grid must still be one of the village's.
+    found = (
+        await session.exec(
+            select(Village, Grid).where(
+                Village.id == village_id,
+                Grid.id == (actor.residence.grid_id if grid_id is None else grid_id),
+                Grid.village_id == Village.id,
+            )
+        )
+    ).first()
+    if found is None:
+        raise NotFound(N_("That grid no longer exists."))
+    village, grid = found
+    grid_id = grid.id
+    assert reporter is None or reporter.id == actor.person_id
+    if reporter is None:
+        reporter = await session.get(Person, actor.person_id)
     task = Task(
         village_id=village_id,
         grid_id=grid_id,
