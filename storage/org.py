@@ -118,12 +118,23 @@ class Profile:
 async def load_profile(
     session: AsyncSession, person: Person, *, district_admins: tuple[int, ...] = ()
 ) -> Profile:
-    """A person's profile from the database: two queries beside the person's own row."""
+    """A person's profile from the database: two queries beside the person's own row (plain
+    rows: nothing of them is kept as an object of the session)."""
     assert person.id is not None
     roles = await roles_of(session, person.id)
     home_row = (
         await session.exec(
-            select(Membership, Village, Grid, Household)
+            select(
+                Membership.id,
+                Membership.village_id,
+                Membership.grid_id,
+                Membership.household_id,
+                Membership.status,
+                Membership.tenant,
+                Village.name,
+                Grid.name,
+                Household.label,
+            )
             .join(Village, col(Village.id) == col(Membership.village_id))
             .join(Grid, col(Grid.id) == col(Membership.grid_id))
             .join(Household, col(Household.id) == col(Membership.household_id))
@@ -133,22 +144,22 @@ async def load_profile(
     ).first()
     residence = home = None
     if home_row is not None:
-        membership, village, grid, household = home_row
-        assert membership.id is not None
+        membership_id, village_id, grid_id, household_id, status, tenant, *names = home_row
         residence = Residence(
-            membership_id=membership.id,
-            village_id=membership.village_id,
-            grid_id=membership.grid_id,
-            household_id=membership.household_id,
-            status=membership.status,
-            tenant=membership.tenant,
+            membership_id=membership_id,
+            village_id=village_id,
+            grid_id=grid_id,
+            household_id=household_id,
+            status=status,
+            tenant=tenant,
         )
-        home = Home(village.name, grid.name, household.label, membership.status)
+        village_name, grid_name, household_label = names
+        home = Home(village_name, grid_name, household_label, status)
     actor = Actor(
         person_id=person.id,
         telegram_id=person.telegram_id,
         is_district_admin=person.telegram_id in district_admins,
-        roles=frozenset(RoleHeld(r.role, r.village_id, r.grid_id) for r, _v, _g in roles),
+        roles=frozenset(RoleHeld(r.role, r.village_id, r.grid_id) for r in roles),
         residence=residence,
     )
     row = Person.model_validate(person.model_dump())
@@ -157,9 +168,7 @@ async def load_profile(
         person=row,
         actor=actor,
         home=home,
-        roles=tuple(
-            RoleLine(r.role, r.worker_kind, v.name, g.name if g else None) for r, v, g in roles
-        ),
+        roles=tuple(RoleLine(r.role, r.worker_kind, r.village, r.grid) for r in roles),
         loaded_at=time.monotonic(),
     )
 
@@ -510,17 +519,24 @@ async def create_grid_invite(
     return invite
 
 
-async def roles_of(
-    session: AsyncSession, person_id: int
-) -> list[tuple[RoleAssignment, Village, Grid | None]]:
+async def roles_of(session: AsyncSession, person_id: int) -> list[Any]:
+    """The person's current roles as plain rows: role, worker_kind, village_id, grid_id and
+    the names of the village and the grid (None for a village-wide role)."""
     query = (
-        select(RoleAssignment, Village, Grid)
+        select(
+            RoleAssignment.role,
+            RoleAssignment.worker_kind,
+            RoleAssignment.village_id,
+            RoleAssignment.grid_id,
+            col(Village.name).label("village"),
+            col(Grid.name).label("grid"),
+        )
         .join(Village, col(Village.id) == col(RoleAssignment.village_id))
         .outerjoin(Grid, col(Grid.id) == col(RoleAssignment.grid_id))
         .where(RoleAssignment.person_id == person_id, col(RoleAssignment.revoked_at).is_(None))
         .order_by(col(RoleAssignment.id))
     )
-    return [(r, v, g) for r, v, g in (await session.exec(query)).all()]
+    return list((await session.exec(query)).all())
 
 
 async def people_with_role(
