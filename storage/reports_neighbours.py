@@ -350,6 +350,10 @@ async def similar_open_reports(
         return []
     residence = actor.residence
     # The likeness needs four columns: plain rows, and whole tasks only for those shown.
+    # Those the person follows are left out in the same statement.
+    followed = select(TaskFollower.task_id).where(
+        TaskFollower.task_id == Task.id, TaskFollower.person_id == actor.person_id
+    )
     query = (
         select(Task.id, Task.category_id, Task.description, Task.location)
         .where(
@@ -358,22 +362,15 @@ async def similar_open_reports(
             Task.kind == TaskKind.REPORT,
             col(Task.status).in_(OPEN),
             col(Task.reporter_id).is_distinct_from(actor.person_id),
+            ~followed.exists(),
         )
         .order_by(col(Task.created_at).desc())
         .limit(SCANNED_MAX)
     )
     candidates = (await session.exec(query)).all()
-    followed = set(
-        (
-            await session.exec(
-                select(TaskFollower.task_id).where(TaskFollower.person_id == actor.person_id)
-            )
-        ).all()
-    )
     scored = [
         (likeness(category_id=category_id, text=text, place=place, task=row), row.id)
         for row in candidates
-        if row.id not in followed
     ]
     best = sorted(((s, i) for s, i in scored if s >= HINT_THRESHOLD), key=lambda pair: -pair[0])[
         :HINTS_MAX
