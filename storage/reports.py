@@ -318,12 +318,18 @@ def number_prefix(kind: TaskKind, year: int) -> str:
     return f"{'R' if kind == TaskKind.REPORT else 'T'}-{year}-"
 
 
-async def _insert_numbered(session: AsyncSession, task: Task, year: int) -> Task:
-    """Give the task the village's next number of the year; retried when two race for one."""
+async def _insert_numbered(
+    session: AsyncSession, task: Task, year: int, *, village_locked: bool = False
+) -> Task:
+    """Give the task the village's next number of the year; retried when two race for one.
+    `village_locked`: the caller has read the village row with_for_update() already."""
     prefix = number_prefix(task.kind, year)
     # The village row's lock makes reports of one village take numbers one at a time
     # (PostgreSQL; SQLite's BEGIN IMMEDIATE already does); the retry is the safety net.
-    await session.exec(select(Village.id).where(Village.id == task.village_id).with_for_update())
+    if not village_locked:
+        await session.exec(
+            select(Village.id).where(Village.id == task.village_id).with_for_update()
+        )
     for _attempt in range(20):
         last = (
             await session.exec(
@@ -455,25 +461,28 @@ async def file_report(
     photos = photos or []
     for index, (_file_id, size) in enumerate(photos):
         check_photo(size, index)
-    # What the card shows is read before the first write: on SQLite the write lock is then
-    # held for the writes alone (storage.db). The village and the grid in one statement: the
-    # grid must still be one of the village's.
+    assert reporter is None or reporter.id == actor.person_id
+    if reporter is None:
+        reporter = await session.get(Person, actor.person_id)
+    # The village and the grid the card shows come with the village row's lock that numbers
+    # the report (_insert_numbered), in one statement; the grid must still be the village's.
+    # On SQLite this read starts the write transaction (storage.db): what else the card shows
+    # is read before it, so the write lock is held for the writes alone.
     found = (
         await session.exec(
-            select(Village, Grid).where(
+            select(Village, Grid)
+            .where(
                 Village.id == village_id,
                 Grid.id == (actor.residence.grid_id if grid_id is None else grid_id),
                 Grid.village_id == Village.id,
             )
+            .with_for_update(of=Village)
         )
     ).first()
     if found is None:
         raise NotFound(N_("That grid no longer exists."))
     village, grid = found
     grid_id = grid.id
-    assert reporter is None or reporter.id == actor.person_id
-    if reporter is None:
-        reporter = await session.get(Person, actor.person_id)
     task = Task(
         village_id=village_id,
         grid_id=grid_id,
@@ -491,7 +500,7 @@ async def file_report(
         accept_due_at=now + timedelta(hours=category.accept_hours),
         resolve_due_at=now + timedelta(hours=category.resolve_hours),
     )
-    await _insert_numbered(session, task, now.year)
+    await _insert_numbered(session, task, now.year, village_locked=True)
     assert task.id is not None
     kept_photos = [
         TaskPhoto(task_id=task.id, file_id=file_id, file_size=size, added_by=actor.person_id)
