@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import and_, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -61,6 +61,13 @@ async def get_or_create_person(
     person = await person_by_telegram_id(session, telegram_id)
     if person is not None:
         return person
+    return await create_person(session, telegram_id, full_name=full_name, username=username)
+
+
+async def create_person(
+    session: AsyncSession, telegram_id: int, *, full_name: str = "", username: str | None = None
+) -> Person:
+    """A row for someone the bot has not met (the one a concurrent update made, if it won)."""
     person = Person(
         telegram_id=telegram_id,
         full_name=clean_text(full_name, NAME_MAX),
@@ -115,6 +122,20 @@ class Profile:
         return await session.merge(self.person, load=False)
 
 
+# Where a person lives, as a plain row: their newest current membership and its names.
+_HOME_COLUMNS = (
+    Membership.id,
+    Membership.village_id,
+    Membership.grid_id,
+    Membership.household_id,
+    Membership.status,
+    Membership.tenant,
+    Village.name,
+    Grid.name,
+    Household.label,
+)
+
+
 async def load_profile(
     session: AsyncSession, person: Person, *, district_admins: tuple[int, ...] = ()
 ) -> Profile:
@@ -124,17 +145,7 @@ async def load_profile(
     roles = await roles_of(session, person.id)
     home_row = (
         await session.exec(
-            select(
-                Membership.id,
-                Membership.village_id,
-                Membership.grid_id,
-                Membership.household_id,
-                Membership.status,
-                Membership.tenant,
-                Village.name,
-                Grid.name,
-                Household.label,
-            )
+            select(*_HOME_COLUMNS)
             .join(Village, col(Village.id) == col(Membership.village_id))
             .join(Grid, col(Grid.id) == col(Membership.grid_id))
             .join(Household, col(Household.id) == col(Membership.household_id))
@@ -142,6 +153,47 @@ async def load_profile(
             .order_by(col(Membership.id).desc())
         )
     ).first()
+    return _profile(person, roles, home_row, district_admins)
+
+
+async def profile_by_telegram_id(
+    session: AsyncSession, telegram_id: int, *, district_admins: tuple[int, ...] = ()
+) -> tuple[Person, Profile] | None:
+    """A known person's row and profile in two queries (the person with their home, then
+    their roles); None when nobody has this Telegram id."""
+    found = (
+        await session.exec(
+            select(Person, *_HOME_COLUMNS)
+            .outerjoin(
+                Membership,
+                and_(
+                    col(Membership.person_id) == col(Person.id),
+                    col(Membership.status).in_(
+                        [MembershipStatus.PENDING, MembershipStatus.APPROVED]
+                    ),
+                ),
+            )
+            .outerjoin(Village, col(Village.id) == col(Membership.village_id))
+            .outerjoin(Grid, col(Grid.id) == col(Membership.grid_id))
+            .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+            .where(Person.telegram_id == telegram_id)
+            .order_by(col(Membership.id).desc())
+            .limit(1)
+        )
+    ).first()
+    if found is None:
+        return None
+    person, *home_row = found
+    assert person.id is not None
+    roles = await roles_of(session, person.id)
+    home = tuple(home_row) if home_row[0] is not None else None
+    return person, _profile(person, roles, home, district_admins)
+
+
+def _profile(
+    person: Person, roles: list[Any], home_row: Any, district_admins: tuple[int, ...]
+) -> Profile:
+    assert person.id is not None
     residence = home = None
     if home_row is not None:
         membership_id, village_id, grid_id, household_id, status, tenant, *names = home_row
