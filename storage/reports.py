@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import and_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -457,20 +457,29 @@ async def file_report(
     if not ReportPermissions.can_report(actor) or actor.residence is None:
         raise NotAllowed(N_("Only residents who have joined a village can report problems."))
     village_id = actor.residence.village_id
-    category = await get_category(session, village_id, category_id)
     photos = photos or []
     for index, (_file_id, size) in enumerate(photos):
         check_photo(size, index)
     assert reporter is None or reporter.id == actor.person_id
     if reporter is None:
         reporter = await session.get(Person, actor.person_id)
-    # The village and the grid the card shows come with the village row's lock that numbers
-    # the report (_insert_numbered), in one statement; the grid must still be the village's.
-    # On SQLite this read starts the write transaction (storage.db): what else the card shows
-    # is read before it, so the write lock is held for the writes alone.
+    # The village, the grid and the category the card shows come with the village row's lock
+    # that numbers the report (_insert_numbered), in one statement: the grid must still be
+    # the village's, and the category one of its current ones (read again here, whatever
+    # the list the person picked from said). On SQLite this read starts the write
+    # transaction (storage.db): what else the card shows is read before it, so the write lock
+    # is held for the writes alone.
     found = (
         await session.exec(
-            select(Village, Grid)
+            select(Village, Grid, ReportCategory)
+            .outerjoin(
+                ReportCategory,
+                and_(
+                    col(ReportCategory.id) == category_id,
+                    col(ReportCategory.village_id) == col(Village.id),
+                    col(ReportCategory.removed_at).is_(None),
+                ),
+            )
             .where(
                 Village.id == village_id,
                 Grid.id == (actor.residence.grid_id if grid_id is None else grid_id),
@@ -481,7 +490,9 @@ async def file_report(
     ).first()
     if found is None:
         raise NotFound(N_("That grid no longer exists."))
-    village, grid = found
+    village, grid, category = found
+    if category is None:
+        raise NotFound(N_("That category is no longer available."))
     grid_id = grid.id
     task = Task(
         village_id=village_id,
