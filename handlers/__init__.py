@@ -36,6 +36,7 @@ from handlers import (
     shop,
     votes,
 )
+from handlers.prechecks import PrecheckedRouter
 
 FEATURES = (
     errors,
@@ -77,12 +78,13 @@ def feature_routers() -> list[Router]:
 
 
 def copy_router(template: Router) -> Router:
-    router = Router(name=template.name)
+    router = PrecheckedRouter(name=template.name)
     for event, observer in template.observers.items():
         for handler in observer.handlers:
             for check in handler.filters or ():
                 run_inline(check)
         router.observers[event].handlers.extend(observer.handlers)
+    router.add_prechecks()
     return router
 
 

@@ -392,6 +392,7 @@ async def submit_report(
     state: FSMContext,
     session: AsyncSession,
     actor: Actor,
+    person: Person,
     settings: Settings,
     now: datetime,
 ) -> None:
@@ -411,6 +412,7 @@ async def submit_report(
         photos=[(p[0], p[1]) for p in form.get("photos", [])],
         spoken=voice.from_kept(form.get("voice")),
         now=now,
+        reporter=person,
     )
     await state.clear()
     await push_task(session, view, settings.tz, header=N_("📣 New report"))
@@ -647,6 +649,7 @@ async def report_by_reply(
         description=message.text or "",
         grid_id=binding.grid_id,
         now=now,
+        reporter=person,
     )
     await push_task(session, view, settings.tz, header=N_("📣 New report"))
     locale = locale_of(person)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import and_, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -61,6 +61,13 @@ async def get_or_create_person(
     person = await person_by_telegram_id(session, telegram_id)
     if person is not None:
         return person
+    return await create_person(session, telegram_id, full_name=full_name, username=username)
+
+
+async def create_person(
+    session: AsyncSession, telegram_id: int, *, full_name: str = "", username: str | None = None
+) -> Person:
+    """A row for someone the bot has not met (the one a concurrent update made, if it won)."""
     person = Person(
         telegram_id=telegram_id,
         full_name=clean_text(full_name, NAME_MAX),
@@ -115,15 +122,30 @@ class Profile:
         return await session.merge(self.person, load=False)
 
 
+# Where a person lives, as a plain row: their newest current membership and its names.
+_HOME_COLUMNS = (
+    Membership.id,
+    Membership.village_id,
+    Membership.grid_id,
+    Membership.household_id,
+    Membership.status,
+    Membership.tenant,
+    Village.name,
+    Grid.name,
+    Household.label,
+)
+
+
 async def load_profile(
     session: AsyncSession, person: Person, *, district_admins: tuple[int, ...] = ()
 ) -> Profile:
-    """A person's profile from the database: two queries beside the person's own row."""
+    """A person's profile from the database: two queries beside the person's own row (plain
+    rows: nothing of them is kept as an object of the session)."""
     assert person.id is not None
     roles = await roles_of(session, person.id)
     home_row = (
         await session.exec(
-            select(Membership, Village, Grid, Household)
+            select(*_HOME_COLUMNS)
             .join(Village, col(Village.id) == col(Membership.village_id))
             .join(Grid, col(Grid.id) == col(Membership.grid_id))
             .join(Household, col(Household.id) == col(Membership.household_id))
@@ -131,24 +153,65 @@ async def load_profile(
             .order_by(col(Membership.id).desc())
         )
     ).first()
+    return _profile(person, roles, home_row, district_admins)
+
+
+async def profile_by_telegram_id(
+    session: AsyncSession, telegram_id: int, *, district_admins: tuple[int, ...] = ()
+) -> tuple[Person, Profile] | None:
+    """A known person's row and profile in two queries (the person with their home, then
+    their roles); None when nobody has this Telegram id."""
+    found = (
+        await session.exec(
+            select(Person, *_HOME_COLUMNS)
+            .outerjoin(
+                Membership,
+                and_(
+                    col(Membership.person_id) == col(Person.id),
+                    col(Membership.status).in_(
+                        [MembershipStatus.PENDING, MembershipStatus.APPROVED]
+                    ),
+                ),
+            )
+            .outerjoin(Village, col(Village.id) == col(Membership.village_id))
+            .outerjoin(Grid, col(Grid.id) == col(Membership.grid_id))
+            .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+            .where(Person.telegram_id == telegram_id)
+            .order_by(col(Membership.id).desc())
+            .limit(1)
+        )
+    ).first()
+    if found is None:
+        return None
+    person, *home_row = found
+    assert person.id is not None
+    roles = await roles_of(session, person.id)
+    home = tuple(home_row) if home_row[0] is not None else None
+    return person, _profile(person, roles, home, district_admins)
+
+
+def _profile(
+    person: Person, roles: list[Any], home_row: Any, district_admins: tuple[int, ...]
+) -> Profile:
+    assert person.id is not None
     residence = home = None
     if home_row is not None:
-        membership, village, grid, household = home_row
-        assert membership.id is not None
+        membership_id, village_id, grid_id, household_id, status, tenant, *names = home_row
         residence = Residence(
-            membership_id=membership.id,
-            village_id=membership.village_id,
-            grid_id=membership.grid_id,
-            household_id=membership.household_id,
-            status=membership.status,
-            tenant=membership.tenant,
+            membership_id=membership_id,
+            village_id=village_id,
+            grid_id=grid_id,
+            household_id=household_id,
+            status=status,
+            tenant=tenant,
         )
-        home = Home(village.name, grid.name, household.label, membership.status)
+        village_name, grid_name, household_label = names
+        home = Home(village_name, grid_name, household_label, status)
     actor = Actor(
         person_id=person.id,
         telegram_id=person.telegram_id,
         is_district_admin=person.telegram_id in district_admins,
-        roles=frozenset(RoleHeld(r.role, r.village_id, r.grid_id) for r, _v, _g in roles),
+        roles=frozenset(RoleHeld(r.role, r.village_id, r.grid_id) for r in roles),
         residence=residence,
     )
     row = Person.model_validate(person.model_dump())
@@ -157,9 +220,7 @@ async def load_profile(
         person=row,
         actor=actor,
         home=home,
-        roles=tuple(
-            RoleLine(r.role, r.worker_kind, v.name, g.name if g else None) for r, v, g in roles
-        ),
+        roles=tuple(RoleLine(r.role, r.worker_kind, r.village, r.grid) for r in roles),
         loaded_at=time.monotonic(),
     )
 
@@ -510,17 +571,24 @@ async def create_grid_invite(
     return invite
 
 
-async def roles_of(
-    session: AsyncSession, person_id: int
-) -> list[tuple[RoleAssignment, Village, Grid | None]]:
+async def roles_of(session: AsyncSession, person_id: int) -> list[Any]:
+    """The person's current roles as plain rows: role, worker_kind, village_id, grid_id and
+    the names of the village and the grid (None for a village-wide role)."""
     query = (
-        select(RoleAssignment, Village, Grid)
+        select(
+            RoleAssignment.role,
+            RoleAssignment.worker_kind,
+            RoleAssignment.village_id,
+            RoleAssignment.grid_id,
+            col(Village.name).label("village"),
+            col(Grid.name).label("grid"),
+        )
         .join(Village, col(Village.id) == col(RoleAssignment.village_id))
         .outerjoin(Grid, col(Grid.id) == col(RoleAssignment.grid_id))
         .where(RoleAssignment.person_id == person_id, col(RoleAssignment.revoked_at).is_(None))
         .order_by(col(RoleAssignment.id))
     )
-    return [(r, v, g) for r, v, g in (await session.exec(query)).all()]
+    return list((await session.exec(query)).all())
 
 
 async def people_with_role(

@@ -57,16 +57,18 @@ class Profiles:
         if kept is not None and time.monotonic() - kept.loaded_at < TTL:
             return kept
         generation = self.generation
-        if create:
-            person = await org.get_or_create_person(
+        found = await org.profile_by_telegram_id(
+            session, telegram_id, district_admins=self.district_admins
+        )
+        if found is not None:
+            person, profile = found
+        elif create:
+            person = await org.create_person(
                 session, telegram_id, full_name=full_name, username=username
             )
+            profile = await org.load_profile(session, person, district_admins=self.district_admins)
         else:
-            found = await org.person_by_telegram_id(session, telegram_id)
-            if found is None:
-                return None
-            person = found
-        profile = await org.load_profile(session, person, district_admins=self.district_admins)
+            return None
         if generation == self.generation and not session.new and person not in session.dirty:
             self._keep(profile)
         return profile

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import and_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -318,12 +318,18 @@ def number_prefix(kind: TaskKind, year: int) -> str:
     return f"{'R' if kind == TaskKind.REPORT else 'T'}-{year}-"
 
 
-async def _insert_numbered(session: AsyncSession, task: Task, year: int) -> Task:
-    """Give the task the village's next number of the year; retried when two race for one."""
+async def _insert_numbered(
+    session: AsyncSession, task: Task, year: int, *, village_locked: bool = False
+) -> Task:
+    """Give the task the village's next number of the year; retried when two race for one.
+    `village_locked`: the caller has read the village row with_for_update() already."""
     prefix = number_prefix(task.kind, year)
     # The village row's lock makes reports of one village take numbers one at a time
     # (PostgreSQL; SQLite's BEGIN IMMEDIATE already does); the retry is the safety net.
-    await session.exec(select(Village.id).where(Village.id == task.village_id).with_for_update())
+    if not village_locked:
+        await session.exec(
+            select(Village.id).where(Village.id == task.village_id).with_for_update()
+        )
     for _attempt in range(20):
         last = (
             await session.exec(
@@ -442,26 +448,52 @@ async def file_report(
     photos: list[tuple[str, int | None]] | None = None,
     grid_id: int | None = None,
     spoken: voice.Voice | None = None,
+    reporter: Person | None = None,
 ) -> TaskView:
     """A resident files a report; it becomes a task of their grid (or of a bound grid group).
-    With `spoken`, the description is a voice note (and `description` may be its words)."""
+    With `spoken`, the description is a voice note (and `description` may be its words).
+    `reporter` is the actor's own row when the caller has it (the update's person), else it
+    is read."""
     if not ReportPermissions.can_report(actor) or actor.residence is None:
         raise NotAllowed(N_("Only residents who have joined a village can report problems."))
     village_id = actor.residence.village_id
-    if grid_id is None:
-        grid_id = actor.residence.grid_id
-    elif (await get_grid(session, grid_id)).village_id != village_id:
-        raise NotFound(N_("That grid no longer exists."))
-    category = await get_category(session, village_id, category_id)
     photos = photos or []
     for index, (_file_id, size) in enumerate(photos):
         check_photo(size, index)
-    # What the card shows is read before the first write: on SQLite the write lock is then
-    # held for the writes alone (storage.db).
-    village = await session.get(Village, village_id)
-    grid = await session.get(Grid, grid_id)
-    reporter = await session.get(Person, actor.person_id)
-    assert village is not None and grid is not None
+    assert reporter is None or reporter.id == actor.person_id
+    if reporter is None:
+        reporter = await session.get(Person, actor.person_id)
+    # The village, the grid and the category the card shows come with the village row's lock
+    # that numbers the report (_insert_numbered), in one statement: the grid must still be
+    # the village's, and the category one of its current ones (read again here, whatever
+    # the list the person picked from said). On SQLite this read starts the write
+    # transaction (storage.db): what else the card shows is read before it, so the write lock
+    # is held for the writes alone.
+    found = (
+        await session.exec(
+            select(Village, Grid, ReportCategory)
+            .outerjoin(
+                ReportCategory,
+                and_(
+                    col(ReportCategory.id) == category_id,
+                    col(ReportCategory.village_id) == col(Village.id),
+                    col(ReportCategory.removed_at).is_(None),
+                ),
+            )
+            .where(
+                Village.id == village_id,
+                Grid.id == (actor.residence.grid_id if grid_id is None else grid_id),
+                Grid.village_id == Village.id,
+            )
+            .with_for_update(of=Village)
+        )
+    ).first()
+    if found is None:
+        raise NotFound(N_("That grid no longer exists."))
+    village, grid, category = found
+    if category is None:
+        raise NotFound(N_("That category is no longer available."))
+    grid_id = grid.id
     task = Task(
         village_id=village_id,
         grid_id=grid_id,
@@ -479,7 +511,7 @@ async def file_report(
         accept_due_at=now + timedelta(hours=category.accept_hours),
         resolve_due_at=now + timedelta(hours=category.resolve_hours),
     )
-    await _insert_numbered(session, task, now.year)
+    await _insert_numbered(session, task, now.year, village_locked=True)
     assert task.id is not None
     kept_photos = [
         TaskPhoto(task_id=task.id, file_id=file_id, file_size=size, added_by=actor.person_id)

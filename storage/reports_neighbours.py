@@ -29,6 +29,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz
@@ -53,6 +54,15 @@ from storage.models.reports import (
 )
 from storage.permissions.org import Actor
 from storage.permissions.reports import ReportPermissions
+
+
+class Described(Protocol):
+    """What the likeness reads of an open report: a task, or a plain row of these columns."""
+
+    category_id: int | None
+    description: str
+    location: str
+
 
 RECENT_DAYS = 14
 PAGE_SIZE = 5
@@ -301,7 +311,7 @@ def text_likeness(first: str, second: str) -> float:
     return fuzz.ratio(a, b)
 
 
-def places_meet(place: str, text: str, task: Task) -> bool:
+def places_meet(place: str, text: str, task: Described) -> bool:
     """Whether the place given (or the report's) is found in the other's place or words."""
     pairs = [(place, task.location + task.description), (task.location, place + text)]
     for given, other in pairs:
@@ -311,7 +321,7 @@ def places_meet(place: str, text: str, task: Task) -> bool:
     return False
 
 
-def likeness(*, category_id: int | None, text: str, place: str, task: Task) -> float:
+def likeness(*, category_id: int | None, text: str, place: str, task: Described) -> float:
     """How much a report being filed looks like an open one (see the module's notes)."""
     same_kind = category_id is not None and category_id == task.category_id
     meet = places_meet(place, text, task)
@@ -339,35 +349,41 @@ async def similar_open_reports(
     if not ReportPermissions.can_report(actor) or actor.residence is None:
         return []
     residence = actor.residence
+    # The likeness needs four columns: plain rows, and whole tasks only for those shown.
+    # Those the person follows are left out in the same statement.
+    followed = select(TaskFollower.task_id).where(
+        TaskFollower.task_id == Task.id, TaskFollower.person_id == actor.person_id
+    )
     query = (
-        select(Task)
+        select(Task.id, Task.category_id, Task.description, Task.location)
         .where(
             Task.village_id == residence.village_id,
             Task.grid_id == residence.grid_id,
             Task.kind == TaskKind.REPORT,
             col(Task.status).in_(OPEN),
             col(Task.reporter_id).is_distinct_from(actor.person_id),
+            ~followed.exists(),
         )
         .order_by(col(Task.created_at).desc())
         .limit(SCANNED_MAX)
     )
-    tasks = list((await session.exec(query)).all())
-    followed = set(
-        (
-            await session.exec(
-                select(TaskFollower.task_id).where(TaskFollower.person_id == actor.person_id)
-            )
-        ).all()
-    )
+    candidates = (await session.exec(query)).all()
     scored = [
-        (likeness(category_id=category_id, text=text, place=place, task=t), t)
-        for t in tasks
-        if t.id not in followed
+        (likeness(category_id=category_id, text=text, place=place, task=row), row.id)
+        for row in candidates
     ]
-    best = sorted(((s, t) for s, t in scored if s >= HINT_THRESHOLD), key=lambda pair: -pair[0])[
+    best = sorted(((s, i) for s, i in scored if s >= HINT_THRESHOLD), key=lambda pair: -pair[0])[
         :HINTS_MAX
     ]
-    shown = [t for _s, t in best]
+    if not best:
+        return []
+    loaded = {
+        t.id: t
+        for t in (
+            await session.exec(select(Task).where(col(Task.id).in_([i for _s, i in best])))
+        ).all()
+    }
+    shown = [loaded[i] for _s, i in best if i in loaded]
     return await _neighbour_reports(session, shown, actor.person_id, now, tz, followed=set())
 
 
