@@ -3,7 +3,10 @@
 While an update's transaction is open (`HeldCalls.collecting`), every call the answering bot
 makes (a reply, a toast, an edit, a photo) is held instead of sent, in order; the handler
 gets `NOT_SENT` back, which no handler reads. Once the transaction has committed the
-database middleware sends them, straight away and in the same order. After a rollback they
+database middleware sends them, straight away: the messages and edits one after another in the
+order made, and a press's answer (its toast, or only the end of its spinner) at the same time
+beside them, since it changes nothing in the chat (on a 60 ms network a press's edit arrives
+60 ms sooner than after the answer's round trip). After a rollback they
 are dropped, so a person is never told "done" about something that did not happen; the
 errors handler, outside the transaction, says the one apology.
 
@@ -26,7 +29,7 @@ from aiogram.client.session.middlewares.base import (
     NextRequestMiddlewareType,
 )
 from aiogram.exceptions import AiogramError, TelegramRetryAfter
-from aiogram.methods import TelegramMethod
+from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
 from bot.logs import describe
@@ -68,12 +71,22 @@ class HeldCalls:
             _current.reset(token)
 
     async def send(self) -> int:
-        """Make the held calls, in order; how many got an answer."""
-        answered = 0
+        """Make the held calls (the chat's in order, the presses' answers beside them); how
+        many got an answer."""
         calls, self.calls = self.calls, []
-        for bot, method in calls:
-            answered += await _call(bot, method)
-        return answered
+        answers = [_call(bot, m) for bot, m in calls if isinstance(m, AnswerCallbackQuery)]
+        in_chat = [(bot, m) for bot, m in calls if not isinstance(m, AnswerCallbackQuery)]
+        if not answers:
+            return await _in_order(in_chat)
+        results = await asyncio.gather(_in_order(in_chat), *answers)
+        return sum(results)
+
+
+async def _in_order(calls: list[tuple[Bot, TelegramMethod[Any]]]) -> int:
+    answered = 0
+    for bot, method in calls:
+        answered += await _call(bot, method)
+    return answered
 
 
 async def _call(bot: Bot, method: TelegramMethod[Any]) -> bool:

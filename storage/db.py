@@ -50,14 +50,18 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 SessionFactory = async_sessionmaker[AsyncSession]
 Row = TypeVar("Row")
-POOL_SIZE = 10
-POOL_OVERFLOW = 20
+# Updates handled at once (each holds a connection until it commits): the pool keeps that
+# many open, so a burst of updates reuses them instead of opening connections and closing them
+# again when it ends (overflow connections are not kept). Measured on PostgreSQL, a report's
+# first step after a burst as large: median 424 ms with 10 kept, 259 ms with 20. The overflow
+# is for the delivery loop, the jobs and a second session.
+CONCURRENT_UPDATES = 20
+POOL_SIZE = CONCURRENT_UPDATES
+POOL_OVERFLOW = 10
 # SQLite writes one transaction at a time: more connections only wait in SQLite's busy handler
 # (sleeping 1, 2, 5 … 100 ms, unfair under a burst) instead of in the pool's queue (first come,
 # first served), and each is a thread contending for the interpreter.
 SQLITE_POOL_SIZE = 4
-# Updates handled at once: each holds a connection until it commits, so stay inside the pool.
-CONCURRENT_UPDATES = POOL_SIZE + POOL_OVERFLOW // 2
 
 # The session of the update being handled. Helpers outside the handler's arguments (the FSM
 # storage) join its transaction instead of opening a second one, which on SQLite would wait
