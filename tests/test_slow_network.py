@@ -4,6 +4,7 @@ waits on the network, and the stories pass as they do on a fast one."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -37,3 +38,24 @@ async def test_the_vote_story_over_a_60_ms_network(slow_world: World) -> None:
 @pytest.mark.timeout(240)
 async def test_the_report_story_over_a_60_ms_network(slow_world: World) -> None:
     await report_story.test_a_reports_whole_life(slow_world)
+
+
+async def test_a_press_is_edited_without_waiting_for_its_answer(slow_world: World) -> None:
+    """After the commit a press's answer (the end of its spinner) and its edit go out side by
+    side: a slow answer does not hold the edit back."""
+    fake = slow_world.fake
+    visitor = slow_world.person(7_000_090, "Visitor")
+    choices = await visitor.say("/language", expect="语言")
+    fake.set_latency("answerCallbackQuery", 1.0)
+    try:
+        mark, started = fake.mark(), time.monotonic()
+        edited = await visitor.tap(choices, "English")
+        took = time.monotonic() - started
+        answer = await fake.wait_for_call(
+            "answerCallbackQuery", lambda call: call.status is not None, after=mark, timeout=5
+        )
+    finally:
+        fake.set_latency("answerCallbackQuery", 0)
+    assert "English" in (edited.text or "")
+    assert took < 0.9  # the 1 s answer still on its way
+    assert answer.ok
