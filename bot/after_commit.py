@@ -3,10 +3,12 @@
 While an update's transaction is open (`HeldCalls.collecting`), every call the answering bot
 makes (a reply, a toast, an edit, a photo) is held instead of sent, in order; the handler
 gets `NOT_SENT` back, which no handler reads. Once the transaction has committed the
-database middleware sends them, straight away: the messages and edits one after another in the
-order made, and a press's answer (its toast, or only the end of its spinner) at the same time
-beside them, since it changes nothing in the chat (on a 60 ms network a press's edit arrives
-60 ms sooner than after the answer's round trip). After a rollback they
+database middleware sends them, straight away, in the order made where order shows: new
+messages one after another, and the edits of one message one after another. The rest goes side
+by side: a press's answer (its toast, or only the end of its spinner) changes nothing in the
+chat, and an edit changes a message already there, in its place, so neither need wait for a new
+message's round trip (on a 60 ms network a press that edits its card and sends the next step
+is answered in one round trip instead of three). After a rollback they
 are dropped, so a person is never told "done" about something that did not happen; the
 errors handler, outside the transaction, says the one apology.
 
@@ -29,13 +31,29 @@ from aiogram.client.session.middlewares.base import (
     NextRequestMiddlewareType,
 )
 from aiogram.exceptions import AiogramError, TelegramRetryAfter
-from aiogram.methods import AnswerCallbackQuery, TelegramMethod
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    DeleteMessage,
+    EditMessageCaption,
+    EditMessageMedia,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    TelegramMethod,
+)
 from aiogram.methods.base import Response, TelegramType
 
 from bot.logs import describe
 
 log = logging.getLogger("linli.replies")
 
+# Calls that change a message already in the chat, in its place.
+IN_PLACE = (
+    EditMessageText,
+    EditMessageCaption,
+    EditMessageMedia,
+    EditMessageReplyMarkup,
+    DeleteMessage,
+)
 RETRY_AFTER_LIMIT = 5  # seconds: a longer 429 is not waited out while the person waits
 
 
@@ -71,15 +89,25 @@ class HeldCalls:
             _current.reset(token)
 
     async def send(self) -> int:
-        """Make the held calls (the chat's in order, the presses' answers beside them); how
-        many got an answer."""
+        """Make the held calls, each chain in order and the chains side by side; how many
+        got an answer."""
         calls, self.calls = self.calls, []
-        answers = [_call(bot, m) for bot, m in calls if isinstance(m, AnswerCallbackQuery)]
-        in_chat = [(bot, m) for bot, m in calls if not isinstance(m, AnswerCallbackQuery)]
-        if not answers:
-            return await _in_order(in_chat)
-        results = await asyncio.gather(_in_order(in_chat), *answers)
-        return sum(results)
+        chains: dict[object, list[tuple[Bot, TelegramMethod[Any]]]] = {}
+        for bot, method in calls:
+            chains.setdefault(_chain(method), []).append((bot, method))
+        if len(chains) == 1:
+            return await _in_order(calls)
+        return sum(await asyncio.gather(*(_in_order(chain) for chain in chains.values())))
+
+
+def _chain(method: TelegramMethod[Any]) -> object:
+    """Which calls keep their order among themselves: a press's answer its own; an edit or a
+    deletion with the other calls about that message; new messages with each other."""
+    if isinstance(method, AnswerCallbackQuery):
+        return ("answer", method.callback_query_id)
+    if isinstance(method, IN_PLACE):
+        return ("message", method.chat_id, method.message_id, method.inline_message_id)
+    return "new messages"
 
 
 async def _in_order(calls: list[tuple[Bot, TelegramMethod[Any]]]) -> int:
