@@ -4,13 +4,13 @@ While an update's transaction is open (`HeldCalls.collecting`), every call the a
 makes (a reply, a toast, an edit, a photo) is held instead of sent, in order; the handler
 gets `NOT_SENT` back, which no handler reads. Once the transaction has committed the
 database middleware sends them, straight away, in the order made where order shows: new
-messages one after another, and the edits of one message one after another. The rest goes side
-by side: a press's answer (its toast, or only the end of its spinner) changes nothing in the
-chat, and an edit changes a message already there, in its place, so neither need wait for a new
-message's round trip (on a 60 ms network a press that edits its card and sends the next step
-is answered in one round trip instead of three). After a rollback they
-are dropped, so a person is never told "done" about something that did not happen; the
-errors handler, outside the transaction, says the one apology.
+messages one after another, and the edits of one message one after another. The rest goes
+side by side: a press's answer (its toast, or only the end of its spinner) changes nothing in
+the chat, an edit changes a message already there in its place, and a "/" menu is not in the
+chat at all, so none of them waits for a new message's round trip (on a 60 ms network a press
+that edits its card and sends the next step is answered in one round trip, not three). After
+a rollback they are dropped, so a person is never told "done" about something that did not
+happen; the errors handler, outside the transaction, says the one apology.
 
 A held call that fails after the commit is logged and the next one is still made: the change
 is made, and only that answer is missing (a 429 is waited out once, if it is short).
@@ -38,6 +38,7 @@ from aiogram.methods import (
     EditMessageMedia,
     EditMessageReplyMarkup,
     EditMessageText,
+    SetMyCommands,
     TelegramMethod,
 )
 from aiogram.methods.base import Response, TelegramType
@@ -101,10 +102,13 @@ class HeldCalls:
 
 
 def _chain(method: TelegramMethod[Any]) -> object:
-    """Which calls keep their order among themselves: a press's answer its own; an edit or a
-    deletion with the other calls about that message; new messages with each other."""
+    """Which calls keep their order among themselves: a press's answer its own, and a "/"
+    menu's; an edit or a deletion with the other calls about that message; new messages with
+    each other."""
     if isinstance(method, AnswerCallbackQuery):
         return ("answer", method.callback_query_id)
+    if isinstance(method, SetMyCommands):  # the "/" menu: not in the chat at all
+        return "menu"
     if isinstance(method, IN_PLACE):
         return ("message", method.chat_id, method.message_id, method.inline_message_id)
     return "new messages"
