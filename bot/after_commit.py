@@ -110,7 +110,8 @@ def _chain(method: TelegramMethod[Any]) -> object:
     if isinstance(method, SetMyCommands):  # the "/" menu: not in the chat at all
         return "menu"
     if isinstance(method, IN_PLACE):
-        return ("message", method.chat_id, method.message_id, method.inline_message_id)
+        inline = getattr(method, "inline_message_id", None)  # DeleteMessage has none
+        return ("message", method.chat_id, method.message_id, inline)
     return "new messages"
 
 
