@@ -419,7 +419,7 @@ class Delivery:
                 trains, next_at = self._candidates(rows)
                 ids = [row.id or 0 for train in trains for row in train]
                 claimed = await outbox.claim_due(session, ids, wall)
-                cut = [_cut(train, claimed) for train in trains]
+                cut = [cut_train(train, claimed) for train in trains]
                 behind_a_gap = [row.id or 0 for _, rest in cut for row in rest]
                 await outbox.release(session, behind_a_gap, wall)
                 candidates = [train for train, _ in cut if train]
@@ -618,7 +618,7 @@ class Delivery:
         return await self.bot(method)
 
 
-def _cut(
+def cut_train(
     train: list[OutboxMessage], claimed: set[int]
 ) -> tuple[list[OutboxMessage], list[OutboxMessage]]:
     """`train` up to its first row not in `claimed`, and the claimed rows after that."""

@@ -20,7 +20,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from sqlalchemy import event
 from sqlmodel import col, select
 
-from bot.delivery import Delivery, Limits, Pace
+from bot.delivery import Delivery, Limits, Pace, cut_train
 from sandbox.bot_api import FakeBotAPI
 from storage import outbox
 from storage.clock import Clock
@@ -124,6 +124,15 @@ def test_room_for_a_train_is_what_the_pace_lets_go_one_after_another() -> None:
     busy.start(99)
     busy.start(99)
     assert busy.room(99, 10) == 0  # the second is full: a train stops growing
+
+
+def test_a_train_is_cut_before_a_row_another_sender_took() -> None:
+    train = [OutboxMessage(id=n, chat_id=7, method="sendMessage", payload={}) for n in range(1, 5)]
+    kept, behind = cut_train(train, claimed={1, 3, 4})  # 2 taken between the scan and the claim
+    assert [r.id for r in kept] == [1]
+    assert [r.id for r in behind] == [3, 4]  # given back: they must not overtake 2
+    kept, behind = cut_train(train, claimed={1, 2, 3, 4})
+    assert ([r.id for r in kept], behind) == ([1, 2, 3, 4], [])
 
 
 def test_greedy_sender_never_exceeds_default_limits() -> None:
