@@ -601,22 +601,8 @@ async def cast(
     picks = await _picks(session, ballot.id or 0)
     if [p.option_id for p in picks] == [option_id]:
         raise AlreadyDone(N_("Your vote is already recorded. You can still change it."))
-    for pick in picks:
-        await session.delete(pick)
-    session.add(_pick(ballot, option_id, now))
-    changed = bool(picks)
-    if changed:
-        ballot.changed_at = now
-        session.add(ballot)
-    await session.flush()
-    audit.record(
-        session,
-        "vote.change" if changed else "vote.cast",
-        actor_id=actor.person_id,
-        village_id=vote.village_id,
-        vote_id=vote_id,
-    )
-    return Cast(vote, option, changed=changed, picked=True, picks=[option], confirmed=[option])
+    first = await _count_picks(session, vote, actor, ballot, picks, {option_id}, now)
+    return Cast(vote, option, changed=not first, picked=True, picks=[option], confirmed=[option])
 
 
 async def _draft_press(
@@ -682,10 +668,27 @@ async def confirm(
             N_("You can pick at most {count}. Press one of your picks again to take it back."),
             count=vote.max_picks,
         )
+    first = await _count_picks(session, vote, actor, ballot, picks, drafted, now)
+    outcome = Confirmation.CAST if first else Confirmation.CHANGED
+    return Confirmed(vote, outcome, [o for o in options if o.id in drafted])
+
+
+async def _count_picks(
+    session: AsyncSession,
+    vote: Vote,
+    actor: Actor,
+    ballot: Ballot,
+    picks: list[BallotPick],
+    wanted: set[int],
+    now: datetime,
+) -> bool:
+    """The ballot's counted picks become `wanted` (a press's one option, or a confirmed
+    draft): the ones no longer wanted go, the new ones come, the ballot's times say cast or
+    changed, audited as the one or the other. True if this is the ballot's first cast."""
     for pick in picks:
-        if pick.option_id not in drafted:
+        if pick.option_id not in wanted:
             await session.delete(pick)
-    for option_id in sorted(drafted - picked):
+    for option_id in sorted(wanted - {p.option_id for p in picks}):
         session.add(_pick(ballot, option_id, now))
     first = not picks
     if first:
@@ -699,10 +702,9 @@ async def confirm(
         "vote.cast" if first else "vote.change",
         actor_id=actor.person_id,
         village_id=vote.village_id,
-        vote_id=vote_id,
+        vote_id=vote.id,
     )
-    outcome = Confirmation.CAST if first else Confirmation.CHANGED
-    return Confirmed(vote, outcome, [o for o in options if o.id in drafted])
+    return first
 
 
 def _pick(ballot: Ballot, option_id: int, now: datetime) -> BallotPick:
