@@ -443,13 +443,13 @@ class Delivery:
         # a chat whose last send is not recorded yet waits: it may have to be tried again first
         seen: set[int] = {outcome.chat_id for outcome in self._outcomes}
         trains: dict[int, list[OutboxMessage]] = {}
-        room: dict[int, int] = {}  # chat_id -> how long its train may grow
         next_at: float | None = None
         for row in rows:
             chat_id = row.chat_id
             train = trains.get(chat_id)
             if train is not None:  # a later row of a chat with a train: it joins if there is room
-                if len(train) < room[chat_id] and self.pace.room(chat_id, 1):
+                # (the pace counts the train's rows as in flight already)
+                if len(train) < self.train and self.pace.room(chat_id, 1):
                     self.pace.start(chat_id)
                     train.append(row)
                 continue
@@ -465,7 +465,6 @@ class Delivery:
                 if ready != math.inf:
                     next_at = ready if next_at is None else min(next_at, ready)
                 continue
-            room[chat_id] = max(1, self.pace.room(chat_id, self.train))  # ready: one at least
             self.pace.start(chat_id)  # counts against the limits from now on
             trains[chat_id] = [row]
         return list(trains.values()), next_at
