@@ -139,21 +139,12 @@ _HOME_COLUMNS = (
 async def load_profile(
     session: AsyncSession, person: Person, *, district_admins: tuple[int, ...] = ()
 ) -> Profile:
-    """A person's profile from the database: two queries beside the person's own row (plain
-    rows: nothing of them is kept as an object of the session)."""
+    """A person's profile from the database: two queries (plain rows: nothing of them is
+    kept as an object of the session)."""
     assert person.id is not None
+    found = await _person_and_home(session, col(Person.id) == person.id)
     roles = await roles_of(session, person.id)
-    home_row = (
-        await session.exec(
-            select(*_HOME_COLUMNS)
-            .join(Village, col(Village.id) == col(Membership.village_id))
-            .join(Grid, col(Grid.id) == col(Membership.grid_id))
-            .join(Household, col(Household.id) == col(Membership.household_id))
-            .where(*_current(person.id))
-            .order_by(col(Membership.id).desc())
-        )
-    ).first()
-    return _profile(person, roles, home_row, district_admins)
+    return _profile(person, roles, found[1] if found else None, district_admins)
 
 
 async def profile_by_telegram_id(
@@ -161,6 +152,21 @@ async def profile_by_telegram_id(
 ) -> tuple[Person, Profile] | None:
     """A known person's row and profile in two queries (the person with their home, then
     their roles); None when nobody has this Telegram id."""
+    found = await _person_and_home(session, col(Person.telegram_id) == telegram_id)
+    if found is None:
+        return None
+    person, home = found
+    assert person.id is not None
+    roles = await roles_of(session, person.id)
+    return person, _profile(person, roles, home, district_admins)
+
+
+async def _person_and_home(
+    session: AsyncSession, which: Any
+) -> tuple[Person, tuple[Any, ...] | None] | None:
+    """In one statement, the person `which` picks and where they live: the _HOME_COLUMNS of
+    their newest pending or approved membership (None: they have none). None: no such
+    person."""
     found = (
         await session.exec(
             select(Person, *_HOME_COLUMNS)
@@ -176,18 +182,15 @@ async def profile_by_telegram_id(
             .outerjoin(Village, col(Village.id) == col(Membership.village_id))
             .outerjoin(Grid, col(Grid.id) == col(Membership.grid_id))
             .outerjoin(Household, col(Household.id) == col(Membership.household_id))
-            .where(Person.telegram_id == telegram_id)
+            .where(which)
             .order_by(col(Membership.id).desc())
             .limit(1)
         )
     ).first()
     if found is None:
         return None
-    person, *home_row = found
-    assert person.id is not None
-    roles = await roles_of(session, person.id)
-    home = tuple(home_row) if home_row[0] is not None else None
-    return person, _profile(person, roles, home, district_admins)
+    person, *home = found
+    return person, tuple(home) if home[0] is not None else None
 
 
 def _profile(
